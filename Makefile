@@ -1,0 +1,41 @@
+# nodedns. `make run` and `make test` set up what they need on a fresh Debian machine.
+NODE_MODULES := node_modules/.package-lock.json
+RUN_ARGS ?=
+
+.PHONY: all setup deps test-deps build run test unit e2e bench lint clean
+
+all: build
+
+$(NODE_MODULES): package.json
+	npm install --no-audit --no-fund
+	@touch $@
+
+deps: $(NODE_MODULES)
+
+# Debian packages the tests and the benchmark use (real DNS servers and clients, firewall tools).
+test-deps:
+	scripts/setup-test-deps.sh
+
+build: deps
+	npx tsc -p tsconfig.json
+	@chmod +x dist/cli.js
+
+# Runs the agent with defaults: 169.254.20.10:53 on a dummy interface (or lo), NOTRACK rules,
+# upstreams from the host's resolv.conf. Needs root. Pass more flags with RUN_ARGS="...".
+run: build
+	node dist/cli.js run $(RUN_ARGS)
+
+test: test-deps build
+	node --import tsx --test --test-concurrency=1 --test-timeout=600000 $$(find test -name '*.test.ts' | sort)
+
+unit: build
+	node --import tsx --test $$(find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
+
+e2e: test-deps build
+	node --import tsx --test --test-concurrency=1 --test-timeout=600000 $$(find test/e2e -name '*.test.ts' | sort)
+
+bench: test-deps build
+	scripts/bench/run.sh
+
+clean:
+	rm -rf dist

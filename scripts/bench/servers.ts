@@ -1,0 +1,236 @@
+// The backend (Knot) and the servers under test, each started the same way: its config
+// written to the work directory, pinned to its CPU with taskset, ready once it answers.
+import { execFileSync } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { memoryOf, type Memory, type Proc, type Processes } from './procs';
+import { clusterZone, hitName, hitZone, CLUSTER_ZONE, HIT_ZONE } from './workloads';
+
+export const REPO = path.resolve(__dirname, '..', '..');
+export const SERVER_CPU = 0;
+export const CLIENT_CPU = 1;
+
+export interface Addr {
+  ip: string;
+  port: number;
+}
+
+export type ServerName = 'nodedns' | 'unbound' | 'dnsmasq' | 'ceiling';
+export const SERVER_NAMES: ServerName[] = ['ceiling', 'nodedns', 'unbound', 'dnsmasq'];
+
+export interface StartOptions {
+  listen: Addr;
+  backend: Addr;
+  workDir: string;
+  cacheEntries: number; // positive and negative entries each (Unbound: bytes sized to hold them)
+  metricsAddr?: string; // nodedns only: '' = metrics off
+}
+
+export interface Server {
+  name: ServerName;
+  label: string; // e.g. "nodedns (metrics on)"
+  proc: Proc;
+  listen: Addr;
+  memory(): Memory;
+}
+
+/** The first line of a command's output, or why there is none. */
+function firstLine(cmd: string, args: string[], pick = (s: string) => s.split('\n')[0]): string {
+  try {
+    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
+    return pick(out).trim();
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; message: string };
+    const text = `${err.stdout ?? ''}${err.stderr ?? ''}`;
+    return text ? pick(text).trim() : `unknown (${err.message.split('\n')[0]})`;
+  }
+}
+
+export function versions(): Record<string, string> {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+  return {
+    nodedns: pkg.version,
+    unbound: firstLine('unbound', ['-V']).replace(/^Version /, ''),
+    dnsmasq: firstLine('dnsmasq', ['--version']).replace(/^Dnsmasq version (\S+).*/, '$1'),
+    knot: firstLine('knotd', ['--version']).replace(/.*version /, ''),
+    dnsperf: firstLine('dnsperf', ['-h'], (s) => /Version (\S+)/.exec(s)?.[1] ?? 'unknown'),
+    node: process.version,
+  };
+}
+
+/** A DNS query for `name` A with recursion desired, built by hand (no parser needed to probe). */
+export function probeQuery(name: string, id: number): Buffer {
+  const labels = name.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')]));
+  const header = Buffer.from([id >> 8, id & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+  return Buffer.concat([header, ...labels, Buffer.from([0, 0, 1, 0, 1])]);
+}
+
+/** Waits until `addr` answers a query for `name` (any rcode), or the process dies, or timeoutMs passes. */
+export async function waitForDns(addr: Addr, name: string, proc: Proc | undefined, timeoutMs = 15000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const sock = dgram.createSocket(addr.ip.includes(':') ? 'udp6' : 'udp4');
+  let answered = false;
+  sock.on('message', () => { answered = true; });
+  sock.on('error', () => { /* ICMP port unreachable while the server starts: retry */ });
+  try {
+    for (let id = 1; !answered; id++) {
+      if (proc && proc.exitCode() !== undefined) {
+        throw new Error(`${proc.name} exited (code ${proc.exitCode()}) before answering; its log ${proc.logFile}:\n${tail(proc.logFile)}`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${addr.ip}:${addr.port} did not answer "${name}" within ${timeoutMs} ms` +
+          (proc ? `; log ${proc.logFile}:\n${tail(proc.logFile)}` : ''));
+      }
+      sock.send(probeQuery(name, id & 0xffff), addr.port, addr.ip);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    sock.close();
+  }
+}
+
+export function tail(file: string, lines = 15): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+const pinned = (cpu: number, cmd: string, args: string[]): [string, string[]] => ['taskset', ['-c', String(cpu), cmd, ...args]];
+
+// ---- Knot, the authoritative backend
+export function knotConfig(listen: Addr, dir: string): string {
+  return `server:
+    listen: ${listen.ip}@${listen.port}
+    rundir: ${dir}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: ${dir}
+log:
+  - target: stderr
+    any: warning
+template:
+  - id: default
+    storage: ${dir}
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+    semantic-checks: off
+zone:
+  - domain: ${HIT_ZONE}
+    file: ${HIT_ZONE}.zone
+  - domain: ${CLUSTER_ZONE}
+    file: ${CLUSTER_ZONE}.zone
+`;
+}
+
+/** Knot serving bench.test and cluster.local; pinned to the client's CPU so the server under test has CPU 0 alone. */
+export async function startKnot(procs: Processes, listen: Addr, workDir: string, hitNames: number): Promise<Proc> {
+  const dir = path.join(workDir, 'knot');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${HIT_ZONE}.zone`), hitZone(listen.ip, hitNames));
+  fs.writeFileSync(path.join(dir, `${CLUSTER_ZONE}.zone`), clusterZone(listen.ip));
+  fs.writeFileSync(path.join(dir, 'knot.conf'), knotConfig(listen, dir));
+  const [cmd, args] = pinned(CLIENT_CPU, 'knotd', ['-c', path.join(dir, 'knot.conf')]);
+  const proc = procs.spawn('knot', cmd, args);
+  await waitForDns(listen, hitName(0), proc);
+  return proc;
+}
+
+// ---- servers under test
+export function unboundConfig(o: StartOptions, dir: string): string {
+  // ~400 bytes a message entry and ~2 rrsets an answer: sized so that at least cacheEntries
+  // positive plus cacheEntries negative answers fit, like the others' entry counts.
+  const msgMiB = Math.max(4, Math.ceil((o.cacheEntries * 2 * 512) / (1 << 20)));
+  return `server:
+    interface: ${o.listen.ip}@${o.listen.port}
+    port: ${o.listen.port}
+    num-threads: 1
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "${dir}"
+    pidfile: "${dir}/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    verbosity: 0
+    access-control: 127.0.0.0/8 allow
+    do-not-query-localhost: no
+    module-config: "iterator"
+    qname-minimisation: no
+    msg-cache-size: ${msgMiB}m
+    rrset-cache-size: ${msgMiB * 2}m
+    cache-max-ttl: 30
+    cache-max-negative-ttl: 30
+    # nodedns prefetches popular entries by default (--prefetch-hits 3, 10% of TTL left); so does this.
+    prefetch: yes
+remote-control:
+    control-enable: no
+forward-zone:
+    name: "."
+    forward-addr: ${o.backend.ip}@${o.backend.port}
+`;
+}
+
+function nodednsArgs(o: StartOptions): string[] {
+  const up = `${o.backend.ip}:${o.backend.port}`;
+  return [path.join(REPO, 'dist', 'cli.js'), 'run',
+    '--local-ip', o.listen.ip, '--port', String(o.listen.port),
+    '--no-setup-interface', '--firewall', 'none', '--no-kube-api',
+    '--metrics-addr', o.metricsAddr ?? '', '--health-addr', '', '--control-socket', '',
+    '--upstream', up, '--cluster-dns', up,
+    '--cache-size', String(o.cacheEntries), '--negative-cache-size', String(o.cacheEntries),
+    '--log-level', 'warn'];
+}
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('NODEDNS_') || k.startsWith('KUBE') || k === 'NODE_OPTIONS') delete env[k];
+  return env;
+}
+
+/** Why nodedns cannot be benchmarked in this tree, or undefined if it can be tried. */
+export function nodednsMissing(): string | undefined {
+  if (!fs.existsSync(path.join(REPO, 'dist', 'cli.js'))) return 'dist/cli.js does not exist: run "make build" first';
+  return undefined;
+}
+
+export async function startServer(procs: Processes, name: ServerName, o: StartOptions, label = name as string): Promise<Server> {
+  const dir = path.join(o.workDir, label.replace(/[^a-z0-9]+/gi, '-'));
+  fs.mkdirSync(dir, { recursive: true });
+  let cmd: string;
+  let args: string[];
+  switch (name) {
+    case 'nodedns':
+      [cmd, args] = pinned(SERVER_CPU, process.execPath, nodednsArgs(o));
+      break;
+    case 'unbound':
+      fs.writeFileSync(path.join(dir, 'unbound.conf'), unboundConfig(o, dir));
+      [cmd, args] = pinned(SERVER_CPU, 'unbound', ['-d', '-c', path.join(dir, 'unbound.conf')]);
+      break;
+    case 'dnsmasq':
+      [cmd, args] = pinned(SERVER_CPU, 'dnsmasq', [
+        '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--no-poll',
+        `--listen-address=${o.listen.ip}`, '--bind-interfaces', `--port=${o.listen.port}`,
+        `--server=${o.backend.ip}#${o.backend.port}`,
+        // dnsmasq counts positive and negative answers in one cache; negative caching is on (no --no-negcache).
+        `--cache-size=${o.cacheEntries}`, '--max-cache-ttl=30', '--dns-forward-max=1000',
+        '--user=root', '--pid-file', '--log-facility=-']);
+      break;
+    case 'ceiling':
+      [cmd, args] = pinned(SERVER_CPU, process.execPath, ['--import', 'tsx', path.join(__dirname, 'ceiling.ts'), o.listen.ip, String(o.listen.port)]);
+      break;
+  }
+  const proc = procs.spawn(label.replace(/[^a-z0-9]+/gi, '-'), cmd, args, { env: cleanEnv(), cwd: REPO });
+  try {
+    await waitForDns(o.listen, hitName(0), proc, name === 'nodedns' ? 20000 : 15000);
+  } catch (e) {
+    await procs.stop(proc);
+    throw e;
+  }
+  return { name, label, proc, listen: o.listen, memory: () => memoryOf(proc.pid) };
+}

@@ -1,0 +1,72 @@
+// A cached answer: the upstream's wire bytes, normalised once when stored so that
+// serving it is a copy plus a few byte writes.
+import { AA, HEADER_LEN, RCODE } from '../wire/constants';
+import { walkResponse } from '../wire/response';
+
+export interface Entry {
+  wire: Buffer; // ID 0, AA cleared, OPT removed; TTL fields as the upstream sent them
+  qnameEnd: number;
+  arcount: number;
+  ttlOffsets: Uint16Array;
+  ttls: Uint32Array; // per record, already capped at `ttl`
+  ttl: number; // seconds the entry is fresh (0: serve once, never store)
+  storedAt: number; // ms, wall clock (survives a restart through the cache file)
+  expiresAt: number; // ms
+  rcode: number;
+  negative: boolean; // NXDOMAIN, NODATA or SERVFAIL: kept in the negative cache
+  hits: number;
+  prefetching: boolean;
+}
+
+export interface TtlPolicy {
+  successCap: number;
+  denialCap: number;
+  servfailTtl: number;
+}
+
+/**
+ * Builds an entry from a response whose header and question were already matched
+ * against our query. Undefined when the records do not parse.
+ */
+export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy, now: number): Entry | undefined {
+  const questionEnd = qnameEnd + 4;
+  const shape = walkResponse(response, questionEnd);
+  if (!shape) return undefined;
+  const wire = Buffer.allocUnsafeSlow(shape.cutAt);
+  response.copy(wire, 0, 0, shape.cutAt);
+  wire[0] = 0;
+  wire[1] = 0;
+  wire[2] &= ~AA; // a cache is not the authority
+  wire.writeUInt16BE(shape.keptAdditional, 10);
+  let ttl = 0;
+  let negative = false;
+  const rcode = shape.rcode;
+  if (!shape.truncated) {
+    if (rcode === RCODE.NOERROR && shape.answers > 0) {
+      ttl = Math.min(shape.minAnswerTtl, policy.successCap);
+    } else if ((rcode === RCODE.NOERROR || rcode === RCODE.NXDOMAIN) && shape.negativeTtl >= 0) {
+      ttl = Math.min(shape.negativeTtl, policy.denialCap); // RFC 2308: no SOA, no caching
+      negative = true;
+    } else if (rcode === RCODE.SERVFAIL) {
+      ttl = policy.servfailTtl;
+      negative = true;
+    }
+  }
+  ttl = Math.floor(ttl);
+  const n = shape.ttlOffsets.length;
+  const ttlOffsets = new Uint16Array(n);
+  const ttls = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    ttlOffsets[i] = shape.ttlOffsets[i];
+    ttls[i] = ttl > 0 ? Math.min(shape.ttls[i], ttl) : shape.ttls[i];
+  }
+  return {
+    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets, ttls, ttl, storedAt: now, expiresAt: now + ttl * 1000,
+    rcode, negative, hits: 0, prefetching: false,
+  };
+}
+
+/** The question bytes (name, type, class) of an entry: what a refresh asks for. */
+export function entryQuestion(e: Entry): Buffer {
+  return e.wire.subarray(HEADER_LEN, e.qnameEnd + 4);
+}

@@ -1,0 +1,51 @@
+// The hot path: an entry's bytes become the client's reply with a copy, the
+// client's ID and name spelling, and TTLs rewritten at recorded offsets.
+import { HEADER_LEN, RD } from '../wire/constants';
+import { EDE_STALE, emptyReply, optLength, writeOpt, type OptExtras } from '../wire/build';
+import type { Query } from '../wire/query';
+import type { Entry } from './entry';
+
+export const STALE_TTL = 30; // RFC 8767 §5
+
+export interface RenderOptions {
+  stale?: boolean;
+  nsid?: Buffer; // our NSID, added when the client asked for it
+}
+
+/**
+ * `maxSize` is what the client can take (its EDNS size over UDP, 512 without EDNS,
+ * 65535 over TCP); a larger reply becomes an empty truncated one.
+ */
+export function render(e: Entry, query: Buffer, q: Query, now: number, maxSize: number, o?: RenderOptions): Buffer {
+  const body = e.wire.length;
+  const stale = o?.stale === true;
+  let x: OptExtras | undefined;
+  let size = body;
+  if (q.edns) {
+    x = { nsid: q.nsid ? o?.nsid : undefined, ede: stale ? EDE_STALE : undefined };
+    size += optLength(x);
+  }
+  if (size > maxSize) return emptyReply(query, q, e.rcode, { truncated: true, nsid: x?.nsid });
+  const out = Buffer.allocUnsafe(size);
+  e.wire.copy(out, 0, 0, body);
+  out[0] = query[0];
+  out[1] = query[1];
+  out[2] = (out[2] & ~RD) | (query[2] & RD);
+  query.copy(out, HEADER_LEN, HEADER_LEN, q.qnameEnd); // the client's own spelling (0x20)
+  const offs = e.ttlOffsets;
+  const ttls = e.ttls;
+  if (stale) {
+    for (let i = 0; i < offs.length; i++) out.writeUInt32BE(STALE_TTL, offs[i]);
+  } else {
+    const elapsed = ((now - e.storedAt) / 1000) | 0;
+    for (let i = 0; i < offs.length; i++) {
+      const t = ttls[i] - elapsed;
+      out.writeUInt32BE(t > 0 ? t : 0, offs[i]);
+    }
+  }
+  if (x) {
+    writeOpt(out, body, q.dnssecOk, x);
+    out.writeUInt16BE(e.arcount + 1, 10);
+  }
+  return out;
+}

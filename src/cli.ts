@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// nodedns command line: `nodedns <command> [flags]`.
+import { OPTIONS, envName } from './config/options';
+import { ConfigError } from './config/types';
+import { BindError } from './serve/listen-errors';
+
+type Command = { help: string; run: (argv: string[]) => Promise<number> };
+
+const COMMANDS: Record<string, Command> = {
+  run: { help: 'serve DNS on the local addresses (the DaemonSet runs this)', run: (a) => import('./run').then((m) => m.runCommand(a)) },
+  help: { help: 'this text', run: async () => { process.stdout.write(usage()); return 0; } },
+  version: { help: 'print the version', run: async () => { process.stdout.write(`nodedns ${require('../package.json').version}\n`); return 0; } },
+};
+
+function usage(): string {
+  const lines = ['usage: nodedns <command> [flags]', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.help}`);
+  lines.push('', 'flags (also YAML keys in --config FILE, and environment NODEDNS_<FLAG>):');
+  for (const o of OPTIONS) {
+    const flag = o.bool ? `--[no-]${o.name}` : `--${o.name}`;
+    lines.push(`  ${flag.padEnd(30)} ${o.help}${o.def ? ` (default: ${o.def})` : ''}`);
+  }
+  lines.push('', `example: ${envName('local-ip')}=169.254.20.10 nodedns run --cluster-dns 10.96.0.10`, '');
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`nodedns: unknown command "${name}"; run "nodedns help" for the list\n`);
+    return 2;
+  }
+  return cmd.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { if (code !== undefined) process.exitCode = code; },
+  (e: unknown) => {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`nodedns: invalid configuration: ${e.message}\n`);
+      process.exit(2);
+    }
+    if (e instanceof BindError) {
+      process.stderr.write(`nodedns: ${e.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`nodedns: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
+
+export { COMMANDS };

@@ -1,0 +1,150 @@
+// What nodedns installs, independent of the tool that installs it. Three sets:
+//   notrack   raw-table NOTRACK for DNS (and the health port) on every local address.
+//             Present only while a worker is ready: it is what steers traffic to nodedns.
+//   accept    filter-table ACCEPT for the same traffic (untracked packets skip the
+//             conntrack-based accept rules a node's firewall usually has).
+//   fallback  standing DNAT of port 53 on every local address to the cluster DNS. While
+//             NOTRACK is present it never fires (NAT needs conntrack); once NOTRACK is
+//             removed it sends the same traffic to the cluster DNS instead.
+import { isIP } from 'node:net';
+import type { Endpoint } from '../../config/types';
+
+export type RuleSet = 'notrack' | 'accept' | 'fallback';
+export const RULE_SETS: readonly RuleSet[] = ['notrack', 'accept', 'fallback'];
+
+/** Where a rule hooks in, named table-hook as in netfilter. */
+export type Hook = 'raw-prerouting' | 'raw-output' | 'filter-input' | 'filter-output'
+  | 'nat-prerouting' | 'nat-output' | 'nat-postrouting';
+export const HOOKS: readonly Hook[] = ['raw-prerouting', 'raw-output', 'filter-input', 'filter-output',
+  'nat-prerouting', 'nat-output', 'nat-postrouting'];
+export const HOOK_SET: Record<Hook, RuleSet> = {
+  'raw-prerouting': 'notrack',
+  'raw-output': 'notrack',
+  'filter-input': 'accept',
+  'filter-output': 'accept',
+  'nat-prerouting': 'fallback',
+  'nat-output': 'fallback',
+  'nat-postrouting': 'fallback',
+};
+
+export type Action =
+  | { kind: 'notrack' }
+  | { kind: 'accept' }
+  | { kind: 'dnat'; host: string; port: number }
+  | { kind: 'masquerade' };
+
+export interface Rule {
+  hook: Hook;
+  family: 4 | 6;
+  proto?: 'udp' | 'tcp';
+  src?: string;
+  dst?: string;
+  sport?: number;
+  dport?: number;
+  /** only connections nodedns' own DNAT rewrote (conntrack state DNAT) */
+  dnatted?: boolean;
+  /** matches one packet in `oneIn` of those that reach it (endpoint spreading) */
+  oneIn?: number;
+  action: Action;
+}
+
+/** Where the standing fallback sends traffic, and why it was chosen. */
+export interface FallbackTarget {
+  /** 'cluster-ip': DNAT to the Service address; the others: DNAT to the endpoints kube-proxy uses */
+  source: 'cluster-ip' | 'kube-proxy-iptables' | 'kube-proxy-nftables';
+  clusterIp: string;
+  udp: Endpoint[];
+  tcp: Endpoint[];
+}
+
+export interface RuleInputs {
+  localIps: string[];
+  port: number;
+  /** 0 = no health port to exempt from conntrack */
+  healthPort: number;
+  /** per family; absent = no fallback for that family */
+  fallback: { 4?: FallbackTarget; 6?: FallbackTarget };
+}
+
+const PROTOS = ['udp', 'tcp'] as const;
+
+export function familyOf(ip: string): 4 | 6 {
+  return isIP(ip) === 6 ? 6 : 4;
+}
+
+export function buildRules(inp: RuleInputs): Rule[] {
+  const rules: Rule[] = [];
+  for (const ip of inp.localIps) rules.push(...notrackRules(ip, inp.port, inp.healthPort));
+  for (const ip of inp.localIps) rules.push(...acceptRules(ip, inp.port));
+  for (const ip of inp.localIps) {
+    const target = inp.fallback[familyOf(ip)];
+    if (target) rules.push(...fallbackRules(ip, inp.port, target));
+  }
+  return rules;
+}
+
+function notrackRules(ip: string, port: number, healthPort: number): Rule[] {
+  const family = familyOf(ip);
+  const out: Rule[] = [];
+  const notrack: Action = { kind: 'notrack' };
+  for (const proto of PROTOS) {
+    // queries arriving from pods, replies leaving to them, and queries from the node itself
+    out.push({ hook: 'raw-prerouting', family, proto, dst: ip, dport: port, action: notrack });
+    out.push({ hook: 'raw-output', family, proto, src: ip, sport: port, action: notrack });
+    out.push({ hook: 'raw-output', family, proto, dst: ip, dport: port, action: notrack });
+  }
+  if (healthPort > 0 && healthPort !== port) {
+    // kubelet's liveness probe to the health server (node-cache does the same)
+    out.push({ hook: 'raw-output', family, proto: 'tcp', dst: ip, dport: healthPort, action: notrack });
+    out.push({ hook: 'raw-output', family, proto: 'tcp', src: ip, sport: healthPort, action: notrack });
+  }
+  return out;
+}
+
+function acceptRules(ip: string, port: number): Rule[] {
+  const family = familyOf(ip);
+  const out: Rule[] = [];
+  for (const proto of PROTOS) {
+    out.push({ hook: 'filter-input', family, proto, dst: ip, dport: port, action: { kind: 'accept' } });
+    out.push({ hook: 'filter-output', family, proto, src: ip, sport: port, action: { kind: 'accept' } });
+  }
+  return out;
+}
+
+function fallbackRules(ip: string, port: number, target: FallbackTarget): Rule[] {
+  // The ClusterIP itself as a local address needs no DNAT: kube-proxy's own rules are its
+  // fallback, and a DNAT to itself would loop.
+  if (ip === target.clusterIp) return [];
+  const family = familyOf(ip);
+  const out: Rule[] = [];
+  for (const hook of ['nat-prerouting', 'nat-output'] as const) {
+    for (const proto of PROTOS) {
+      const eps = target[proto];
+      eps.forEach((ep, i) => {
+        const left = eps.length - i; // spread evenly: 1 in n, then 1 in n-1, … the last takes the rest
+        out.push({
+          hook, family, proto, dst: ip, dport: port,
+          oneIn: left > 1 ? left : undefined,
+          action: { kind: 'dnat', host: ep.host, port: ep.port },
+        });
+      });
+    }
+  }
+  // Queries from the node itself leave with the local address as source; the endpoint could
+  // not answer it (every node holds that address), so those are masqueraded.
+  if (target.udp.length + target.tcp.length > 0) {
+    out.push({ hook: 'nat-postrouting', family, src: ip, dnatted: true, action: { kind: 'masquerade' } });
+  }
+  return out;
+}
+
+/** The fallback when nothing better is known: DNAT to the Service address itself. */
+export function clusterIpTarget(ep: Endpoint): FallbackTarget {
+  return { source: 'cluster-ip', clusterIp: ep.host, udp: [ep], tcp: [ep] };
+}
+
+export function describeTarget(t: FallbackTarget): string {
+  const eps = (l: Endpoint[]) => l.map((e) => (e.family === 6 ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`)).join(',');
+  if (t.source === 'cluster-ip') return `the cluster DNS Service ${eps(t.udp)}`;
+  return `the ${t.udp.length} endpoint(s) kube-proxy (${t.source === 'kube-proxy-iptables' ? 'iptables' : 'nftables'} mode) uses for ${t.clusterIp}: udp ${eps(t.udp) || 'none'}, tcp ${eps(t.tcp) || 'none'}`;
+}

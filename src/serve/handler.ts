@@ -1,0 +1,115 @@
+// The query path: scan -> local answers -> cache -> resolver -> reply.
+// A cache hit allocates one reply buffer and one key string; nothing is decoded.
+import type { AnswerCache } from '../cache/answer-cache';
+import { entryQuestion, type Entry } from '../cache/entry';
+import { render } from '../cache/render';
+import type { Stats } from '../observe/stats';
+import { emptyReply } from '../wire/build';
+import { CLASS, HEADER_LEN, RCODE } from '../wire/constants';
+import { keyFlags, questionName, rcodeForVerdict, scanQuery, Special, Verdict, type Query } from '../wire/query';
+import type { LocalAnswers } from './local';
+import type { Outcome, Resolver } from './resolver';
+
+export type Reply = (out: Buffer) => void;
+
+export interface QueryLogEntry {
+  name: string;
+  type: number;
+  client: string;
+  transport: 'udp' | 'tcp';
+  rcode: number;
+  cache: 'hit' | 'miss' | 'stale' | 'local' | 'error';
+  upstream?: string;
+  latencyMs: number;
+}
+
+export class Handler {
+  /** Our NSID (RFC 5001), set by the introspection module; undefined = none. */
+  nsid: Buffer | undefined;
+  /** CHAOS-class answers (version.bind, …); REFUSED when unset. */
+  chaos: ((query: Buffer, q: Query) => Buffer | undefined) | undefined;
+  /** Per-query log, only when --log-queries asks for it. */
+  queryLog: ((e: QueryLogEntry) => void) | undefined;
+
+  constructor(public cache: AnswerCache, public resolver: Resolver, public local: LocalAnswers, private readonly stats: Stats) {}
+
+  /** Returns false when the packet is dropped (reply is then never called). */
+  handle(buf: Buffer, tcp: boolean, v6: boolean, client: string, reply: Reply): boolean {
+    const started = performance.now();
+    const stats = this.stats;
+    if (tcp) { if (v6) stats.requests.tcp6++; else stats.requests.tcp4++; } else if (v6) stats.requests.udp6++; else stats.requests.udp4++;
+    const q = scanQuery(buf);
+    if (q.verdict !== Verdict.OK) {
+      if (q.verdict === Verdict.DROP) { stats.dropped++; return false; }
+      if (q.verdict === Verdict.FORMERR) stats.formerr++;
+      this.send(emptyReply(buf, q, rcodeForVerdict(q.verdict)), reply, started);
+      return true;
+    }
+    const maxSize = tcp ? 65535 : q.edns ? q.udpSize : 512;
+    const now = Date.now();
+    let e: Entry | undefined;
+    if (q.special !== Special.NONE || q.qclass !== CLASS.IN || (this.local.hosts.size > 0 && (e = this.local.host(q.key)))) {
+      this.answerLocally(buf, q, e, now, maxSize, tcp, client, reply, started);
+      return true;
+    }
+    e = this.cache.fresh(q.key, now);
+    if (e !== undefined) {
+      if (e.negative) stats.cacheHits.denial++; else stats.cacheHits.success++;
+      e.hits++;
+      this.send(render(e, buf, q, now, maxSize, this.nsid ? { nsid: this.nsid } : undefined), reply, started);
+      if (this.cache.wantsPrefetch(e, now)) this.prefetch(q.key, e);
+      if (this.queryLog) this.log(buf, q, client, tcp, e.rcode, 'hit', undefined, started);
+      return true;
+    }
+    stats.cacheMisses++;
+    const question = buf.subarray(HEADER_LEN, q.questionEnd);
+    this.resolver.resolve(q.key, question, questionName(buf, q.qnameEnd), q.cd, q.dnssecOk).then((o: Outcome) => {
+      if (o.stale) stats.cacheServedStale++;
+      this.send(render(o.entry, buf, q, Date.now(), maxSize, { stale: o.stale, nsid: this.nsid }), reply, started);
+      if (this.queryLog) this.log(buf, q, client, tcp, o.entry.rcode, o.stale ? 'stale' : o.error ? 'error' : 'miss', o.upstream, started);
+    });
+    return true;
+  }
+
+  private answerLocally(buf: Buffer, q: Query, e: Entry | undefined, now: number, maxSize: number, tcp: boolean,
+    client: string, reply: Reply, started: number): void {
+    this.stats.localAnswers++;
+    if (q.qclass === CLASS.CH) {
+      const out = this.chaos?.(buf, q) ?? emptyReply(buf, q, RCODE.REFUSED);
+      this.send(out, reply, started);
+      if (this.queryLog) this.log(buf, q, client, tcp, out[3] & 0x0f, 'local', undefined, started);
+      return;
+    }
+    if (q.qclass !== CLASS.IN) {
+      this.send(emptyReply(buf, q, RCODE.REFUSED), reply, started);
+      return;
+    }
+    const entry = e ?? this.local.special(questionName(buf, q.qnameEnd), q.qtype, q.special);
+    entry.storedAt = now; // static answers do not count down
+    this.send(render(entry, buf, q, now, maxSize, this.nsid ? { nsid: this.nsid } : undefined), reply, started);
+    if (this.queryLog) this.log(buf, q, client, tcp, entry.rcode, 'local', undefined, started);
+  }
+
+  private send(out: Buffer, reply: Reply, started: number): void {
+    const rc = out[3] & 0x0f;
+    this.stats.responses[rc]++;
+    this.stats.requestDuration.observe((performance.now() - started) / 1000);
+    reply(out);
+  }
+
+  private prefetch(key: string, e: Entry): void {
+    e.prefetching = true;
+    this.stats.cachePrefetch++;
+    const flags = keyFlags(key);
+    const question = entryQuestion(e);
+    this.resolver.resolve(key, question, questionName(e.wire, e.qnameEnd), (flags & 1) !== 0, (flags & 2) !== 0);
+  }
+
+  private log(buf: Buffer, q: Query, client: string, tcp: boolean, rcode: number, cache: QueryLogEntry['cache'],
+    upstream: string | undefined, started: number): void {
+    this.queryLog!({
+      name: questionName(buf, q.qnameEnd) + '.', type: q.qtype, client, transport: tcp ? 'tcp' : 'udp', rcode, cache, upstream,
+      latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+    });
+  }
+}

@@ -1,0 +1,101 @@
+// The miss path: one upstream query per distinct question in flight (coalescing),
+// the answer stored, and stale answers when every upstream fails (RFC 8767).
+import type { Logger } from 'pino';
+import type { AnswerCache } from '../cache/answer-cache';
+import { makeEntry, type Entry } from '../cache/entry';
+import type { Stats } from '../observe/stats';
+import { HEADER_LEN, QR, RA, RCODE } from '../wire/constants';
+import type { Route, Router } from './router';
+
+export interface Outcome {
+  entry: Entry;
+  stale: boolean;
+  route: Route;
+  upstream?: string;
+  latencyMs: number;
+  error?: string; // why upstreams gave no answer
+}
+
+export interface ResolverLimits {
+  maxInflight: number;
+  queryTimeoutMs: number;
+}
+
+/** An answer with no records (SERVFAIL when upstreams fail), never cached. */
+export function failureEntry(question: Buffer, rcode: number): Entry {
+  const wire = Buffer.alloc(HEADER_LEN + question.length);
+  wire[2] = QR | 0x01;
+  wire[3] = RA | rcode;
+  wire.writeUInt16BE(1, 4);
+  question.copy(wire, HEADER_LEN);
+  return {
+    wire, qnameEnd: wire.length - 4, arcount: 0, ttlOffsets: new Uint16Array(0), ttls: new Uint32Array(0), ttl: 0,
+    storedAt: 0, expiresAt: 0, rcode, negative: true, hits: 0, prefetching: false,
+  };
+}
+
+export class Resolver {
+  private readonly inflight = new Map<string, Promise<Outcome>>();
+
+  constructor(private readonly cache: AnswerCache, public router: Router, public limits: ResolverLimits,
+    private readonly stats: Stats, private readonly log: Logger) {}
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  /** `question` is the name (any case), type and class bytes; `name` the lower-case text. */
+  resolve(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean): Promise<Outcome> {
+    const flight = this.inflight.get(key);
+    if (flight) {
+      this.stats.coalesced++;
+      return flight;
+    }
+    const route = this.router.route(name);
+    if (this.inflight.size >= this.limits.maxInflight) {
+      this.stats.overload++;
+      return Promise.resolve({ entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: 0, error: `--max-inflight (${this.limits.maxInflight}) queries already waiting upstream` });
+    }
+    const p = this.fetch(key, Buffer.from(question), route, cd, dnssecOk).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private async fetch(key: string, question: Buffer, route: Route, cd: boolean, dnssecOk: boolean): Promise<Outcome> {
+    const started = performance.now();
+    let error: string;
+    if (route.pool.upstreams.length === 0) {
+      error = route.kind === 'cluster'
+        ? 'no cluster DNS address known: set --cluster-dns, or KUBE_DNS_UPSTREAM_SERVICE_HOST, or enable --kube-api'
+        : `no servers for zone "${route.zone || '.'}"`;
+    } else {
+      try {
+        const a = await route.pool.exchange(question, cd, dnssecOk, started + this.limits.queryTimeoutMs);
+        const entry = makeEntry(a.response, HEADER_LEN + question.length - 4, route.policy, Date.now());
+        if (entry && entry.rcode !== RCODE.SERVFAIL) {
+          this.cache.store(key, entry);
+          return { entry, stale: false, route, upstream: a.upstream.address, latencyMs: a.latencyMs };
+        }
+        error = entry ? `${a.upstream.address} answered SERVFAIL` : `${a.upstream.address} sent a malformed answer`;
+        if (entry) {
+          const stale = this.staleOutcome(key, route, started, error);
+          if (stale) return stale;
+          this.cache.store(key, entry); // SERVFAIL, briefly (--servfail-ttl)
+          return { entry, stale: false, route, upstream: a.upstream.address, latencyMs: a.latencyMs };
+        }
+      } catch (e) {
+        error = (e as Error).message;
+      }
+    }
+    return this.staleOutcome(key, route, started, error) ??
+      { entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: performance.now() - started, error };
+  }
+
+  private staleOutcome(key: string, route: Route, started: number, error: string): Outcome | undefined {
+    if (this.cache.config.staleWindow <= 0) return undefined;
+    const e = this.cache.stale(key, Date.now());
+    if (!e) return undefined;
+    this.log.debug({ zone: route.zone || '.', err: error }, 'upstreams failed; serving a stale answer');
+    return { entry: e, stale: true, route, latencyMs: performance.now() - started, error };
+  }
+}

@@ -1,0 +1,76 @@
+// Messages nodedns writes itself: error replies, the OPT record, upstream queries.
+import {
+  CD, EDE_STALE_ANSWER, EDNS_DO, EDNS_UPSTREAM_SIZE, HEADER_LEN, OPCODE_MASK, OPT_EDE, OPT_NSID, QR, RA, RD, TC, TYPE,
+} from './constants';
+import type { Query } from './query';
+
+/** What goes into the OPT record of a reply to a client that sent EDNS. */
+export interface OptExtras {
+  nsid?: Buffer; // RFC 5001, only when the client asked
+  ede?: number; // RFC 8914 info-code
+  extRcode?: number; // upper 8 bits of a 12-bit rcode
+}
+
+export const OUR_UDP_SIZE = EDNS_UPSTREAM_SIZE;
+
+export function optLength(x: OptExtras): number {
+  return 11 + (x.nsid ? 4 + x.nsid.length : 0) + (x.ede !== undefined ? 6 : 0);
+}
+
+/** Writes an OPT record at `off`; returns the offset after it. */
+export function writeOpt(out: Buffer, off: number, dnssecOk: boolean, x: OptExtras): number {
+  out[off] = 0;
+  out.writeUInt16BE(TYPE.OPT, off + 1);
+  out.writeUInt16BE(OUR_UDP_SIZE, off + 3);
+  out[off + 5] = x.extRcode ?? 0;
+  out[off + 6] = 0; // version
+  out.writeUInt16BE(dnssecOk ? EDNS_DO : 0, off + 7);
+  const rdlenAt = off + 9;
+  let o = off + 11;
+  if (x.nsid) {
+    out.writeUInt16BE(OPT_NSID, o);
+    out.writeUInt16BE(x.nsid.length, o + 2);
+    x.nsid.copy(out, o + 4);
+    o += 4 + x.nsid.length;
+  }
+  if (x.ede !== undefined) {
+    out.writeUInt16BE(OPT_EDE, o);
+    out.writeUInt16BE(2, o + 2);
+    out.writeUInt16BE(x.ede, o + 4);
+    o += 6;
+  }
+  out.writeUInt16BE(o - off - 11, rdlenAt);
+  return o;
+}
+
+/** A reply with no records: FORMERR, NOTIMP, SERVFAIL, REFUSED, BADVERS, or a truncated answer. */
+export function emptyReply(query: Buffer, q: Query, rcode: number, opts: { truncated?: boolean; aa?: boolean } & OptExtras = {}): Buffer {
+  const withQuestion = q.questionEnd > 0;
+  const qEnd = withQuestion ? q.questionEnd : HEADER_LEN;
+  const x: OptExtras = { ...opts, extRcode: rcode >> 4 };
+  const out = Buffer.alloc(qEnd + (q.edns ? optLength(x) : 0));
+  query.copy(out, 0, 0, qEnd);
+  out[2] = QR | (query[2] & (OPCODE_MASK | RD)) | (opts.truncated ? TC : 0) | (opts.aa ? 0x04 : 0);
+  out[3] = RA | (query[3] & CD) | (rcode & 0x0f);
+  out.writeUInt16BE(withQuestion ? 1 : 0, 4);
+  out.writeUInt32BE(0, 6); // ANCOUNT, NSCOUNT
+  out.writeUInt16BE(q.edns ? 1 : 0, 10);
+  if (q.edns) writeOpt(out, qEnd, q.dnssecOk, x);
+  return out;
+}
+
+/** Our own query upstream: fresh ID, RD, the client's CD and DO, 1232-byte EDNS. */
+export function upstreamQuery(id: number, question: Buffer, cd: boolean, dnssecOk: boolean): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_LEN + question.length + 11);
+  out.writeUInt16BE(id, 0);
+  out[2] = RD;
+  out[3] = cd ? CD : 0;
+  out.writeUInt16BE(1, 4);
+  out.writeUInt32BE(0, 6);
+  out.writeUInt16BE(1, 10);
+  question.copy(out, HEADER_LEN);
+  writeOpt(out, HEADER_LEN + question.length, dnssecOk, {});
+  return out;
+}
+
+export const EDE_STALE = EDE_STALE_ANSWER;

@@ -1,0 +1,175 @@
+// One pass over a client's query: validate it, find the question, the EDNS
+// options and build the cache key, without allocating a decoded message.
+import { CD, CLASS, EDNS_DO, HEADER_LEN, OPCODE_MASK, OPT_NSID, QR, RCODE, TYPE } from './constants';
+
+export const enum Verdict {
+  OK = 0,
+  DROP = 1, // not even a readable query header, or a response: never answer
+  FORMERR = 2,
+  NOTIMP = 3,
+  BADVERS = 4,
+}
+
+export const enum Special {
+  NONE = 0,
+  LOCALHOST = 1, // localhost. and below (RFC 6761)
+  INVALID = 2, // invalid. and below
+}
+
+export interface Query {
+  verdict: Verdict;
+  id: number;
+  qnameEnd: number; // offset just past the name's root label
+  questionEnd: number; // offset just past qtype/qclass (0 when unreadable)
+  qtype: number;
+  qclass: number;
+  rd: boolean;
+  cd: boolean;
+  edns: boolean;
+  udpSize: number; // what the client can take over UDP (512 without EDNS)
+  dnssecOk: boolean;
+  nsid: boolean; // client asked for the name server ID (RFC 5001)
+  special: Special;
+  key: string; // lower-cased name + type + class + DO/CD; '' unless verdict OK
+}
+
+// Scratch space for building keys: a name is at most 255 bytes.
+const scratch = Buffer.allocUnsafe(512);
+
+function fail(q: Query, verdict: Verdict): Query {
+  q.verdict = verdict;
+  return q;
+}
+
+const LOCALHOST = Buffer.from('localhost');
+const INVALID = Buffer.from('invalid');
+
+function labelIs(buf: Buffer, start: number, len: number, word: Buffer): boolean {
+  if (len !== word.length) return false;
+  for (let i = 0; i < len; i++) if ((buf[start + i] | 0x20) !== word[i]) return false;
+  return true;
+}
+
+export function scanQuery(buf: Buffer): Query {
+  const q: Query = {
+    verdict: Verdict.OK, id: 0, qnameEnd: 0, questionEnd: 0, qtype: 0, qclass: 0, rd: false, cd: false,
+    edns: false, udpSize: 512, dnssecOk: false, nsid: false, special: Special.NONE, key: '',
+  };
+  const len = buf.length;
+  if (len < HEADER_LEN) return fail(q, Verdict.DROP);
+  const b2 = buf[2];
+  if (b2 & QR) return fail(q, Verdict.DROP);
+  q.id = (buf[0] << 8) | buf[1];
+  q.rd = (b2 & 1) === 1;
+  q.cd = (buf[3] & CD) !== 0;
+  const qd = (buf[4] << 8) | buf[5];
+  const an = (buf[6] << 8) | buf[7];
+  const ns = (buf[8] << 8) | buf[9];
+  const ar = (buf[10] << 8) | buf[11];
+  // Read the question first so that even NOTIMP and FORMERR replies can echo it.
+  let off = HEADER_LEN;
+  if (qd === 1) {
+    let lastLabel = -1;
+    let lastLen = 0;
+    let nameLen = 1;
+    for (;;) {
+      if (off >= len) return fail(q, Verdict.FORMERR);
+      const l = buf[off];
+      if (l === 0) { off++; break; }
+      if (l > 63) return fail(q, Verdict.FORMERR); // compression or extended labels have no place here
+      nameLen += l + 1;
+      if (nameLen > 255 || off + 1 + l > len) return fail(q, Verdict.FORMERR);
+      lastLabel = off + 1;
+      lastLen = l;
+      off += l + 1;
+    }
+    if (off + 4 > len) return fail(q, Verdict.FORMERR);
+    q.qnameEnd = off;
+    q.qtype = (buf[off] << 8) | buf[off + 1];
+    q.qclass = (buf[off + 2] << 8) | buf[off + 3];
+    off += 4;
+    q.questionEnd = off;
+    if (lastLabel >= 0) {
+      if (labelIs(buf, lastLabel, lastLen, LOCALHOST)) q.special = Special.LOCALHOST;
+      else if (labelIs(buf, lastLabel, lastLen, INVALID)) q.special = Special.INVALID;
+    }
+  }
+  if ((b2 & OPCODE_MASK) !== 0) return fail(q, Verdict.NOTIMP);
+  if (qd !== 1 || an !== 0 || ns !== 0) return fail(q, Verdict.FORMERR);
+  if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR || q.qtype === TYPE.OPT) return fail(q, Verdict.NOTIMP);
+  // Additional section: at most one OPT; other records (TSIG, …) are not for a cache.
+  for (let i = 0; i < ar; i++) {
+    if (off >= len) return fail(q, Verdict.FORMERR);
+    if (buf[off] !== 0) return fail(q, Verdict.FORMERR); // OPT owner is the root; we take nothing else
+    if (off + 11 > len) return fail(q, Verdict.FORMERR);
+    const type = (buf[off + 1] << 8) | buf[off + 2];
+    if (type !== TYPE.OPT || q.edns) return fail(q, Verdict.FORMERR);
+    q.edns = true;
+    const size = (buf[off + 3] << 8) | buf[off + 4];
+    q.udpSize = size < 512 ? 512 : size;
+    const version = buf[off + 6];
+    q.dnssecOk = (((buf[off + 7] << 8) | buf[off + 8]) & EDNS_DO) !== 0;
+    const rdlen = (buf[off + 9] << 8) | buf[off + 10];
+    let o = off + 11;
+    const end = o + rdlen;
+    if (end > len) return fail(q, Verdict.FORMERR);
+    while (o < end) {
+      if (o + 4 > end) return fail(q, Verdict.FORMERR);
+      const code = (buf[o] << 8) | buf[o + 1];
+      const olen = (buf[o + 2] << 8) | buf[o + 3];
+      if (o + 4 + olen > end) return fail(q, Verdict.FORMERR);
+      if (code === OPT_NSID) q.nsid = true;
+      o += 4 + olen;
+    }
+    off = end;
+    if (version !== 0) return fail(q, Verdict.BADVERS);
+  }
+  if (off !== len) return fail(q, Verdict.FORMERR); // trailing bytes
+  q.key = cacheKey(buf, q.qnameEnd, (q.dnssecOk ? 2 : 0) | (q.cd ? 1 : 0));
+  return q;
+}
+
+/**
+ * The cache key: the question with the name lower-cased (label length bytes are
+ * below 64, so only letters fall in 'A'..'Z'), then one byte for DO (2) and CD (1).
+ */
+export function cacheKey(buf: Buffer, qnameEnd: number, doCd: number): string {
+  const qlen = qnameEnd + 4 - HEADER_LEN;
+  buf.copy(scratch, 0, HEADER_LEN, qnameEnd + 4);
+  const nameBytes = qnameEnd - HEADER_LEN;
+  for (let i = 0; i < nameBytes; i++) {
+    const c = scratch[i];
+    if (c >= 0x41 && c <= 0x5a) scratch[i] = c | 0x20;
+  }
+  scratch[qlen] = 0x40 | doCd;
+  return scratch.toString('latin1', 0, qlen + 1);
+}
+
+/** DO and CD as stored in the last byte of a key. */
+export function keyFlags(key: string): number {
+  return key.charCodeAt(key.length - 1) & 3;
+}
+
+/** The question name as text, lower-case, without the trailing dot ('' for the root). */
+export function questionName(buf: Buffer, qnameEnd: number): string {
+  let out = '';
+  let off = HEADER_LEN;
+  while (off < qnameEnd - 1) {
+    const l = buf[off];
+    if (out.length > 0) out += '.';
+    out += buf.toString('latin1', off + 1, off + 1 + l);
+    off += l + 1;
+  }
+  return out.toLowerCase();
+}
+
+export function rcodeForVerdict(v: Verdict): number {
+  switch (v) {
+    case Verdict.FORMERR: return RCODE.FORMERR;
+    case Verdict.NOTIMP: return RCODE.NOTIMP;
+    case Verdict.BADVERS: return RCODE.BADVERS;
+    default: return RCODE.SERVFAIL;
+  }
+}
+
+export const CLASS_CH = CLASS.CH;

@@ -1,0 +1,98 @@
+// One pass over an upstream's response: validate its shape, find every TTL and
+// the negative-caching TTL, and where the (hop-by-hop) OPT record sits.
+import { HEADER_LEN, RCODE_MASK, TC, TYPE } from './constants';
+
+export interface ResponseShape {
+  rcode: number; // with the EDNS extended bits
+  truncated: boolean;
+  answers: number;
+  ttlOffsets: number[]; // offset of each record's TTL, OPT excluded
+  ttls: number[];
+  minAnswerTtl: number; // -1 without answers
+  negativeTtl: number; // min(SOA TTL, SOA MINIMUM) from the authority section, -1 without SOA
+  cutAt: number; // where the OPT record starts (everything from here is dropped), or length
+  keptAdditional: number; // additional records before the OPT
+}
+
+/** Offset just past a (possibly compressed) name, or -1 when it runs out of the buffer. */
+export function skipName(buf: Buffer, off: number): number {
+  for (let guard = 0; guard < 128; guard++) {
+    if (off >= buf.length) return -1;
+    const l = buf[off];
+    if (l === 0) return off + 1;
+    if ((l & 0xc0) === 0xc0) return off + 2 <= buf.length ? off + 2 : -1;
+    if (l > 63) return -1;
+    off += l + 1;
+  }
+  return -1;
+}
+
+const u16 = (b: Buffer, o: number) => (b[o] << 8) | b[o + 1];
+const u32 = (b: Buffer, o: number) => b.readUInt32BE(o);
+
+/** RFC 2181 §8: a TTL with the top bit set is read as zero. */
+const ttlValue = (v: number) => (v > 0x7fffffff ? 0 : v);
+
+/** Walks a response whose question was already checked; undefined when malformed. */
+export function walkResponse(buf: Buffer, questionEnd: number): ResponseShape | undefined {
+  if (buf.length < HEADER_LEN) return undefined;
+  const counts = [u16(buf, 6), u16(buf, 8), u16(buf, 10)];
+  const shape: ResponseShape = {
+    rcode: buf[3] & RCODE_MASK,
+    truncated: (buf[2] & TC) !== 0,
+    answers: counts[0],
+    ttlOffsets: [],
+    ttls: [],
+    minAnswerTtl: -1,
+    negativeTtl: -1,
+    cutAt: buf.length,
+    keptAdditional: counts[2],
+  };
+  let off = questionEnd;
+  for (let section = 0; section < 3; section++) {
+    for (let i = 0; i < counts[section]; i++) {
+      const start = off;
+      off = skipName(buf, off);
+      if (off < 0 || off + 10 > buf.length) return undefined;
+      const type = u16(buf, off);
+      const rdlen = u16(buf, off + 8);
+      const rdata = off + 10;
+      if (rdata + rdlen > buf.length) return undefined;
+      if (type === TYPE.OPT) {
+        if (section !== 2 || shape.cutAt !== buf.length) return undefined;
+        shape.rcode |= buf[off + 4] << 4;
+        shape.cutAt = start;
+        shape.keptAdditional = i;
+      } else if (shape.cutAt === buf.length) {
+        const ttl = ttlValue(u32(buf, off + 4));
+        shape.ttlOffsets.push(off + 4);
+        shape.ttls.push(ttl);
+        if (section === 0) {
+          shape.minAnswerTtl = shape.minAnswerTtl < 0 ? ttl : Math.min(shape.minAnswerTtl, ttl);
+        } else if (section === 1 && type === TYPE.SOA && rdlen >= 22) {
+          // SOA rdata ends with serial, refresh, retry, expire, minimum
+          const neg = Math.min(ttl, ttlValue(u32(buf, rdata + rdlen - 4)));
+          shape.negativeTtl = shape.negativeTtl < 0 ? neg : Math.min(shape.negativeTtl, neg);
+        }
+      }
+      off = rdata + rdlen;
+    }
+  }
+  if (off !== buf.length) return undefined;
+  return shape;
+}
+
+/** Same question (name compared without case, type, class) in both messages. */
+export function sameQuestion(a: Buffer, b: Buffer, questionEnd: number): boolean {
+  if (b.length < questionEnd || u16(b, 4) !== 1) return false;
+  for (let i = HEADER_LEN; i < questionEnd; i++) {
+    let x = a[i];
+    let y = b[i];
+    if (x !== y) {
+      if (x >= 0x41 && x <= 0x5a) x |= 0x20;
+      if (y >= 0x41 && y <= 0x5a) y |= 0x20;
+      if (x !== y) return false;
+    }
+  }
+  return true;
+}
