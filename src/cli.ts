@@ -8,6 +8,7 @@ type Command = { help: string; run: (argv: string[]) => Promise<number> };
 
 const COMMANDS: Record<string, Command> = {
   run: { help: 'serve DNS on the local addresses (the DaemonSet runs this)', run: (a) => import('./run').then((m) => m.runCommand(a)) },
+  kubelet: { help: 'point kubelet clusterDNS at nodedns (set) or put it back (restore)', run: (a) => import('./kubelet/command').then((m) => m.kubeletCommand(a)) },
   help: { help: 'this text', run: async () => { process.stdout.write(usage()); return 0; } },
   version: { help: 'print the version', run: async () => { process.stdout.write(`nodedns ${require('../package.json').version}\n`); return 0; } },
 };

@@ -1,8 +1,17 @@
-// `nodedns run`: one serving process. (Node setup and worker supervision wrap it.)
+// `nodedns run`. With node setup (interface, firewall rules) or --workers > 1 this
+// process is the supervisor: it owns the node setup and forks the workers that serve
+// (src/node/supervisor.ts). With neither (tests, or a node managed by hand) one process
+// serves, as it always did.
+import cluster from 'node:cluster';
 import { loadConfig } from './config/load';
 import type { Config } from './config/types';
+import { NodeSetup } from './node/setup';
+import { Supervisor } from './node/supervisor';
+import { runWorker } from './node/worker';
 import { createLogger, type Logger } from './observe/log';
 import { Agent } from './serve/agent';
+import { instrumentWorker, startObservability } from './observe/observability';
+import { workerSource, type WorkerHandle } from './observe/source';
 
 /** The line at start that says what is in effect and where it came from. */
 export function logStart(agent: Agent, log: Logger): void {
@@ -18,22 +27,72 @@ export function logStart(agent: Agent, log: Logger): void {
   }, 'nodedns serving');
 }
 
+/** Whether `run` supervises workers (node setup on, or more than one worker). */
+export function supervised(c: Config): boolean {
+  return c.workers > 1 || c.setupInterface || c.firewall !== 'none';
+}
+
 export async function runCommand(argv: string[]): Promise<number> {
   const { config } = loadConfig(argv);
   const log = createLogger(config.logLevel);
+  if (cluster.isWorker) {
+    return runWorker(config, log, (agent) => {
+      instrumentWorker(agent, config, log);
+      logStart(agent, log);
+    });
+  }
+  if (supervised(config)) return runSupervisor(config, log);
+  const obs = await startObservability({ config, log }); // /ready answers 503 until the agent serves
   const agent = await Agent.start({ config, log });
+  obs.attach(agent);
   logStart(agent, log);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    obs.stopping(signal); // readiness drops first
     log.info({ signal }, 'stopping: finishing queries in flight');
     await agent.drain(5000);
     await agent.stop();
+    await obs.stop();
     log.info('stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  return new Promise<number>(() => { /* runs until a signal */ });
+}
+
+async function runSupervisor(config: Config, log: Logger): Promise<number> {
+  const node = config.setupInterface || config.firewall !== 'none' ? await NodeSetup.start({ config, log }) : undefined;
+  const sup = new Supervisor({ config, log, node });
+  const handles = (): WorkerHandle[] => Object.values(cluster.workers ?? {})
+    .filter((w) => w !== undefined && !w.isDead())
+    .map((w) => Object.assign(w!, { name: `worker ${w!.id}` }) as unknown as WorkerHandle);
+  const obs = await startObservability({
+    config, log,
+    source: workerSource(handles, () => config.workers),
+    nodeSetup: node ? () => node.state() : undefined,
+  });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    obs.stopping(signal); // readiness drops first
+    await sup.stop(signal);
+    await obs.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  try {
+    await sup.start();
+  } catch (e) {
+    stopping = true;
+    await node?.stop();
+    await obs.stop();
+    return (e as { exitCode?: number }).exitCode ?? 1;
+  }
+  log.info({ workers: config.workers, firewall: node?.firewall?.name ?? 'none', interface: config.setupInterface ? config.interfaceName : 'off' }, 'nodedns supervising');
   return new Promise<number>(() => { /* runs until a signal */ });
 }

@@ -128,7 +128,7 @@ zone:
 `;
 }
 
-/** Knot serving bench.test and cluster.local; pinned to the client's CPU so the server under test has CPU 0 alone. */
+/** Knot serving example.com and cluster.local; pinned to the client's CPU so the server under test has CPU 0 alone. */
 export async function startKnot(procs: Processes, listen: Addr, workDir: string, hitNames: number): Promise<Proc> {
   const dir = path.join(workDir, 'knot');
   fs.mkdirSync(dir, { recursive: true });
@@ -174,6 +174,16 @@ forward-zone:
     name: "."
     forward-addr: ${o.backend.ip}@${o.backend.port}
 `;
+}
+
+/** ceiling.ts as plain JS, so the ceiling runs on bare node like dist/cli.js does (no loader in its RSS). */
+function transpileCeiling(dir: string): string {
+  const ts = require('typescript') as typeof import('typescript');
+  const src = fs.readFileSync(path.join(__dirname, 'ceiling.ts'), 'utf8');
+  const out = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } });
+  const file = path.join(dir, 'ceiling.js');
+  fs.writeFileSync(file, out.outputText);
+  return file;
 }
 
 function nodednsArgs(o: StartOptions): string[] {
@@ -222,7 +232,7 @@ export async function startServer(procs: Processes, name: ServerName, o: StartOp
         '--user=root', '--pid-file', '--log-facility=-']);
       break;
     case 'ceiling':
-      [cmd, args] = pinned(SERVER_CPU, process.execPath, ['--import', 'tsx', path.join(__dirname, 'ceiling.ts'), o.listen.ip, String(o.listen.port)]);
+      [cmd, args] = pinned(SERVER_CPU, process.execPath, [transpileCeiling(dir), o.listen.ip, String(o.listen.port)]);
       break;
   }
   const proc = procs.spawn(label.replace(/[^a-z0-9]+/gi, '-'), cmd, args, { env: cleanEnv(), cwd: REPO });

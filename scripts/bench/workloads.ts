@@ -2,7 +2,7 @@
 // Pure text generators: the same inputs give the same files, so every server in a run
 // sees exactly the same queries.
 
-export const HIT_ZONE = 'bench.test';
+export const HIT_ZONE = 'example.com';
 export const CLUSTER_ZONE = 'cluster.local';
 /** The search list of a pod in namespace "ns" (resolv.conf with ndots:5). */
 export const SEARCH_SUFFIXES = ['ns.svc.cluster.local', 'svc.cluster.local', 'cluster.local'];
@@ -11,7 +11,7 @@ export const SEARCH_SUFFIXES = ['ns.svc.cluster.local', 'svc.cluster.local', 'cl
 export const HIT_TTL = 30;
 /** SOA minimum of cluster.local: what CoreDNS' kubernetes plugin hands out, so NXDOMAINs expire every 5 s. */
 export const CLUSTER_NEGATIVE_TTL = 5;
-/** SOA minimum of bench.test: long enough that the memory fill's NXDOMAINs stay cached while RSS is read. */
+/** SOA minimum of example.com: long enough that the memory fill's NXDOMAINs stay cached while RSS is read. */
 export const HIT_ZONE_NEGATIVE_TTL = 60;
 
 export function hitName(i: number): string {
@@ -22,7 +22,7 @@ function ipv4(base: number, i: number): string {
   return `10.${base}.${(i >> 8) & 255}.${i & 255}`;
 }
 
-/** bench.test: `hitNames` names with A and AAAA, wildcards for misses and fills; anything else NXDOMAIN. */
+/** example.com: `hitNames` names with A and AAAA, wildcards for misses and fills; anything else NXDOMAIN. */
 export function hitZone(nsAddress: string, hitNames: number): string {
   const lines = [
     `$ORIGIN ${HIT_ZONE}.`,
@@ -100,7 +100,7 @@ export function fillPositiveQueries(n: number): string {
   return lines(qs);
 }
 
-/** The memory fill: `n` distinct NXDOMAIN answers (names that bench.test does not hold). */
+/** The memory fill: `n` distinct NXDOMAIN answers (names that example.com does not hold). */
 export function fillNegativeQueries(n: number): string {
   const qs: string[] = [];
   for (let i = 0; i < n; i++) qs.push(`nx${i}.${HIT_ZONE} A`);

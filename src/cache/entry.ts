@@ -1,6 +1,6 @@
 // A cached answer: the upstream's wire bytes, normalised once when stored so that
 // serving it is a copy plus a few byte writes.
-import { AA, HEADER_LEN, RCODE } from '../wire/constants';
+import { AA, HEADER_LEN, RA, RCODE } from '../wire/constants';
 import { walkResponse } from '../wire/response';
 
 export interface Entry {
@@ -8,6 +8,7 @@ export interface Entry {
   qnameEnd: number;
   arcount: number;
   ttlOffsets: Uint16Array;
+  nameOffsets: Uint16Array; // owner names spelled out as the question name: get the client's spelling too
   ttls: Uint32Array; // per record, already capped at `ttl`
   ttl: number; // seconds the entry is fresh (0: serve once, never store)
   storedAt: number; // ms, wall clock (survives a restart through the cache file)
@@ -37,6 +38,7 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
   wire[0] = 0;
   wire[1] = 0;
   wire[2] &= ~AA; // a cache is not the authority
+  wire[3] |= RA; // and it does recurse
   wire.writeUInt16BE(shape.keptAdditional, 10);
   let ttl = 0;
   let negative = false;
@@ -61,7 +63,7 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
     ttls[i] = ttl > 0 ? Math.min(shape.ttls[i], ttl) : shape.ttls[i];
   }
   return {
-    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets, ttls, ttl, storedAt: now, expiresAt: now + ttl * 1000,
+    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets, ttls, nameOffsets: Uint16Array.from(shape.nameCopies), ttl, storedAt: now, expiresAt: now + ttl * 1000,
     rcode, negative, hits: 0, prefetching: false,
   };
 }

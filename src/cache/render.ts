@@ -32,6 +32,8 @@ export function render(e: Entry, query: Buffer, q: Query, now: number, maxSize: 
   out[1] = query[1];
   out[2] = (out[2] & ~RD) | (query[2] & RD);
   query.copy(out, HEADER_LEN, HEADER_LEN, q.qnameEnd); // the client's own spelling (0x20)
+  const names = e.nameOffsets;
+  for (let i = 0; i < names.length; i++) query.copy(out, names[i], HEADER_LEN, q.qnameEnd);
   const offs = e.ttlOffsets;
   const ttls = e.ttls;
   if (stale) {

@@ -117,13 +117,14 @@ export function parseArgs(argv: string[], extraBooleans: string[] = []): ParsedA
   return { values, positional, configFile };
 }
 
-function applyOne(c: Config, name: string, raw: Raw, where: string): void {
+/** `label` names the setting as the operator wrote it: "--port", "cm.yaml: port", "NODEDNS_PORT". */
+function applyOne(c: Config, name: string, raw: Raw, label: string): void {
   const opt = OPTION_BY_NAME.get(name);
-  if (!opt) throw new ConfigError(`${where}: unknown key "${name}"; the keys are the flag names (see "nodedns help")`);
+  if (!opt) throw new ConfigError(`${label}: unknown key "${name}"; the keys are the flag names (see "nodedns help")`);
   try {
     opt.apply(c, raw);
   } catch (e) {
-    throw new ConfigError(`${where} ${name}: ${(e as Error).message}`);
+    throw new ConfigError(`${label}: ${(e as Error).message}`);
   }
 }
 
@@ -139,7 +140,7 @@ export function applyYaml(c: Config, text: string, where: string): void {
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${where}: expected a map of settings (flag names as keys)`);
   for (const [k, val] of Object.entries(doc as Record<string, Raw>)) {
     if (k === 'config') throw new ConfigError(`${where}: "config" cannot name another file`);
-    applyOne(c, k, val, `${where}:`);
+    applyOne(c, k, val, OPTION_BY_NAME.has(k) ? `${where}: ${k}` : where);
   }
 }
 
@@ -164,12 +165,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
   }
   for (const opt of OPTIONS) {
     const val = env[envName(opt.name)];
-    if (val !== undefined) applyOne(c, opt.name, val, `environment ${envName(opt.name)}:`);
+    if (val !== undefined) applyOne(c, opt.name, val, `${envName(opt.name)} (environment)`);
   }
   for (const [name, vals] of args.values) {
     if (!OPTION_BY_NAME.has(name)) continue; // a command's own flag
     const opt = OPTION_BY_NAME.get(name)!;
-    for (const val of opt.repeatable ? vals : vals.slice(-1)) applyOne(c, name, val, `--${name}:`);
+    for (const val of opt.repeatable ? vals : vals.slice(-1)) applyOne(c, name, val, `--${name}`);
   }
   finish(c);
   return { config: c, positional: args.positional, args };

@@ -17,7 +17,7 @@ export class UpstreamPool {
   readonly upstreams: Upstream[];
 
   constructor(readonly zone: string, endpoints: Endpoint[], transport: Transport, private readonly tuning: UpstreamTuning,
-    stats: Stats, log: Logger) {
+    private readonly stats: Stats, log: Logger) {
     this.upstreams = endpoints.map((ep) => new Upstream(ep, zone, transport, tuning, stats, log));
   }
 
@@ -30,6 +30,7 @@ export class UpstreamPool {
   async exchange(question: Buffer, cd: boolean, dnssecOk: boolean, deadline: number): Promise<Answer> {
     const healthy = this.upstreams.filter((u) => u.healthy);
     const order = healthy.length > 0 ? healthy.concat(this.upstreams.filter((u) => !u.healthy)) : this.upstreams;
+    if (healthy.length === 0) this.stats.healthcheckBroken++;
     // One upstream gets a second try: a single lost datagram must not become SERVFAIL.
     const tries = Math.max(2, order.length);
     let lastAnswer: Answer | undefined;

@@ -58,7 +58,7 @@ function list(servers: string[] | undefined): string {
   return servers && servers.length ? servers.join(', ') : '(none)';
 }
 
-function report(plan: KubeletPlan, a: Args, out: (s: string) => void): void {
+function report(plan: KubeletPlan, out: (s: string) => void): void {
   for (const n of plan.layout.notes) out(`  ${n}\n`);
   for (const w of plan.warnings) out(`warning: ${w}\n`);
 }
@@ -94,20 +94,20 @@ export async function kubeletCommand(argv: string[], out = (s: string) => proces
   if (a.verb === 'set') {
     if (changing.length === 0) {
       out(`kubelet clusterDNS is already [${list(plan.current)}] (from ${plan.currentFrom}); nothing to change.\n`);
-      report(plan, a, out);
+      report(plan, out);
       return 0;
     }
     out(`kubelet clusterDNS: [${list(plan.current)}] -> [${list(plan.target)}]${a.dryRun ? ' (dry run: nothing written)' : ''}\n`);
   } else {
     if (plan.edits.length === 0) {
       out('nothing to restore: no kubelet file has a nodedns backup.\n');
-      report(plan, a, out);
+      report(plan, out);
       return 0;
     }
     const olds = changing.map((e) => `${e.file}`).join(', ');
     out(`restoring kubelet clusterDNS${olds ? ` in ${olds}` : ' (files already hold their original value)'}${a.dryRun ? ' (dry run: nothing written)' : ''}\n`);
   }
-  report(plan, a, out);
+  report(plan, out);
   if (a.dryRun) {
     out(planDiff(plan));
     return 0;
@@ -129,8 +129,7 @@ export async function kubeletCommand(argv: string[], out = (s: string) => proces
     (r.restarted ? out : err)(`${r.message}\n`);
   }
   if (res.written.length > 0) {
-    const ip = a.verb === 'set' ? a.ip : 'the old cluster DNS';
-    out(`next: ${nextSteps(ip, restarted)}\n`);
+    out(`next: ${nextSteps(a.verb === 'set' ? a.ip : undefined, restarted)}\n`);
   }
   return 0;
 }

@@ -39,12 +39,12 @@ function editScript(a: string[], b: string[]): Op[] | undefined {
       ops.push({ kind: ' ', line: am[i], a: head + i, b: head + j });
       i++;
       j++;
-    } else if (j < bm.length && (i === am.length || lcs[i * w + j + 1] >= lcs[(i + 1) * w + j])) {
-      ops.push({ kind: '+', line: bm[j], a: head + i, b: head + j });
-      j++;
-    } else {
+    } else if (i < am.length && (j === bm.length || lcs[(i + 1) * w + j] >= lcs[i * w + j + 1])) {
       ops.push({ kind: '-', line: am[i], a: head + i, b: head + j });
       i++;
+    } else {
+      ops.push({ kind: '+', line: bm[j], a: head + i, b: head + j });
+      j++;
     }
   }
   for (let k = 0; k < tail; k++) {
@@ -70,7 +70,7 @@ export function unifiedDiff(before: string, after: string, nameBefore: string, n
     const start = Math.max(0, k - CONTEXT);
     let end = k;
     let lastChange = k;
-    while (end < ops.length && end - lastChange <= 2 * CONTEXT) {
+    while (end < ops.length && end - lastChange <= 2 * CONTEXT + 1) {
       if (ops[end].kind !== ' ') lastChange = end;
       end++;
     }

@@ -107,7 +107,7 @@ function flowStyle(text: string, seq: YAMLSeq): { sep: string; pad: string; styl
   const [start, end] = seq.range!;
   const inner = text.slice(start + 1, end - 1);
   const pad = /^\s/.test(inner) && !inner.includes('\n') ? ' ' : '';
-  const sep = /,\s/.test(inner) ? ', ' : ',';
+  const sep = inner.includes(',') && !/,\s/.test(inner) ? ',' : ', ';
   const first = seq.items[0] as Scalar | undefined;
   return { sep, pad, style: first?.type };
 }

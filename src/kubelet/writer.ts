@@ -176,16 +176,25 @@ export function planRestore(hostRoot: string, procDir?: string): KubeletPlan {
     const isFlags = layout.flagFiles.includes(f);
     let after: string;
     let servers: string[] | undefined;
+    // When the file differs from the backup only by what nodedns changed, the backup goes
+    // back byte for byte; otherwise (someone edited it since) only clusterDNS is put back.
     if (isFlags) {
       const old = findFlag(original, 'cluster-dns')[0];
       const now = findFlag(before, 'cluster-dns')[0];
       servers = now ? splitServers(now.value) : undefined;
-      after = old && now ? replaceFlag(before, 'cluster-dns', old.value) : before;
+      const onlyOurs = now !== undefined && old !== undefined && replaceFlag(original, 'cluster-dns', now.value) === before;
+      after = onlyOurs ? original : old && now ? replaceFlag(before, 'cluster-dns', old.value) : before;
     } else {
       const where = describe(hostRoot, f);
       const old = readKubeletYaml(original, `${backupPath(local)}`).clusterDns;
       servers = readKubeletYaml(before, where).clusterDns;
-      after = spliceClusterDnsYaml(before, old, where);
+      let onlyOurs = false;
+      try {
+        onlyOurs = servers !== undefined && spliceClusterDnsYaml(original, servers, where) === before;
+      } catch {
+        onlyOurs = false;
+      }
+      after = onlyOurs ? original : spliceClusterDnsYaml(before, old, where);
     }
     edits.push({ file: f, local, kind: isFlags ? 'flags' : 'yaml', before, after, servers, dropBackup: true });
   }
@@ -216,8 +225,10 @@ export function planDiff(plan: KubeletPlan): string {
   return plan.edits.map((e) => unifiedDiff(e.before, e.after, `${e.file}`, `${e.file} (nodedns)`)).join('');
 }
 
-export function nextSteps(ip: string, restarted: boolean): string {
-  const pods = `Only pods created after that get "nameserver ${ip}"; running pods keep their resolv.conf until they are recreated `
+/** What the operator must do after a change; `ip` undefined after a restore. */
+export function nextSteps(ip: string | undefined, restarted: boolean): string {
+  const ns = ip ? `"nameserver ${ip}"` : 'the restored nameserver';
+  const pods = `Only pods created after that get ${ns}; running pods keep their resolv.conf until they are recreated `
     + '(for example "kubectl rollout restart deployment NAME")';
   return restarted
     ? `kubelet restarted with the new setting. ${pods}.`

@@ -33,9 +33,22 @@ export interface UpstreamStats {
   durations: Map<string, Histogram>;
 }
 
+/** Index into Stats.requestsByType: transport and family in the high bits, qtype (0 = 256 and above) in the low 8. */
+export const enum Transport { UDP4 = 0, UDP6 = 256, TCP4 = 512, TCP6 = 768 }
+
 export class Stats {
-  // requests by transport and family: udp4, udp6, tcp4, tcp6
-  requests = { udp4: 0, udp6: 0, tcp4: 0, tcp6: 0 };
+  /**
+   * Requests by transport, family and query type in one flat array, so the hot path
+   * does one increment: requestsByType[transport + (qtype < 256 ? qtype : 0)].
+   */
+  readonly requestsByType = new Float64Array(1024);
+  /** requests by transport and family (read-only view of requestsByType) */
+  get requests(): { udp4: number; udp6: number; tcp4: number; tcp6: number } {
+    const sum = (base: number) => { let n = 0; for (let i = base; i < base + 256; i++) n += this.requestsByType[i]; return n; };
+    return { udp4: sum(Transport.UDP4), udp6: sum(Transport.UDP6), tcp4: sum(Transport.TCP4), tcp6: sum(Transport.TCP6) };
+  }
+  /** queries that found every upstream of their zone marked down (CoreDNS' healthcheck_broken) */
+  healthcheckBroken = 0;
   /** responses by rcode number (index); 16+ lumped at the end */
   responses = new Float64Array(24);
   requestDuration = new Histogram();

@@ -75,6 +75,11 @@ export class Agent {
     return a;
   }
 
+  /** Routing, cache and upstreams without sockets: `nodedns explain`/`query` when no agent runs. Stop it with stop(false). */
+  static offline(opts: { config: Config; log: Logger; stats?: Stats }): Agent {
+    return new Agent(opts.config, opts.log, opts.stats ?? new Stats());
+  }
+
   get router(): Router {
     return this.resolver.router;
   }

@@ -27,7 +27,7 @@ export class Handler {
   /** Our NSID (RFC 5001), set by the introspection module; undefined = none. */
   nsid: Buffer | undefined;
   /** CHAOS-class answers (version.bind, …); REFUSED when unset. */
-  chaos: ((query: Buffer, q: Query) => Buffer | undefined) | undefined;
+  chaos: ((query: Buffer, q: Query, maxSize: number) => Buffer | undefined) | undefined;
   /** Per-query log, only when --log-queries asks for it. */
   queryLog: ((e: QueryLogEntry) => void) | undefined;
 
@@ -37,8 +37,9 @@ export class Handler {
   handle(buf: Buffer, tcp: boolean, v6: boolean, client: string, reply: Reply): boolean {
     const started = performance.now();
     const stats = this.stats;
-    if (tcp) { if (v6) stats.requests.tcp6++; else stats.requests.tcp4++; } else if (v6) stats.requests.udp6++; else stats.requests.udp4++;
     const q = scanQuery(buf);
+    const qt = q.qtype;
+    stats.requestsByType[(tcp ? 512 : 0) + (v6 ? 256 : 0) + (qt < 256 ? qt : 0)]++;
     if (q.verdict !== Verdict.OK) {
       if (q.verdict === Verdict.DROP) { stats.dropped++; return false; }
       if (q.verdict === Verdict.FORMERR) stats.formerr++;
@@ -75,7 +76,7 @@ export class Handler {
     client: string, reply: Reply, started: number): void {
     this.stats.localAnswers++;
     if (q.qclass === CLASS.CH) {
-      const out = this.chaos?.(buf, q) ?? emptyReply(buf, q, RCODE.REFUSED);
+      const out = this.chaos?.(buf, q, maxSize) ?? emptyReply(buf, q, RCODE.REFUSED);
       this.send(out, reply, started);
       if (this.queryLog) this.log(buf, q, client, tcp, out[3] & 0x0f, 'local', undefined, started);
       return;

@@ -10,6 +10,7 @@ export interface ResponseShape {
   ttls: number[];
   minAnswerTtl: number; // -1 without answers
   negativeTtl: number; // min(SOA TTL, SOA MINIMUM) from the authority section, -1 without SOA
+  nameCopies: number[]; // owner names written out in full as the question name (not compressed)
   cutAt: number; // where the OPT record starts (everything from here is dropped), or length
   keptAdditional: number; // additional records before the OPT
 }
@@ -45,6 +46,7 @@ export function walkResponse(buf: Buffer, questionEnd: number): ResponseShape | 
     ttls: [],
     minAnswerTtl: -1,
     negativeTtl: -1,
+    nameCopies: [],
     cutAt: buf.length,
     keptAdditional: counts[2],
   };
@@ -53,6 +55,9 @@ export function walkResponse(buf: Buffer, questionEnd: number): ResponseShape | 
     for (let i = 0; i < counts[section]; i++) {
       const start = off;
       off = skipName(buf, off);
+      if (off - start === questionEnd - 4 - HEADER_LEN && buf[off - 1] === 0 && sameName(buf, start, questionEnd - 4 - HEADER_LEN)) {
+        shape.nameCopies.push(start);
+      }
       if (off < 0 || off + 10 > buf.length) return undefined;
       const type = u16(buf, off);
       const rdlen = u16(buf, off + 8);
@@ -80,6 +85,18 @@ export function walkResponse(buf: Buffer, questionEnd: number): ResponseShape | 
   }
   if (off !== buf.length) return undefined;
   return shape;
+}
+
+/** Whether the literal name at `at` is the question name, ignoring case. */
+function sameName(buf: Buffer, at: number, len: number): boolean {
+  for (let i = 0; i < len; i++) {
+    let x = buf[at + i];
+    let y = buf[HEADER_LEN + i];
+    if (x >= 0x41 && x <= 0x5a) x |= 0x20;
+    if (y >= 0x41 && y <= 0x5a) y |= 0x20;
+    if (x !== y) return false;
+  }
+  return true;
 }
 
 /** Same question (name compared without case, type, class) in both messages. */

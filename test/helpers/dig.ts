@@ -158,6 +158,7 @@ export function parseDig(output: string, exitCode = 0): DigResult {
   for (const raw of output.split('\n')) {
     const line = raw.trimEnd();
     let m: RegExpExecArray | null;
+    if (line === '') { section = undefined; continue; } // a blank line ends every section
     if ((m = /^;; ->>HEADER<<- opcode: (\S+), status: (\S+), id: (\d+)/.exec(line))) {
       // a new reply: start over, keep warnings
       Object.assign(r, { ...EMPTY('dig', output, exitCode), warnings: r.warnings });
@@ -206,6 +207,7 @@ export function parseKdig(output: string, exitCode = 0): DigResult {
   for (const raw of output.split('\n')) {
     const line = raw.trimEnd();
     let m: RegExpExecArray | null;
+    if (line === '') { section = undefined; continue; } // a blank line ends every section
     if ((m = /^;; ->>HEADER<<- opcode: (\S+); status: (\S+); id: (\d+)/.exec(line))) {
       Object.assign(r, { ...EMPTY('kdig', output, exitCode), warnings: r.warnings });
       r.opcode = m[1]; r.status = m[2]; r.id = Number(m[3]);
@@ -224,14 +226,14 @@ export function parseKdig(output: string, exitCode = 0): DigResult {
       r.nsid = m[1] ?? '';
     } else if ((m = /^;; EDE: (.*)$/.exec(line))) {
       parseEde(r, m[1]);
-    } else if (section === 'question' && (m = /^;; (\S+)\s+(\S+)\s+(\S+)$/.exec(line))) {
-      r.question = { name: m[1], class: m[2], type: m[3] };
     } else if ((m = /^;; From (\S+)\((UDP|TCP)\) in ([\d.]+) ms/.exec(line))) {
       r.server = m[1];
       r.transport = m[2] as 'UDP' | 'TCP';
       r.queryTimeMs = Number(m[3]);
     } else if ((m = /^;; Received (\d+) B/.exec(line))) {
       r.msgSize = Number(m[1]);
+    } else if (section === 'question' && (m = /^;; (\S+)\s+(\S+)\s+(\S+)$/.exec(line))) {
+      r.question = { name: m[1], class: m[2], type: m[3] };
     } else if ((m = /^;; ERROR: (.*)$/.exec(line))) {
       r.error = r.error ? `${r.error}; ${m[1]}` : m[1];
     } else if ((m = /^;; WARNING: (.*)$/.exec(line))) {

@@ -85,8 +85,11 @@ function exchangeTcp(ep: Endpoint, msg: Buffer, timeoutMs: number): Promise<Buff
   });
 }
 
+/** A decoded reply: dns-packet's fields plus the rcode and opcode names it sets. */
+export type Reply = dnsPacket.DecodedPacket & { rcode: string; opcode: string };
+
 /** Query and decode. Throws on timeout; any rcode is returned. */
-export async function query(ep: Endpoint, name: string, type: string, opts: QueryOptions = {}): Promise<dnsPacket.Packet> {
+export async function query(ep: Endpoint, name: string, type: string, opts: QueryOptions = {}): Promise<Reply> {
   const reply = await exchange(ep, buildQuery(name, type, opts), opts.transport ?? 'udp', opts.timeoutMs ?? 1000);
-  return dnsPacket.decode(reply);
+  return dnsPacket.decode(reply) as Reply;
 }

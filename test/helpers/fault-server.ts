@@ -44,7 +44,13 @@ export type Fault =
   | 'huge-txt' // the answer is a TXT RRset of `hugeTxtBytes` bytes (default 4000)
   | 'garbage'; // random bytes (the first two are the query ID unless garbageKeepsId is false)
 
-export type RecordData = Omit<dnsPacket.Answer, 'name'> & { ttl?: number };
+/** A record without its name, in dns-packet's shape: { type: 'A', data: '192.0.2.1', ttl: 30 } */
+export interface RecordData {
+  type: string;
+  data: unknown; // dns-packet rdata: a string, a string/Buffer list (TXT), or an object (SRV, SOA, MX…)
+  ttl?: number; // default 60
+  class?: string;
+}
 /** name (no trailing dot, any case) -> records */
 export type RecordMap = Record<string, RecordData[]>;
 
@@ -105,7 +111,7 @@ const norm = (n: string) => n.toLowerCase().replace(/\.$/, '');
 
 function describe(msg: Buffer, from: Endpoint, transport: Transport): ReceivedQuery {
   const base = { from, transport, at: Date.now(), size: msg.length, ednsOptions: [] as { code: number; data: Buffer }[] };
-  let p: dnsPacket.DecodedPacket;
+  let p: dnsPacket.DecodedPacket & { opcode?: string };
   try {
     p = dnsPacket.decode(msg);
   } catch (e) {

@@ -2,13 +2,14 @@
 // temp dir, knotd in the foreground as a child, ready once it answers the first zone's SOA.
 // Queries received are counted with mod-stats (server-wide), read through knotc.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { query } from './dns-query';
 import { endpointOrFree, type Endpoint } from './ports';
 import { spawnChild, waitUntil, type Child } from './process';
+import { waitUntilAnswering } from './ready';
 
 const run = promisify(execFile);
 
@@ -100,6 +101,7 @@ export async function startKnot(opts: KnotOptions): Promise<KnotServer> {
     '',
   ].join('\n'));
   for (const o of origins) writeFileSync(join(dir, zoneFile(o)), opts.zones[o]);
+  mkdirSync(join(dir, 'db'));
 
   const child = spawnChild(`knotd ${ep.address}@${ep.port}`, 'knotd', ['-c', conf]);
   const knotc = async (...args: string[]) => (await run('knotc', ['-c', conf, ...args], { timeout: 5000 })).stdout;
@@ -120,15 +122,15 @@ export async function startKnot(opts: KnotOptions): Promise<KnotServer> {
     Object.entries(s).filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
   let base: Record<string, number> = {};
 
+  await waitUntilAnswering({
+    child, ep, name: fqdn(origins[0]), type: 'SOA', timeoutMs: opts.startTimeoutMs ?? 10000, cleanup: stop,
+    accept: (r) => r.rcode === 'NOERROR' && (r.answers ?? []).length > 0,
+    fatal() {
+      const bad = child.lines.find((l) => /error: \[.*\] (zone loader|failed to parse)/.test(l));
+      return bad && `knotd could not load a zone: ${bad.replace(/^\S+ error: /, '')}`;
+    },
+  });
   try {
-    await waitUntil(`knotd on ${ep.address}@${ep.port} to answer SOA ${fqdn(origins[0])}`, async () => {
-      const st = child.exitStatus();
-      if (st) throw new Error(`knotd exited (code ${st.code}); output:\n${child.tail()}`);
-      const r = await query(ep, fqdn(origins[0]), 'SOA', { timeoutMs: 200 });
-      return r.rcode === 'NOERROR' && (r.answers ?? []).length > 0 ? true : undefined;
-    }, opts.startTimeoutMs ?? 10000, 20).catch((e: Error) => {
-      throw new Error(`${e.message}\nknotd output:\n${child.tail()}`);
-    });
     base = await stats();
   } catch (e) {
     await stop();

@@ -1,7 +1,8 @@
 // One child process of a test: its output captured line by line, a promise of its exit,
 // and a stop() that always ends it (SIGTERM, then SIGKILL after a grace period).
-// Every child is also killed when the test process exits, whatever the test did.
+// Every child is also killed when the test process exits or dies, whatever the test did.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 export interface ExitStatus {
   code: number | null;
@@ -39,8 +40,13 @@ export interface SpawnChildOptions extends Pick<SpawnOptions, 'cwd' | 'env'> {
   maxLines?: number;
 }
 
+// setpriv (util-linux) execs the command with a parent-death signal: if the test process
+// dies without running its hooks (killed, crashed), the kernel kills the child too.
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
 export function spawnChild(name: string, cmd: string, args: string[], opts: SpawnChildOptions = {}): Child {
-  const proc = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [file, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', cmd, ...args]] : [cmd, args];
+  const proc = spawn(file, argv, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const maxLines = opts.maxLines ?? 100_000;
   const watchers = new Set<(line: string) => void>();
@@ -120,7 +126,13 @@ export function spawnChild(name: string, cmd: string, args: string[], opts: Spaw
   };
 }
 
-/** Polls `check` every `intervalMs` until it returns a value other than undefined. */
+/** Thrown by a waitUntil check to stop waiting at once (e.g. the process died). */
+export class GiveUp extends Error {}
+
+/**
+ * Polls `check` every `intervalMs` until it returns a value other than undefined.
+ * Errors it throws count as "not yet", except GiveUp, which ends the wait at once.
+ */
 export async function waitUntil<T>(
   what: string,
   check: () => Promise<T | undefined> | T | undefined,
@@ -134,6 +146,7 @@ export async function waitUntil<T>(
       const v = await check();
       if (v !== undefined) return v;
     } catch (e) {
+      if (e instanceof GiveUp) throw e;
       lastError = e;
     }
     if (Date.now() >= deadline) {

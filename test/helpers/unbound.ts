@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { query } from './dns-query';
 import { endpointOrFree, type Endpoint } from './ports';
-import { spawnChild, waitUntil, type Child } from './process';
+import { spawnChild, type Child } from './process';
+import { waitUntilAnswering } from './ready';
 
 const run = promisify(execFile);
 
@@ -33,8 +33,6 @@ export interface UnboundOptions {
   localDataPtr?: string[];
   /** zone ('.' for everything) -> upstreams to forward to */
   forwardZones?: Record<string, Endpoint[]>;
-  /** keep answers in unbound's cache (default true); false = every query is forwarded */
-  cache?: boolean;
   /** more lines under server:, e.g. ['serve-expired: yes'] */
   serverConfig?: string[];
   startTimeoutMs?: number; // default 10000
@@ -53,8 +51,34 @@ export interface UnboundServer extends Endpoint {
 }
 
 const fqdn = (z: string) => (z.endsWith('.') ? z : z + '.');
+
+/** Unbound's built-in local zones (localhost. and invalid. kept: the probe uses invalid.) */
+const DEFAULT_ZONES = [
+  '127.in-addr.arpa.', `1.${'0.'.repeat(31)}ip6.arpa.`, 'home.arpa.', 'onion.', 'test.',
+  '10.in-addr.arpa.', ...Array.from({ length: 16 }, (_, i) => `${16 + i}.172.in-addr.arpa.`), '168.192.in-addr.arpa.',
+  '0.in-addr.arpa.', '254.169.in-addr.arpa.', '2.0.192.in-addr.arpa.', '100.51.198.in-addr.arpa.',
+  '113.0.203.in-addr.arpa.', '255.255.255.255.in-addr.arpa.',
+  ...Array.from({ length: 64 }, (_, i) => `${64 + i}.100.in-addr.arpa.`),
+  `${'0.'.repeat(32)}ip6.arpa.`, 'd.f.ip6.arpa.', '8.e.f.ip6.arpa.', '9.e.f.ip6.arpa.', 'a.e.f.ip6.arpa.',
+  'b.e.f.ip6.arpa.', '8.b.d.0.1.0.0.2.ip6.arpa.',
+];
+const under = (name: string, zone: string) => zone === '.' || name === zone || name.endsWith('.' + zone);
+
+/** Lets a forwarded zone through unbound's built-in zones (test., 2.0.192.in-addr.arpa. …). */
+function unblock(forwardZones: string[], own: Set<string>): string[] {
+  const out = new Set<string>();
+  for (const z of forwardZones.map((x) => fqdn(x).toLowerCase())) {
+    for (const d of DEFAULT_ZONES) {
+      if (own.has(d)) continue;
+      if (under(d, z)) out.add(`    local-zone: "${d}" nodefault`);
+      else if (under(z, d) && !own.has(z)) out.add(`    local-zone: "${z}" transparent`);
+    }
+  }
+  return [...out];
+}
 const norm = (n: string) => n.toLowerCase().replace(/\.$/, '');
-const q = (s: string) => JSON.stringify(s);
+/** unbound.conf has no escapes: a value with double quotes (TXT data) goes in single quotes */
+const q = (s: string) => (s.includes('"') ? `'${s}'` : `"${s}"`);
 
 export async function startUnbound(opts: UnboundOptions = {}): Promise<UnboundServer> {
   const ep = await endpointOrFree(opts);
@@ -84,8 +108,8 @@ export async function startUnbound(opts: UnboundOptions = {}): Promise<UnboundSe
     '    extended-statistics: yes',
     '    statistics-cumulative: yes',
     '    ede: yes',
-    ...(opts.cache === false ? ['    msg-cache-size: 0', '    rrset-cache-size: 0'] : []),
     ...Object.entries(opts.localZones ?? {}).map(([z, t]) => `    local-zone: ${q(fqdn(z))} ${t}`),
+    ...unblock(Object.keys(opts.forwardZones ?? {}), new Set(Object.keys(opts.localZones ?? {}).map((z) => fqdn(z).toLowerCase()))),
     ...(opts.localData ?? []).map((d) => `    local-data: ${q(d)}`),
     ...(opts.localDataPtr ?? []).map((d) => `    local-data-ptr: ${q(d)}`),
     ...(opts.serverConfig ?? []).map((l) => `    ${l}`),
@@ -104,7 +128,7 @@ export async function startUnbound(opts: UnboundOptions = {}): Promise<UnboundSe
 
   const queries: LoggedQuery[] = [];
   // "[1795262724] unbound[5124:0] info: 127.0.0.1 a.local.test. A IN"
-  const re = /\binfo: (\S+) (\S+) (\S+) (\S+)$/;
+  const re = /\binfo: (\S+) (\S+) (\S+) (IN|CH|HS|ANY|CLASS\d+)$/;
   const child = spawnChild(`unbound ${ep.address}@${ep.port}`, 'unbound', ['-d', '-c', conf], {
     onLine(line) {
       const m = re.exec(line);
@@ -116,17 +140,10 @@ export async function startUnbound(opts: UnboundOptions = {}): Promise<UnboundSe
     rmSync(dir, { recursive: true, force: true });
   };
 
-  try {
-    await waitUntil(`unbound on ${ep.address}@${ep.port} to answer`, async () => {
-      const st = child.exitStatus();
-      if (st) throw new Error(`unbound exited (code ${st.code})`);
-      await query(ep, PROBE_NAME, 'A', { timeoutMs: 200 });
-      return true;
-    }, opts.startTimeoutMs ?? 10000, 20);
-  } catch (e) {
-    await stop();
-    throw new Error(`${(e as Error).message}\nunbound output:\n${child.tail()}\nconfig:\n${lines.join('\n')}`);
-  }
+  await waitUntilAnswering({
+    child, ep, name: PROBE_NAME, type: 'A', timeoutMs: opts.startTimeoutMs ?? 10000, cleanup: stop,
+    context: `config:\n${lines.join('\n')}`,
+  });
 
   return {
     ...ep,

@@ -1,5 +1,5 @@
 // iptables / ip6tables rendering. nodedns keeps its rules in chains of its own
-// (NODEDNS-PREROUTING in raw, NODEDNS-INPUT in filter, …), entered by one jump from the
+// (NODEDNS-NOTRACK-PRE in raw, NODEDNS-BASE-IN in filter, …), entered by one jump from the
 // built-in chain. Every rule carries the comment "nodedns". Rules are written in exactly
 // the form iptables-save prints them, so a check is a text comparison with its output.
 // Changes go through one `iptables-restore --noflush` per table set: declaring a chain
@@ -13,13 +13,14 @@ export type Table = typeof TABLES[number];
 interface ChainPlace { table: Table; builtin: string; chain: string }
 
 export const PLACES: Record<Hook, ChainPlace> = {
-  'raw-prerouting': { table: 'raw', builtin: 'PREROUTING', chain: 'NODEDNS-PREROUTING' },
-  'raw-output': { table: 'raw', builtin: 'OUTPUT', chain: 'NODEDNS-OUTPUT' },
-  'filter-input': { table: 'filter', builtin: 'INPUT', chain: 'NODEDNS-INPUT' },
-  'filter-output': { table: 'filter', builtin: 'OUTPUT', chain: 'NODEDNS-OUTPUT' },
-  'nat-prerouting': { table: 'nat', builtin: 'PREROUTING', chain: 'NODEDNS-PREROUTING' },
-  'nat-output': { table: 'nat', builtin: 'OUTPUT', chain: 'NODEDNS-OUTPUT' },
-  'nat-postrouting': { table: 'nat', builtin: 'POSTROUTING', chain: 'NODEDNS-POSTROUTING' },
+  'notrack-prerouting': { table: 'raw', builtin: 'PREROUTING', chain: 'NODEDNS-NOTRACK-PRE' },
+  'notrack-output': { table: 'raw', builtin: 'OUTPUT', chain: 'NODEDNS-NOTRACK-OUT' },
+  'base-raw-output': { table: 'raw', builtin: 'OUTPUT', chain: 'NODEDNS-BASE-OUT' },
+  'base-input': { table: 'filter', builtin: 'INPUT', chain: 'NODEDNS-BASE-IN' },
+  'base-output': { table: 'filter', builtin: 'OUTPUT', chain: 'NODEDNS-BASE-OUT' },
+  'fallback-prerouting': { table: 'nat', builtin: 'PREROUTING', chain: 'NODEDNS-FALLBACK-PRE' },
+  'fallback-output': { table: 'nat', builtin: 'OUTPUT', chain: 'NODEDNS-FALLBACK-OUT' },
+  'fallback-postrouting': { table: 'nat', builtin: 'POSTROUTING', chain: 'NODEDNS-FALLBACK-POST' },
 };
 
 function hostOf(ip: string, family: 4 | 6): string {

@@ -12,13 +12,14 @@ export const FAMILY = 'inet';
 interface BaseChain { type: 'filter' | 'nat'; hook: string; priority: string; prio: number }
 
 export const CHAINS: Record<Hook, BaseChain> = {
-  'raw-prerouting': { type: 'filter', hook: 'prerouting', priority: 'raw', prio: -300 },
-  'raw-output': { type: 'filter', hook: 'output', priority: 'raw', prio: -300 },
-  'filter-input': { type: 'filter', hook: 'input', priority: 'filter', prio: 0 },
-  'filter-output': { type: 'filter', hook: 'output', priority: 'filter', prio: 0 },
-  'nat-prerouting': { type: 'nat', hook: 'prerouting', priority: 'dstnat', prio: -100 },
-  'nat-output': { type: 'nat', hook: 'output', priority: 'dstnat', prio: -100 },
-  'nat-postrouting': { type: 'nat', hook: 'postrouting', priority: 'srcnat', prio: 100 },
+  'notrack-prerouting': { type: 'filter', hook: 'prerouting', priority: 'raw', prio: -300 },
+  'notrack-output': { type: 'filter', hook: 'output', priority: 'raw', prio: -300 },
+  'base-raw-output': { type: 'filter', hook: 'output', priority: 'raw', prio: -300 },
+  'base-input': { type: 'filter', hook: 'input', priority: 'filter', prio: 0 },
+  'base-output': { type: 'filter', hook: 'output', priority: 'filter', prio: 0 },
+  'fallback-prerouting': { type: 'nat', hook: 'prerouting', priority: 'dstnat', prio: -100 },
+  'fallback-output': { type: 'nat', hook: 'output', priority: 'dstnat', prio: -100 },
+  'fallback-postrouting': { type: 'nat', hook: 'postrouting', priority: 'srcnat', prio: 100 },
 };
 
 /** The rule's statement without its comment. */

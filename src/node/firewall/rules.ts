@@ -1,30 +1,39 @@
 // What nodedns installs, independent of the tool that installs it. Three sets:
-//   notrack   raw-table NOTRACK for DNS (and the health port) on every local address.
-//             Present only while a worker is ready: it is what steers traffic to nodedns.
-//   accept    filter-table ACCEPT for the same traffic (untracked packets skip the
-//             conntrack-based accept rules a node's firewall usually has).
+//   notrack   raw-table NOTRACK for queries to every local address (from pods and from the
+//             node itself). Present only while a worker is ready: it is what steers
+//             traffic to nodedns, because NAT (the fallback) only acts on tracked packets.
+//   base      filter-table ACCEPT for DNS to and from the local addresses (untracked
+//             packets skip the conntrack-based accept rules a node firewall usually has),
+//             and NOTRACK for nodedns' replies and for the health port. These stay while
+//             nodedns is stopped: if a reply from nodedns created a conntrack entry, the
+//             client's next query on the same ports would match it as a reply and skip
+//             the fallback DNAT, straight into a closed socket.
 //   fallback  standing DNAT of port 53 on every local address to the cluster DNS. While
-//             NOTRACK is present it never fires (NAT needs conntrack); once NOTRACK is
-//             removed it sends the same traffic to the cluster DNS instead.
+//             NOTRACK is present it never fires; once NOTRACK is removed it sends the same
+//             traffic to the cluster DNS instead.
 import { isIP } from 'node:net';
 import type { Endpoint } from '../../config/types';
 
-export type RuleSet = 'notrack' | 'accept' | 'fallback';
-export const RULE_SETS: readonly RuleSet[] = ['notrack', 'accept', 'fallback'];
+export type RuleSet = 'notrack' | 'base' | 'fallback';
+export const RULE_SETS: readonly RuleSet[] = ['notrack', 'base', 'fallback'];
 
-/** Where a rule hooks in, named table-hook as in netfilter. */
-export type Hook = 'raw-prerouting' | 'raw-output' | 'filter-input' | 'filter-output'
-  | 'nat-prerouting' | 'nat-output' | 'nat-postrouting';
-export const HOOKS: readonly Hook[] = ['raw-prerouting', 'raw-output', 'filter-input', 'filter-output',
-  'nat-prerouting', 'nat-output', 'nat-postrouting'];
+/**
+ * The chains nodedns owns, each in one netfilter table and hook and holding one set's
+ * rules, so a set is replaced or emptied by rewriting its chains.
+ */
+export type Hook = 'notrack-prerouting' | 'notrack-output' | 'base-raw-output' | 'base-input' | 'base-output'
+  | 'fallback-prerouting' | 'fallback-output' | 'fallback-postrouting';
+export const HOOKS: readonly Hook[] = ['notrack-prerouting', 'notrack-output', 'base-raw-output', 'base-input',
+  'base-output', 'fallback-prerouting', 'fallback-output', 'fallback-postrouting'];
 export const HOOK_SET: Record<Hook, RuleSet> = {
-  'raw-prerouting': 'notrack',
-  'raw-output': 'notrack',
-  'filter-input': 'accept',
-  'filter-output': 'accept',
-  'nat-prerouting': 'fallback',
-  'nat-output': 'fallback',
-  'nat-postrouting': 'fallback',
+  'notrack-prerouting': 'notrack',
+  'notrack-output': 'notrack',
+  'base-raw-output': 'base',
+  'base-input': 'base',
+  'base-output': 'base',
+  'fallback-prerouting': 'fallback',
+  'fallback-output': 'fallback',
+  'fallback-postrouting': 'fallback',
 };
 
 export type Action =
@@ -74,8 +83,8 @@ export function familyOf(ip: string): 4 | 6 {
 
 export function buildRules(inp: RuleInputs): Rule[] {
   const rules: Rule[] = [];
-  for (const ip of inp.localIps) rules.push(...notrackRules(ip, inp.port, inp.healthPort));
-  for (const ip of inp.localIps) rules.push(...acceptRules(ip, inp.port));
+  for (const ip of inp.localIps) rules.push(...notrackRules(ip, inp.port));
+  for (const ip of inp.localIps) rules.push(...baseRules(ip, inp.port, inp.healthPort));
   for (const ip of inp.localIps) {
     const target = inp.fallback[familyOf(ip)];
     if (target) rules.push(...fallbackRules(ip, inp.port, target));
@@ -83,30 +92,31 @@ export function buildRules(inp: RuleInputs): Rule[] {
   return rules;
 }
 
-function notrackRules(ip: string, port: number, healthPort: number): Rule[] {
+function notrackRules(ip: string, port: number): Rule[] {
   const family = familyOf(ip);
   const out: Rule[] = [];
-  const notrack: Action = { kind: 'notrack' };
   for (const proto of PROTOS) {
-    // queries arriving from pods, replies leaving to them, and queries from the node itself
-    out.push({ hook: 'raw-prerouting', family, proto, dst: ip, dport: port, action: notrack });
-    out.push({ hook: 'raw-output', family, proto, src: ip, sport: port, action: notrack });
-    out.push({ hook: 'raw-output', family, proto, dst: ip, dport: port, action: notrack });
-  }
-  if (healthPort > 0 && healthPort !== port) {
-    // kubelet's liveness probe to the health server (node-cache does the same)
-    out.push({ hook: 'raw-output', family, proto: 'tcp', dst: ip, dport: healthPort, action: notrack });
-    out.push({ hook: 'raw-output', family, proto: 'tcp', src: ip, sport: healthPort, action: notrack });
+    // queries arriving from pods, and queries from the node itself
+    out.push({ hook: 'notrack-prerouting', family, proto, dst: ip, dport: port, action: { kind: 'notrack' } });
+    out.push({ hook: 'notrack-output', family, proto, dst: ip, dport: port, action: { kind: 'notrack' } });
   }
   return out;
 }
 
-function acceptRules(ip: string, port: number): Rule[] {
+function baseRules(ip: string, port: number, healthPort: number): Rule[] {
   const family = familyOf(ip);
   const out: Rule[] = [];
   for (const proto of PROTOS) {
-    out.push({ hook: 'filter-input', family, proto, dst: ip, dport: port, action: { kind: 'accept' } });
-    out.push({ hook: 'filter-output', family, proto, src: ip, sport: port, action: { kind: 'accept' } });
+    out.push({ hook: 'base-raw-output', family, proto, src: ip, sport: port, action: { kind: 'notrack' } });
+  }
+  if (healthPort > 0 && healthPort !== port) {
+    // kubelet's probes to the health server (node-cache does the same)
+    out.push({ hook: 'base-raw-output', family, proto: 'tcp', dst: ip, dport: healthPort, action: { kind: 'notrack' } });
+    out.push({ hook: 'base-raw-output', family, proto: 'tcp', src: ip, sport: healthPort, action: { kind: 'notrack' } });
+  }
+  for (const proto of PROTOS) {
+    out.push({ hook: 'base-input', family, proto, dst: ip, dport: port, action: { kind: 'accept' } });
+    out.push({ hook: 'base-output', family, proto, src: ip, sport: port, action: { kind: 'accept' } });
   }
   return out;
 }
@@ -117,7 +127,7 @@ function fallbackRules(ip: string, port: number, target: FallbackTarget): Rule[]
   if (ip === target.clusterIp) return [];
   const family = familyOf(ip);
   const out: Rule[] = [];
-  for (const hook of ['nat-prerouting', 'nat-output'] as const) {
+  for (const hook of ['fallback-prerouting', 'fallback-output'] as const) {
     for (const proto of PROTOS) {
       const eps = target[proto];
       eps.forEach((ep, i) => {
@@ -133,7 +143,7 @@ function fallbackRules(ip: string, port: number, target: FallbackTarget): Rule[]
   // Queries from the node itself leave with the local address as source; the endpoint could
   // not answer it (every node holds that address), so those are masqueraded.
   if (target.udp.length + target.tcp.length > 0) {
-    out.push({ hook: 'nat-postrouting', family, src: ip, dnatted: true, action: { kind: 'masquerade' } });
+    out.push({ hook: 'fallback-postrouting', family, src: ip, dnatted: true, action: { kind: 'masquerade' } });
   }
   return out;
 }

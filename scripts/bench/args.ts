@@ -1,0 +1,106 @@
+// Command-line options of `make bench` / scripts/bench/run.sh.
+import { SERVER_NAMES, type ServerName } from './servers';
+import { WORKLOADS, type Workload } from './report';
+
+export interface BenchOptions {
+  quick: boolean;
+  durationS: number; // each max-throughput run
+  fixedDurationS: number; // the fixed-rate latency run
+  outstanding: number; // dnsperf -q
+  fixedRateQps: number;
+  servers: ServerName[];
+  workloads: Workload[];
+  memory: boolean;
+  fixedRate: boolean;
+  metricsCost: boolean;
+  metricsRounds: number;
+  nodednsMetrics: boolean; // main nodedns runs with metrics on
+  verbose: boolean; // per-query latencies (p99) in max-throughput runs
+  outDir: string;
+  hitNames: number;
+}
+
+export const USAGE = `usage: scripts/bench/run.sh [options]        (make bench runs it with none)
+  --quick               2 s runs, no metrics-cost rounds: for iterating, results to bench/results/quick.*
+  --duration S          seconds of each max-throughput run (default 10, quick 2)
+  --fixed-duration S    seconds of the fixed-rate latency run (default 10, quick 2)
+  --fixed-rate QPS      rate of the latency run for nodedns and Unbound (default 20000)
+  --outstanding N       dnsperf -q, queries in flight (default 100)
+  --servers a,b         of ${SERVER_NAMES.join(',')} (default all)
+  --workloads a,b       of ${WORKLOADS.join(',')} (default all)
+  --no-memory           skip the 10,000 + 10,000 entry memory fill
+  --no-fixed-rate       skip the fixed-rate latency run
+  --metrics-cost        nodedns hit QPS with metrics off vs on, alternating (default on, off with --quick)
+  --no-metrics-cost     skip it
+  --metrics-rounds N    runs of each in the metrics comparison (default 2)
+  --nodedns-metrics     run the main nodedns with metrics on (--metrics-addr <ip>:<port>) instead of off
+  --no-verbose          no per-query latencies (no p99) in max-throughput runs
+  --out DIR             where results go (default bench/results)`;
+
+function positiveInt(flag: string, v: string | undefined, min = 1): number {
+  const n = Number(v);
+  if (v === undefined || !Number.isInteger(n) || n < min) throw new Error(`${flag} needs a whole number ≥ ${min}, got "${v ?? ''}"`);
+  return n;
+}
+
+function list<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T[] {
+  if (!v) throw new Error(`${flag} needs a comma list of ${allowed.join(',')}`);
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const i of items) if (!allowed.includes(i as T)) throw new Error(`${flag}: "${i}" is not one of ${allowed.join(', ')}`);
+  return allowed.filter((a) => items.includes(a)); // canonical order
+}
+
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  const quick = argv.includes('--quick');
+  const o: BenchOptions = {
+    quick,
+    durationS: quick ? 2 : 10,
+    fixedDurationS: quick ? 2 : 10,
+    outstanding: 100,
+    fixedRateQps: 20000,
+    servers: [...SERVER_NAMES],
+    workloads: [...WORKLOADS],
+    memory: true,
+    fixedRate: true,
+    metricsCost: !quick,
+    metricsRounds: 2,
+    nodednsMetrics: false,
+    verbose: true,
+    outDir: 'bench/results',
+    hitNames: 1000,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    switch (a) {
+      case '--quick': break;
+      case '--duration': o.durationS = positiveInt(a, next()); break;
+      case '--fixed-duration': o.fixedDurationS = positiveInt(a, next()); break;
+      case '--fixed-rate': o.fixedRateQps = positiveInt(a, next(), 100); break;
+      case '--outstanding': o.outstanding = positiveInt(a, next()); break;
+      case '--servers': o.servers = list(a, next(), SERVER_NAMES); break;
+      case '--workloads': o.workloads = list(a, next(), WORKLOADS); break;
+      case '--no-memory': o.memory = false; break;
+      case '--no-fixed-rate': o.fixedRate = false; break;
+      case '--metrics-cost': o.metricsCost = true; break;
+      case '--no-metrics-cost': o.metricsCost = false; break;
+      case '--metrics-rounds': o.metricsRounds = positiveInt(a, next()); break;
+      case '--nodedns-metrics': o.nodednsMetrics = true; break;
+      case '--no-verbose': o.verbose = false; break;
+      case '--out': {
+        const v = next();
+        if (!v) throw new Error('--out needs a directory');
+        o.outDir = v;
+        break;
+      }
+      case '-h': case '--help': throw new HelpRequested();
+      default: throw new Error(`unknown option "${a}"\n${USAGE}`);
+    }
+  }
+  if (o.durationS > 60 || o.fixedDurationS > 60) throw new Error('--duration and --fixed-duration: at most 60 s (the machine is shared; keep load runs short)');
+  return o;
+}
+
+export class HelpRequested extends Error {
+  constructor() { super(USAGE); }
+}

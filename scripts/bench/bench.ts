@@ -1,0 +1,362 @@
+// `make bench`: dnsperf against nodedns, Unbound, dnsmasq and a bare Node.js responder
+// (the ceiling), same backend, same query files, server on CPU 0 and client on CPU 1.
+// Writes the table to stdout and to bench/results/. Every process it starts, it stops.
+import { spawnSync } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { HelpRequested, parseBenchArgs, USAGE, type BenchOptions } from './args';
+import { dnsperfArgs, parseStats, parseVerboseLatencies, summarizeLatencies, type DnsperfRun, type DnsperfStats, type LatencySummary } from './dnsperf';
+import { Processes, reapOrphans } from './procs';
+import {
+  evaluateTargets, median, renderMarkdown,
+  type FixedRate, type Measurement, type MemoryFill, type Results, type Workload,
+} from './report';
+import {
+  CLIENT_CPU, nodednsMissing, REPO, startKnot, startServer, tail, versions,
+  type Addr, type Server, type ServerName,
+} from './servers';
+import { fillNegativeQueries, fillPositiveQueries, hitQueries, mixedQueries, ndotsQueries, newRunId } from './workloads';
+
+const log = (msg: string) => console.log(`bench: ${msg}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const MiB = (kib: number) => kib / 1024;
+
+/** Loopback addresses, one per process, all on one port free for UDP and TCP. */
+const BASE = '127.0.77.';
+const ADDR_OF: Record<ServerName | 'knot', string> = { knot: BASE + 1, ceiling: BASE + 2, nodedns: BASE + 3, unbound: BASE + 4, dnsmasq: BASE + 5 };
+
+function bindable(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const u = dgram.createSocket('udp4');
+    u.once('error', () => { u.close(); resolve(false); });
+    u.bind(port, ip, () => {
+      const t = http.createServer();
+      t.once('error', () => { u.close(); resolve(false); });
+      t.listen({ port, host: ip, exclusive: true }, () => t.close(() => { u.close(); resolve(true); }));
+    });
+  });
+}
+
+async function freePort(ips: string[]): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    let ok = true;
+    for (const ip of ips) if (!(ok = (await bindable(ip, port)) && (await bindable(ip, port + 1)))) break;
+    if (ok) return port;
+  }
+  throw new Error(`no port free on all of ${ips.join(', ')} after 50 tries; is another benchmark running?`);
+}
+
+function preflight(): void {
+  const missing = ['taskset', 'dnsperf', 'knotd', 'unbound', 'dnsmasq'].filter((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0);
+  if (missing.length) throw new Error(`missing ${missing.join(', ')}: run "make test-deps" (or apt-get install dnsperf knot unbound dnsmasq util-linux)`);
+  if (os.cpus().length < 2) throw new Error('the benchmark pins the server to CPU 0 and dnsperf to CPU 1: this machine has only one CPU');
+}
+
+function machine(): Results['machine'] {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  return {
+    cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1].trim() ?? os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    kernel: os.release(),
+    versions: versions(),
+    loadAvgStart: os.loadavg()[0],
+    loadAvgEnd: NaN,
+  };
+}
+
+class Bench {
+  readonly results: Results;
+  private files: Record<'hits' | 'ndots' | 'fillPos' | 'fillNeg', string>;
+  private mixedFile?: string;
+  private maxHitQps = 0;
+  private port = 0;
+  private backend!: Addr;
+  private readonly runId = newRunId();
+
+  constructor(private o: BenchOptions, private procs: Processes, private workDir: string) {
+    this.results = {
+      startedAt: new Date().toISOString(),
+      machine: machine(),
+      settings: { quick: o.quick, durationS: o.durationS, outstanding: o.outstanding, fixedRateQps: o.fixedRateQps, hitNames: o.hitNames, verboseLatency: o.verbose },
+      measurements: [], fixedRate: [], memory: [], skipped: [], notes: [],
+    };
+    const write = (name: string, text: string) => { const f = path.join(workDir, name); fs.writeFileSync(f, text); return f; };
+    this.files = {
+      hits: write('hits.txt', hitQueries(o.hitNames)),
+      ndots: write('ndots.txt', ndotsQueries(o.hitNames)),
+      fillPos: write('fill-positive.txt', fillPositiveQueries(10_000)),
+      fillNeg: write('fill-negative.txt', fillNegativeQueries(10_000)),
+    };
+  }
+
+  async run(): Promise<void> {
+    this.port = await freePort(Object.values(ADDR_OF));
+    this.backend = { ip: ADDR_OF.knot, port: this.port };
+    log(`Knot backend on ${this.backend.ip}:${this.port} (CPU ${CLIENT_CPU})`);
+    await startKnot(this.procs, this.backend, this.workDir, this.o.hitNames);
+
+    let servers = this.o.servers;
+    const why = servers.includes('nodedns') ? nodednsMissing() : undefined;
+    if (why) {
+      this.results.skipped.push({ server: 'nodedns', reason: why });
+      servers = servers.filter((s) => s !== 'nodedns');
+      log(`nodedns skipped: ${why}`);
+    }
+    for (const s of servers) await this.measureServer(s);
+    const measured = (s: ServerName) => servers.includes(s) && !this.results.skipped.some((k) => k.server === s);
+    if (this.o.memory) for (const s of ['nodedns', 'unbound'] as const) if (measured(s)) await this.memoryFill(s);
+    if (this.o.metricsCost && measured('nodedns')) await this.metricsCost();
+    this.results.machine.loadAvgEnd = os.loadavg()[0];
+  }
+
+  private async start(name: ServerName, label: string, metricsAddr = ''): Promise<Server> {
+    return startServer(this.procs, name, {
+      listen: { ip: ADDR_OF[name], port: this.port }, backend: this.backend, workDir: this.workDir, cacheEntries: 10_000, metricsAddr,
+    }, label);
+  }
+
+  private metricsAddr(): string {
+    return `${ADDR_OF.nodedns}:${this.port + 1}`;
+  }
+
+  /** Runs dnsperf on CPU 1 to completion; bounded by a watchdog in case a server stops answering. */
+  private async dnsperf(label: string, run: Omit<DnsperfRun, 'server' | 'port'>, server: Server): Promise<{ stats: DnsperfStats; latency?: LatencySummary }> {
+    const out = path.join(this.workDir, `dnsperf-${label}.out`);
+    const full: DnsperfRun = { ...run, server: server.listen.ip, port: server.listen.port };
+    const p = this.procs.spawn(`dnsperf-${label}`, 'taskset', dnsperfArgs(full, CLIENT_CPU), { stdoutFile: out });
+    const limitS = (run.durationS ?? 60) + (run.timeoutS ?? 2) + 15;
+    const watchdog = setTimeout(() => { log(`dnsperf ${label} ran past ${limitS} s: stopping it`); void this.procs.stop(p); }, limitS * 1000);
+    const code = await p.exited;
+    clearTimeout(watchdog);
+    const text = fs.readFileSync(out, 'utf8');
+    fs.rmSync(out, { force: true });
+    if (code !== 0) throw new Error(`dnsperf (${label}) exited with ${code}: ${tail(p.logFile)}\n${text.slice(-500)}`);
+    if (server.proc.exitCode() !== undefined) {
+      throw new Error(`${server.label} exited (code ${server.proc.exitCode()}) during ${label}; its log ${server.proc.logFile}:\n${tail(server.proc.logFile)}`);
+    }
+    const stats = parseStats(text);
+    const latency = run.verbose ? summarizeLatencies(parseVerboseLatencies(text)) : undefined;
+    return { stats, latency };
+  }
+
+  /** One pass through a file at a modest rate, so that the measured run starts warm. */
+  private async warm(server: Server, file: string, label: string): Promise<void> {
+    await this.dnsperf(`${label}-warm`, { file, maxRuns: 1, outstanding: 20 }, server);
+  }
+
+  private ensureMixedFile(): string {
+    if (this.mixedFile) return this.mixedFile;
+    // Read once (-n 1) so every tenth name is new to the server: sized for the fastest
+    // server seen so far with room to spare, so that the run ends on time, not on the file.
+    const perS = this.maxHitQps > 0 ? this.maxHitQps * 2.5 : 150_000;
+    const total = Math.min(3_000_000, Math.max(200_000, Math.ceil(perS * this.o.durationS)));
+    this.mixedFile = path.join(this.workDir, 'mixed.txt');
+    fs.writeFileSync(this.mixedFile, mixedQueries(this.o.hitNames, total, this.runId));
+    return this.mixedFile;
+  }
+
+  private async maxRun(server: Server, w: Workload): Promise<void> {
+    const label = `${server.label}-${w}`;
+    if (w === 'hits') await this.warm(server, this.files.hits, label);
+    if (w === 'ndots') await this.warm(server, this.files.ndots, label);
+    if (w === 'mixed' && !this.o.workloads.includes('hits')) await this.warm(server, this.files.hits, label);
+    const file = w === 'hits' ? this.files.hits : w === 'ndots' ? this.files.ndots : this.ensureMixedFile();
+    const { stats, latency } = await this.dnsperf(label, {
+      file, durationS: this.o.durationS, outstanding: this.o.outstanding, verbose: this.o.verbose,
+      maxRuns: w === 'mixed' ? 1 : undefined,
+    }, server);
+    if (w === 'hits') this.maxHitQps = Math.max(this.maxHitQps, stats.qps);
+    if (w === 'mixed' && stats.runTimeS < this.o.durationS * 0.9) {
+      this.results.notes.push(`${server.label} mixed: the query file (read once) ran out after ${stats.runTimeS.toFixed(1)} s; QPS is over that time`);
+    }
+    const m: Measurement = {
+      server: server.label, workload: w, qps: stats.qps, avgMs: stats.avgLatencyMs, p99Ms: latency?.p99Ms ?? NaN,
+      sent: stats.sent, lost: stats.lost, rcodes: stats.rcodes, rssMiB: MiB(server.memory().rssKiB), runTimeS: stats.runTimeS,
+    };
+    this.results.measurements.push(m);
+    log(`${server.label.padEnd(8)} ${w.padEnd(6)} ${Math.round(m.qps).toString().padStart(7)} QPS  avg ${m.avgMs.toFixed(3)} ms  ` +
+      `p99 ${m.p99Ms.toFixed(3)} ms  lost ${m.lost}  RSS ${m.rssMiB.toFixed(1)} MiB  ${JSON.stringify(m.rcodes)}`);
+  }
+
+  private async fixedRun(server: Server): Promise<void> {
+    await this.warm(server, this.files.hits, `${server.label}-fixed`);
+    const { stats, latency } = await this.dnsperf(`${server.label}-fixed`, {
+      file: this.files.hits, durationS: this.o.fixedDurationS, outstanding: 500, rateQps: this.o.fixedRateQps, verbose: true,
+    }, server);
+    const f: FixedRate = {
+      server: server.label, targetQps: this.o.fixedRateQps, qps: stats.qps, avgMs: stats.avgLatencyMs,
+      p50Ms: latency!.p50Ms, p99Ms: latency!.p99Ms, lost: stats.lost,
+    };
+    this.results.fixedRate.push(f);
+    if (stats.qps < this.o.fixedRateQps * 0.95) {
+      this.results.notes.push(`${server.label} reached only ${Math.round(stats.qps)} of the fixed ${this.o.fixedRateQps} QPS: its p99 is a saturated one`);
+    }
+    log(`${server.label.padEnd(8)} fixed ${Math.round(f.qps)} QPS  avg ${f.avgMs.toFixed(3)} ms  p50 ${f.p50Ms.toFixed(3)} ms  p99 ${f.p99Ms.toFixed(3)} ms  lost ${f.lost}`);
+  }
+
+  private async measureServer(name: ServerName): Promise<void> {
+    const metrics = name === 'nodedns' && this.o.nodednsMetrics ? this.metricsAddr() : '';
+    let server: Server;
+    try {
+      server = await this.start(name, name, metrics);
+    } catch (e) {
+      this.results.skipped.push({ server: name, reason: `did not start: ${(e as Error).message.split('\n')[0]}` });
+      log(`${name} did not start: ${(e as Error).message}`);
+      return;
+    }
+    log(`${name} pid ${server.proc.pid} on ${server.listen.ip}:${server.listen.port}${metrics ? ` (metrics on ${metrics})` : ''}`);
+    try {
+      for (const w of this.o.workloads) await this.maxRun(server, w);
+      if (this.o.fixedRate && (name === 'nodedns' || name === 'unbound')) await this.fixedRun(server);
+    } catch (e) {
+      this.results.skipped.push({ server: name, reason: `failed during the run: ${(e as Error).message.split('\n')[0]}` });
+      log(`${name} failed: ${(e as Error).message}`);
+    } finally {
+      await this.procs.stop(server.proc);
+    }
+  }
+
+  /** RSS idle, then after 10,000 distinct positive and 10,000 distinct negative answers. */
+  private async memoryFill(name: 'nodedns' | 'unbound'): Promise<void> {
+    const server = await this.start(name, `${name}-memory`);
+    try {
+      await sleep(1000);
+      const idle = server.memory();
+      const pos = await this.dnsperf(`${name}-fill-positive`, { file: this.files.fillPos, maxRuns: 1, outstanding: 50 }, server);
+      const neg = await this.dnsperf(`${name}-fill-negative`, { file: this.files.fillNeg, maxRuns: 1, outstanding: 50 }, server);
+      await sleep(1000);
+      const filled = server.memory();
+      const ok = (pos.stats.rcodes.NOERROR ?? 0) >= 9_900 && (neg.stats.rcodes.NXDOMAIN ?? 0) >= 9_900;
+      if (!ok) {
+        this.results.notes.push(`${name} memory fill: expected ~10,000 NOERROR and ~10,000 NXDOMAIN, got ` +
+          `${JSON.stringify(pos.stats.rcodes)} and ${JSON.stringify(neg.stats.rcodes)}; its figure is not of a full cache`);
+      }
+      const f: MemoryFill = {
+        server: name, positive: 10_000, negative: 10_000, idleMiB: MiB(idle.rssKiB), filledMiB: MiB(filled.rssKiB), peakMiB: MiB(filled.hwmKiB),
+        bytesPerEntry: ((filled.rssKiB - idle.rssKiB) * 1024) / 20_000,
+      };
+      this.results.memory.push(f);
+      log(`${name.padEnd(8)} memory idle ${f.idleMiB.toFixed(1)} MiB, filled ${f.filledMiB.toFixed(1)} MiB, ${Math.round(f.bytesPerEntry)} bytes/entry`);
+    } finally {
+      await this.procs.stop(server.proc);
+    }
+  }
+
+  /** Hit QPS with metrics off and on, alternating (off on on off …) so drift hits both alike. */
+  private async metricsCost(): Promise<void> {
+    const offQps: number[] = [];
+    const onQps: number[] = [];
+    for (let round = 0; round < this.o.metricsRounds; round++) {
+      const order = round % 2 === 0 ? [false, true] : [true, false];
+      for (const on of order) {
+        const label = `nodedns-metrics-${on ? 'on' : 'off'}`;
+        const server = await this.start('nodedns', label, on ? this.metricsAddr() : '');
+        try {
+          await this.warm(server, this.files.hits, label);
+          const { stats } = await this.dnsperf(`${label}-${round}`, {
+            file: this.files.hits, durationS: this.o.durationS, outstanding: this.o.outstanding, verbose: this.o.verbose,
+          }, server);
+          (on ? onQps : offQps).push(stats.qps);
+          log(`${label.padEnd(19)} ${Math.round(stats.qps)} QPS`);
+          if (on && round === 0) {
+            const scraped = await scrape(`http://${this.metricsAddr()}/metrics`);
+            if (!scraped) this.results.notes.push(`nodedns with --metrics-addr ${this.metricsAddr()} served no /metrics: the comparison shows only the flag's cost`);
+          }
+        } finally {
+          await this.procs.stop(server.proc);
+        }
+      }
+    }
+    const off = median(offQps);
+    this.results.metricsCost = { offQps, onQps, costPercent: ((off - median(onQps)) / off) * 100 };
+  }
+}
+
+function scrape(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: 3000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => { req.destroy(); resolve(false); });
+  });
+}
+
+function writeResults(r: Results, o: BenchOptions): string[] {
+  const dir = path.resolve(REPO, o.outDir);
+  fs.mkdirSync(dir, { recursive: true });
+  const md = renderMarkdown(r) + '\n';
+  const json = JSON.stringify({ ...r, targets: evaluateTargets(r) }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
+  const base = o.quick ? 'quick' : 'latest';
+  const written = [path.join(dir, `${base}.md`), path.join(dir, `${base}.json`)];
+  fs.writeFileSync(written[0], md);
+  fs.writeFileSync(written[1], json);
+  if (!o.quick) {
+    const stamped = path.join(dir, `${r.startedAt.replace(/[:.]/g, '-')}.json`);
+    fs.writeFileSync(stamped, json);
+    written.push(stamped);
+  }
+  return written;
+}
+
+async function main(): Promise<number> {
+  let o: BenchOptions;
+  try {
+    o = parseBenchArgs(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof HelpRequested) { console.log(USAGE); return 0; }
+    console.error(`bench: ${(e as Error).message}`);
+    return 2;
+  }
+  preflight();
+  for (const r of reapOrphans()) log(`stopped a process left by an earlier run that was killed: ${r}`);
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodedns-bench-'));
+  const procs = new Processes(workDir);
+  let failed = false;
+
+  // Ctrl-C, SIGTERM, SIGHUP: stop everything, then leave. A second signal or a stuck stop: SIGKILL.
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    const code = 128 + (os.constants.signals[sig] ?? 1);
+    if (stopping) { procs.killAllSync(); process.exit(code); }
+    stopping = true;
+    log(`${sig}: stopping every process the benchmark started`);
+    setTimeout(() => { procs.killAllSync(); process.exit(code); }, 5000).unref();
+    void procs.stopAll().finally(() => { fs.rmSync(workDir, { recursive: true, force: true }); process.exit(code); });
+  };
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+  process.on('exit', () => procs.killAllSync());
+
+  const bench = new Bench(o, procs, workDir);
+  try {
+    log(`${o.quick ? 'quick run' : 'full run'}: servers ${o.servers.join(', ')}; workloads ${o.workloads.join(', ')}; ${o.durationS} s each; work dir ${workDir}`);
+    await bench.run();
+  } catch (e) {
+    failed = true;
+    console.error(`bench: ${(e as Error).message}`);
+  } finally {
+    await procs.stopAll();
+  }
+  if (bench.results.measurements.length === 0) {
+    console.error(`bench: nothing was measured; logs kept in ${workDir}`);
+    return 1;
+  }
+  const written = writeResults(bench.results, o);
+  console.log('\n' + renderMarkdown(bench.results));
+  log(`results written to ${written.map((f) => path.relative(REPO, f)).join(', ')}`);
+  if (failed) {
+    log(`logs kept in ${workDir}`);
+    return 1;
+  }
+  fs.rmSync(workDir, { recursive: true, force: true });
+  return 0;
+}
+
+if (require.main === module) {
+  main().then((code) => process.exit(code), (e) => { console.error(`bench: ${(e as Error).stack}`); process.exit(1); });
+}

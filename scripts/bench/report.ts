@@ -1,0 +1,248 @@
+// Turns measurements into the results table: ratios against the ceiling and the peers,
+// and PASS/MISS against the targets of issue 3. Pure: data in, text out.
+
+export type Workload = 'hits' | 'mixed' | 'ndots';
+export const WORKLOADS: Workload[] = ['hits', 'mixed', 'ndots'];
+export const WORKLOAD_TITLES: Record<Workload, string> = {
+  hits: 'cache hits (1,000 names, warm)',
+  mixed: 'mixed (90% hits, 10% never-seen names)',
+  ndots: 'ndots:5 burst (3 NXDOMAIN search suffixes, then the name; A+AAAA)',
+};
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  kernel: string;
+  versions: Record<string, string>;
+  loadAvgStart: number; // 1-minute load average before the run
+  loadAvgEnd: number;
+}
+
+export interface Settings {
+  quick: boolean;
+  durationS: number;
+  outstanding: number;
+  fixedRateQps: number;
+  hitNames: number;
+  verboseLatency: boolean;
+}
+
+export interface Measurement {
+  server: string; // label: ceiling, nodedns, unbound, dnsmasq, …
+  workload: Workload;
+  qps: number;
+  avgMs: number;
+  p99Ms: number; // NaN when per-query latencies were not recorded
+  sent: number;
+  lost: number;
+  rcodes: Record<string, number>;
+  rssMiB: number; // after the workload
+  runTimeS: number;
+}
+
+export interface FixedRate {
+  server: string;
+  targetQps: number;
+  qps: number;
+  avgMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  lost: number;
+}
+
+export interface MemoryFill {
+  server: string;
+  positive: number;
+  negative: number;
+  idleMiB: number;
+  filledMiB: number;
+  peakMiB: number;
+  bytesPerEntry: number;
+}
+
+export interface MetricsCost {
+  offQps: number[];
+  onQps: number[];
+  costPercent: number; // (median off - median on) / median off * 100
+}
+
+export interface Results {
+  startedAt: string;
+  machine: Machine;
+  settings: Settings;
+  measurements: Measurement[];
+  fixedRate: FixedRate[];
+  memory: MemoryFill[];
+  metricsCost?: MetricsCost;
+  skipped: { server: string; reason: string }[];
+  notes: string[];
+}
+
+export type Verdict = 'PASS' | 'MISS' | 'n/a';
+export interface TargetResult {
+  target: string;
+  measured: string;
+  verdict: Verdict;
+}
+
+export const TARGETS = {
+  hitsVsCeiling: 0.85,
+  otherVsCeiling: 0.7,
+  p99VsUnbound: 2,
+  memoryMiB: 80,
+  metricsCostPercent: 5,
+};
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+export function find(r: Results, server: string, workload: Workload): Measurement | undefined {
+  return r.measurements.find((m) => m.server === server && m.workload === workload);
+}
+
+/** a / b, or NaN when either is missing or b is 0. */
+export function ratio(a: number | undefined, b: number | undefined): number {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return NaN;
+  return a / b;
+}
+
+const fmtRatio = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+const fmtMs = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '–');
+const fmtInt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
+const fmtMiB = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+
+export function evaluateTargets(r: Results): TargetResult[] {
+  const out: TargetResult[] = [];
+  const vsCeiling = (w: Workload, goal: number) => {
+    const x = ratio(find(r, 'nodedns', w)?.qps, find(r, 'ceiling', w)?.qps);
+    out.push({
+      target: `${w}: nodedns QPS ≥ ${goal.toFixed(2)} × ceiling`,
+      measured: Number.isFinite(x) ? `${x.toFixed(2)} × ceiling` : 'not measured',
+      verdict: Number.isFinite(x) ? (x >= goal ? 'PASS' : 'MISS') : 'n/a',
+    });
+  };
+  vsCeiling('hits', TARGETS.hitsVsCeiling);
+  vsCeiling('mixed', TARGETS.otherVsCeiling);
+  vsCeiling('ndots', TARGETS.otherVsCeiling);
+
+  const nd = r.fixedRate.find((f) => f.server === 'nodedns');
+  const ub = r.fixedRate.find((f) => f.server === 'unbound');
+  const p = ratio(nd?.p99Ms, ub?.p99Ms);
+  out.push({
+    target: `p99 at ${fmtInt(r.settings.fixedRateQps)} QPS (hits): nodedns ≤ ${TARGETS.p99VsUnbound} × Unbound`,
+    measured: Number.isFinite(p) ? `${fmtMs(nd!.p99Ms)} ms vs ${fmtMs(ub!.p99Ms)} ms = ${p.toFixed(2)} ×` : 'not measured',
+    verdict: Number.isFinite(p) ? (p <= TARGETS.p99VsUnbound ? 'PASS' : 'MISS') : 'n/a',
+  });
+
+  const mem = r.memory.find((m) => m.server === 'nodedns');
+  out.push({
+    target: `memory: nodedns RSS < ${TARGETS.memoryMiB} MiB with 10,000 positive + 10,000 negative entries`,
+    measured: mem ? `${fmtMiB(mem.filledMiB)} MiB (${fmtInt(mem.bytesPerEntry)} bytes/entry)` : 'not measured',
+    verdict: mem ? (mem.filledMiB < TARGETS.memoryMiB ? 'PASS' : 'MISS') : 'n/a',
+  });
+
+  const mc = r.metricsCost;
+  out.push({
+    target: `metrics on costs ≤ ${TARGETS.metricsCostPercent}% of hit QPS`,
+    measured: mc ? `${mc.costPercent.toFixed(1)}% (median ${fmtInt(median(mc.offQps))} off, ${fmtInt(median(mc.onQps))} on)` : 'not measured',
+    verdict: mc ? (mc.costPercent <= TARGETS.metricsCostPercent ? 'PASS' : 'MISS') : 'n/a',
+  });
+  return out;
+}
+
+/** Servers in table order: nodedns first, then the peers, then the ceiling. */
+function serverOrder(r: Results): string[] {
+  const seen = [...new Set(r.measurements.map((m) => m.server))];
+  const rank = (s: string) => (s === 'nodedns' ? 0 : s === 'ceiling' ? 2 : 1);
+  return seen.sort((a, b) => rank(a) - rank(b));
+}
+
+function errorsOf(m: Measurement): string {
+  const bad = Object.entries(m.rcodes).filter(([k]) => k !== 'NOERROR' && k !== 'NXDOMAIN');
+  return bad.length ? bad.map(([k, v]) => `${k} ${v}`).join(', ') : '';
+}
+
+export function renderMarkdown(r: Results): string {
+  const L: string[] = [];
+  const m = r.machine;
+  const busy = m.loadAvgStart > 0.5 || m.loadAvgEnd > 2.5;
+  L.push(`# nodedns benchmark${r.settings.quick ? ' (quick mode: short runs, for iterating only)' : ''}`);
+  L.push('');
+  L.push(`Run ${r.startedAt} by \`make bench\` (scripts/bench/run.sh${r.settings.quick ? ' --quick' : ''}).`);
+  if (busy) {
+    L.push('');
+    L.push(`**Development run on a busy machine** (load average ${m.loadAvgStart.toFixed(2)} at start, ${m.loadAvgEnd.toFixed(2)} at end): ` +
+      'other work shared both CPUs, so absolute figures and ratios are noisy. Take final figures on a quiet machine.');
+  }
+  L.push('');
+  L.push(`- Machine: ${m.cpu}, ${m.cores} cores, Linux ${m.kernel}`);
+  L.push(`- Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  L.push(`- Each server pinned to CPU 0, dnsperf (and the Knot backend) to CPU 1; UDP over loopback. ` +
+    `Max-throughput runs: ${r.settings.durationS} s, ${r.settings.outstanding} queries outstanding` +
+    `${r.settings.verboseLatency ? ', p99 from per-query latencies (dnsperf -v)' : ''}.`);
+  L.push('');
+
+  for (const w of WORKLOADS) {
+    const rows = serverOrder(r).map((s) => find(r, s, w)).filter((x): x is Measurement => Boolean(x));
+    if (rows.length === 0) continue;
+    const ceiling = find(r, 'ceiling', w);
+    const nodedns = find(r, 'nodedns', w);
+    L.push(`## ${WORKLOAD_TITLES[w]}`);
+    L.push('');
+    L.push('| server | QPS | ÷ ceiling | nodedns ÷ this | avg ms | p99 ms | lost | RSS MiB | errors |');
+    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---|');
+    for (const x of rows) {
+      const vsNodedns = x.server === 'nodedns' ? '' : fmtRatio(ratio(nodedns?.qps, x.qps));
+      L.push(`| ${x.server} | ${fmtInt(x.qps)} | ${fmtRatio(ratio(x.qps, ceiling?.qps))} | ${vsNodedns} | ${fmtMs(x.avgMs)} | ` +
+        `${fmtMs(x.p99Ms)} | ${fmtInt(x.lost)} | ${fmtMiB(x.rssMiB)} | ${errorsOf(x)} |`);
+    }
+    L.push('');
+  }
+
+  if (r.fixedRate.length) {
+    L.push(`## Latency at a fixed ${fmtInt(r.settings.fixedRateQps)} QPS (cache hits)`);
+    L.push('');
+    L.push('| server | QPS reached | avg ms | p50 ms | p99 ms | lost |');
+    L.push('|---|---:|---:|---:|---:|---:|');
+    for (const f of r.fixedRate) L.push(`| ${f.server} | ${fmtInt(f.qps)} | ${fmtMs(f.avgMs)} | ${fmtMs(f.p50Ms)} | ${fmtMs(f.p99Ms)} | ${fmtInt(f.lost)} |`);
+    L.push('');
+  }
+
+  if (r.memory.length) {
+    L.push('## Memory with 10,000 positive and 10,000 negative entries');
+    L.push('');
+    L.push('| server | RSS idle MiB | RSS filled MiB | peak MiB | bytes per entry |');
+    L.push('|---|---:|---:|---:|---:|');
+    for (const x of r.memory) L.push(`| ${x.server} | ${fmtMiB(x.idleMiB)} | ${fmtMiB(x.filledMiB)} | ${fmtMiB(x.peakMiB)} | ${fmtInt(x.bytesPerEntry)} |`);
+    L.push('');
+  }
+
+  if (r.metricsCost) {
+    const mc = r.metricsCost;
+    L.push('## Cost of metrics on cache-hit QPS (nodedns)');
+    L.push('');
+    L.push(`Alternating runs: metrics off ${mc.offQps.map(fmtInt).join(', ')} QPS; on ${mc.onQps.map(fmtInt).join(', ')} QPS; ` +
+      `cost of the medians ${mc.costPercent.toFixed(1)}%.`);
+    L.push('');
+  }
+
+  L.push('## Targets (issue 3)');
+  L.push('');
+  L.push('| target | measured | verdict |');
+  L.push('|---|---|---|');
+  for (const t of evaluateTargets(r)) L.push(`| ${t.target} | ${t.measured} | ${t.verdict} |`);
+  L.push('');
+
+  if (r.skipped.length || r.notes.length) {
+    L.push('## Notes');
+    L.push('');
+    for (const s of r.skipped) L.push(`- ${s.server} not measured: ${s.reason}`);
+    for (const n of r.notes) L.push(`- ${n}`);
+    L.push('');
+  }
+  return L.join('\n');
+}

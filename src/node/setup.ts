@@ -1,0 +1,218 @@
+// Node setup as one object: the interface with the local addresses, the firewall rules,
+// and the resync loop that keeps both in place. `serving` says whether the NOTRACK rules
+// belong in place (a worker is ready) or not (the fallback should take the traffic).
+// Every change goes through one queue, so a resync never races a NOTRACK removal.
+import type { Logger } from 'pino';
+import type { Config, Endpoint } from '../config/types';
+import { nodeCounters, type RuleRepairs } from './counters';
+import { runCommand, type Runner } from './exec';
+import { Firewall, FirewallError, type FirewallInputs } from './firewall/firewall';
+import { describeTarget, type RuleSet } from './firewall/rules';
+import { LocalInterface } from './interface';
+
+export interface NodeSetupOptions {
+  config: Config;
+  log: Logger;
+  run?: Runner;
+  /** called after every change of the counters (the supervisor copies them to workers) */
+  onCounters?: () => void;
+}
+
+export function firewallInputs(c: Config, clusterDns: Endpoint[] = c.clusterDns): FirewallInputs {
+  return {
+    localIps: c.localIps,
+    port: c.port,
+    healthPort: c.healthAddr === '' ? 0 : c.healthPort,
+    clusterDns,
+  };
+}
+
+export class NodeSetup {
+  private serving = false;
+  private timer: NodeJS.Timeout | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** sets and interface pieces confirmed in place by the last sync: a later loss is a repair */
+  private verified = new Set<RuleSet | 'interface'>();
+  private lastTargets = '';
+  private clusterDns: Endpoint[];
+  private stopped = false;
+  /** what the last sync could not put in place, in words (empty = complete) */
+  private problems: string[] = ['not synced yet'];
+
+  private constructor(
+    private config: Config,
+    private readonly log: Logger,
+    readonly firewall: Firewall | undefined,
+    private readonly iface: LocalInterface | undefined,
+    private readonly onCounters: () => void,
+  ) {
+    this.clusterDns = config.clusterDns;
+  }
+
+  /** Sets up the interface and the standing rules (no NOTRACK yet) and starts the resync loop. */
+  static async start(opts: NodeSetupOptions): Promise<NodeSetup> {
+    const { config, log } = opts;
+    let firewall: Firewall | undefined;
+    if (config.firewall !== 'none') {
+      firewall = await Firewall.create(config.firewall, log.child({ part: 'firewall' }), opts.run ?? runCommand);
+    }
+    const iface = config.setupInterface ? new LocalInterface(config.interfaceName, config.localIps, log.child({ part: 'interface' })) : undefined;
+    const s = new NodeSetup(config, log, firewall, iface, opts.onCounters ?? (() => {}));
+    await s.resync();
+    s.schedule();
+    return s;
+  }
+
+  get isServing(): boolean {
+    return this.serving;
+  }
+
+  /** For /ready: whether the interface and the standing rules are in place. */
+  state(): { complete: boolean; missing: string[] } {
+    return { complete: this.problems.length === 0, missing: [...this.problems] };
+  }
+
+  /** true: install NOTRACK (nodedns takes the traffic); false: remove it (the fallback does). */
+  setServing(on: boolean): Promise<void> {
+    return this.enqueue(async () => {
+      if (on === this.serving) return;
+      this.serving = on;
+      if (on) {
+        await this.syncNow();
+        if (nodeCounters.notrackInstalled) this.log.info('NOTRACK rules in place: nodedns gets the DNS traffic');
+      } else {
+        this.verified.delete('notrack');
+        const t0 = Date.now();
+        try {
+          await this.firewall?.removeNotrack(this.config.localIps);
+        } catch (e) {
+          this.countError(e);
+          this.log.error({ err: (e as Error).message }, `could not remove the NOTRACK rules: ${(e as Error).message}`);
+        }
+        if (nodeCounters.notrackInstalled) nodeCounters.fallbackActivations++;
+        nodeCounters.notrackInstalled = 0;
+        this.onCounters();
+        this.log.info({ ms: Date.now() - t0 }, 'NOTRACK rules removed: the fallback sends DNS to the cluster DNS until nodedns serves again');
+        // refresh the fallback target (kube-proxy endpoints may have moved) now that it
+        // matters, without holding up the caller, who is about to drain or restart
+        if (!this.stopped) void this.resync();
+      }
+    });
+  }
+
+  /** New configuration (addresses, cluster DNS, ports): applied at once. */
+  reconfigure(next: Config): Promise<void> {
+    return this.enqueue(async () => {
+      this.config = next;
+      this.clusterDns = next.clusterDns;
+      this.iface?.setIps(next.localIps);
+      await this.syncNow();
+      this.schedule();
+    });
+  }
+
+  /** The cluster DNS addresses learned from the Kubernetes API. */
+  setClusterDns(eps: Endpoint[]): Promise<void> {
+    return this.enqueue(async () => {
+      if (JSON.stringify(eps) === JSON.stringify(this.clusterDns)) return;
+      this.clusterDns = eps;
+      await this.syncNow();
+    });
+  }
+
+  /** One check-and-repair pass (also what the loop runs). */
+  resync(): Promise<void> {
+    return this.enqueue(() => this.syncNow());
+  }
+
+  /** Stops the loop and removes NOTRACK; the interface, base and fallback rules stay. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.setServing(false);
+    await this.queue.catch(() => {});
+    this.iface?.close();
+  }
+
+  /** Runs `f` after everything queued before it. */
+  private enqueue<T>(f: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(f, f);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.resync().finally(() => this.schedule());
+    }, this.config.syncIntervalMs);
+    this.timer.unref();
+  }
+
+  private async syncNow(): Promise<void> {
+    const problems: string[] = [];
+    if (this.iface) await this.syncInterface(problems);
+    if (this.firewall) await this.syncFirewall(problems);
+    this.problems = problems;
+    nodeCounters.lastSyncTime = Date.now() / 1000;
+    this.onCounters();
+  }
+
+  private async syncInterface(problems: string[]): Promise<void> {
+    const iface = this.iface!;
+    try {
+      const c = await iface.check();
+      if (!c.linkMissing && !c.down && c.missingIps.length === 0) {
+        this.verified.add('interface');
+        return;
+      }
+      const r = await iface.ensure();
+      if (this.verified.has('interface')) {
+        for (const what of r.repaired) this.bump(what);
+        this.log.warn({ repaired: r.repaired, missing: c.missingIps, interface: r.link },
+          `repaired ${r.repaired.join(' and ')} on ${r.link}${c.missingIps.length ? ` (missing: ${c.missingIps.join(', ')})` : ''}`);
+      }
+      this.verified.add('interface');
+    } catch (e) {
+      nodeCounters.setupErrors[this.verified.has('interface') ? 'interface_check' : 'interface_add']++;
+      problems.push(`interface: ${(e as Error).message}`);
+      this.log.error({ err: (e as Error).message }, `interface setup failed: ${(e as Error).message}`);
+    }
+  }
+
+  private async syncFirewall(problems: string[]): Promise<void> {
+    const fw = this.firewall!;
+    try {
+      const r = await fw.sync(firewallInputs(this.config, this.clusterDns), this.serving);
+      const targets = JSON.stringify(r.fallback);
+      const targetChanged = targets !== this.lastTargets && this.lastTargets !== '';
+      this.lastTargets = targets;
+      const repaired = [...r.changed].filter((s) => this.verified.has(s) && !(s === 'fallback' && targetChanged));
+      for (const s of repaired) this.bump(s);
+      if (repaired.length > 0) this.log.warn({ repaired }, `repaired firewall rules: ${repaired.join(', ')} (something removed or changed them)`);
+      if (targetChanged) {
+        for (const t of Object.values(r.fallback)) if (t) this.log.info(`fallback target updated: ${describeTarget(t)}`);
+      }
+      this.verified.add('base');
+      this.verified.add('fallback');
+      if (this.serving) {
+        this.verified.add('notrack');
+        nodeCounters.notrackInstalled = 1;
+      }
+    } catch (e) {
+      this.countError(e);
+      problems.push(`firewall: ${(e as Error).message}`);
+      this.log.error({ err: (e as Error).message }, `firewall sync failed: ${(e as Error).message}`);
+    }
+  }
+
+  private bump(what: keyof RuleRepairs): void {
+    nodeCounters.ruleRepairs[what]++;
+  }
+
+  private countError(e: unknown): void {
+    const kind = e instanceof FirewallError ? e.kind : this.firewall?.backend.kind === 'nftables' ? 'nftables' : 'iptables';
+    nodeCounters.setupErrors[kind]++;
+  }
+}

@@ -1,0 +1,164 @@
+// The process that owns the node setup forks the workers that serve (Node's cluster
+// module). Workers share the listening sockets through this process: UDP sockets bound
+// with exclusive: false, and TCP listeners with SCHED_NONE (each worker accepts itself).
+//
+// The NOTRACK rules are in place exactly while at least one worker is ready. When the
+// last ready worker dies (crash, OOM kill, SIGKILL), they are removed at once and the
+// standing fallback DNAT sends DNS to the cluster DNS; the worker is restarted and
+// NOTRACK returns when it reports ready. While other workers still serve, the sockets
+// stay open and they take the dead worker's share, so the fallback is not needed.
+//
+// Messages: worker -> primary {type:'ready'}, {type:'leaving'} (it got SIGTERM),
+// {type:'cluster-dns', endpoints} (learned from the API). primary -> worker
+// {type:'stop', drainMs, settleMs}, {type:'node-counters', counters},
+// {type:'notrack-off', command} (what to run if this process dies, see worker.ts).
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+import type { Config, Endpoint } from '../config/types';
+import { nodeCounters } from './counters';
+import type { NodeSetup } from './setup';
+import { notrackOffCommands } from './firewall/firewall';
+
+export interface SupervisorOptions {
+  config: Config;
+  log: Logger;
+  node: NodeSetup | undefined;
+  /** time a stopping worker waits for queries in flight */
+  drainMs?: number;
+  /** time a stopping worker keeps reading after NOTRACK is gone, for packets already queued */
+  settleMs?: number;
+}
+
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'leaving' }
+  | { type: 'cluster-dns'; endpoints: Endpoint[] };
+
+export type PrimaryMessage =
+  | { type: 'stop'; drainMs: number; settleMs: number }
+  | { type: 'node-counters'; counters: typeof nodeCounters }
+  | { type: 'notrack-off'; commands: { cmd: string; args: string[]; input: string }[] };
+
+const MAX_BACKOFF_MS = 10_000;
+
+export class Supervisor {
+  private ready = new Set<number>();
+  private everReady = false;
+  private stopping = false;
+  private restarts = new Map<number, number>(); // slot -> consecutive quick deaths
+  private slots = new Map<number, number>(); // worker id -> slot
+  private startedAt = new Map<number, number>();
+  private firstFailure: ((code: number) => void) | undefined;
+  readonly done: Promise<number>;
+  private resolveDone!: (code: number) => void;
+
+  constructor(private readonly o: SupervisorOptions) {
+    this.done = new Promise((r) => { this.resolveDone = r; });
+  }
+
+  /** Forks the workers; resolves once one is ready, rejects (with its exit code) if the first start fails. */
+  start(): Promise<void> {
+    cluster.schedulingPolicy = cluster.SCHED_NONE; // must be set before the first fork
+    cluster.on('message', (w, m: WorkerMessage) => this.onMessage(w, m));
+    cluster.on('exit', (w, code, signal) => this.onExit(w, code, signal));
+    for (let slot = 0; slot < this.o.config.workers; slot++) this.fork(slot);
+    return new Promise((resolve, reject) => {
+      const t = setInterval(() => { if (this.everReady) { clearInterval(t); resolve(); } }, 20);
+      this.firstFailure = (code) => { clearInterval(t); reject(Object.assign(new Error(`worker exited with code ${code} before it was ready`), { exitCode: code })); };
+    });
+  }
+
+  private fork(slot: number): void {
+    const w = cluster.fork({ NODEDNS_WORKER_SLOT: String(slot) });
+    this.slots.set(w.id, slot);
+    this.startedAt.set(w.id, Date.now());
+    const cmds = this.o.node?.firewall ? notrackOffCommands(this.o.node.firewall.backend, this.o.config.localIps) : [];
+    w.on('online', () => {
+      if (cmds.length > 0) this.send(w, { type: 'notrack-off', commands: cmds });
+      this.send(w, { type: 'node-counters', counters: nodeCounters });
+    });
+  }
+
+  private send(w: Worker, m: PrimaryMessage): void {
+    if (w.isConnected()) w.send(m, (e: Error | null) => { if (e) this.o.log.debug({ err: e.message }, 'message to worker lost'); });
+  }
+
+  private onMessage(w: Worker, m: WorkerMessage): void {
+    if (m?.type === 'ready') {
+      this.ready.add(w.id);
+      this.everReady = true;
+      this.restarts.set(this.slots.get(w.id) ?? 0, 0);
+      nodeCounters.workersReady = this.ready.size;
+      this.o.log.info({ worker: w.process.pid, ready: this.ready.size, of: this.o.config.workers }, 'worker ready');
+      if (!this.stopping) void this.o.node?.setServing(true);
+      this.broadcastCounters();
+    } else if (m?.type === 'leaving') {
+      // a worker was told to stop by someone else: take its traffic away before it closes
+      void this.dropReady(w.id).then(() => this.send(w, { type: 'stop', drainMs: this.o.drainMs ?? 5000, settleMs: this.o.settleMs ?? 150 }));
+    } else if (m?.type === 'cluster-dns' && Array.isArray(m.endpoints)) {
+      void this.o.node?.setClusterDns(m.endpoints);
+    }
+  }
+
+  /** Forgets a worker as ready; removes NOTRACK first when it was the last one. */
+  private async dropReady(id: number): Promise<void> {
+    const was = this.ready.delete(id);
+    nodeCounters.workersReady = this.ready.size;
+    if (was && this.ready.size === 0) await this.o.node?.setServing(false);
+  }
+
+  private onExit(w: Worker, code: number | null, signal: string | null): void {
+    const slot = this.slots.get(w.id) ?? 0;
+    const lived = Date.now() - (this.startedAt.get(w.id) ?? Date.now());
+    this.slots.delete(w.id);
+    this.startedAt.delete(w.id);
+    const removal = this.dropReady(w.id);
+    if (this.stopping) return;
+    if (!this.everReady) {
+      this.o.log.error({ worker: w.process.pid, code, signal }, 'worker failed before serving; stopping (see its error above)');
+      this.firstFailure?.(code ?? 1);
+      return;
+    }
+    const quick = lived < 10_000 ? (this.restarts.get(slot) ?? 0) + 1 : 0;
+    this.restarts.set(slot, quick);
+    const delay = quick <= 1 ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** (quick - 2));
+    nodeCounters.workerRestarts++;
+    this.o.log.error({ worker: w.process.pid, code, signal, restartInMs: delay, ready: this.ready.size },
+      `worker died (${signal ?? `exit code ${code}`}); ${this.ready.size === 0 ? 'the fallback serves DNS until it is back; ' : ''}restarting it`);
+    void removal.then(() => {
+      this.broadcastCounters();
+      setTimeout(() => { if (!this.stopping) this.fork(slot); }, delay);
+    });
+  }
+
+  private broadcastCounters(): void {
+    for (const w of Object.values(cluster.workers ?? {})) if (w) this.send(w, { type: 'node-counters', counters: nodeCounters });
+  }
+
+  /** Clean stop: NOTRACK off (fallback takes over), workers drain and exit, the rest stays. */
+  async stop(reason: string): Promise<void> {
+    if (this.stopping) return this.done.then(() => undefined);
+    this.stopping = true;
+    const log = this.o.log;
+    const t0 = Date.now();
+    log.info({ reason }, 'stopping: handing DNS to the fallback, then finishing queries in flight');
+    this.ready.clear();
+    nodeCounters.workersReady = 0;
+    await this.o.node?.setServing(false);
+    const drainMs = this.o.drainMs ?? 5000;
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+    const exits = workers.map((w) => new Promise<void>((r) => {
+      if (w.isDead()) return r();
+      w.once('exit', () => r());
+      this.send(w, { type: 'stop', drainMs, settleMs: this.o.settleMs ?? 150 });
+    }));
+    const killer = setTimeout(() => {
+      for (const w of workers) if (!w.isDead()) { log.warn({ worker: w.process.pid }, 'worker did not stop in time; killing it'); w.process.kill('SIGKILL'); }
+    }, drainMs + 3000);
+    await Promise.all(exits);
+    clearTimeout(killer);
+    await this.o.node?.stop();
+    log.info({ ms: Date.now() - t0 }, 'stopped; the fallback rules stay in place until nodedns starts again (nodedns teardown removes them)');
+    this.resolveDone(0);
+  }
+}

@@ -1,0 +1,136 @@
+// Everything observability in one call: /metrics, /health and /ready, NSID and CHAOS
+// answers, per-query logs. `nodedns run` calls startObservability() before the agent
+// starts (so /ready answers 503 "listeners not bound" meanwhile) and attach()es the agent
+// once it serves. With --workers N the supervisor calls it with a workerSource() and each
+// worker calls instrumentWorker() instead (see source.ts for why snapshots travel over IPC).
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { Config } from '../config/types';
+import { nodeCounters as processNodeCounters, type NodeCounters } from '../node/counters';
+import type { Agent } from '../serve/agent';
+import { boundAddress, closeHttp, listenHttp } from './http';
+import { instrumentHandler } from './introspection';
+import { createMetricsRegistry } from './metrics';
+import { queryLogger } from './query-log';
+import { answerSnapshotRequests, localSource, type IpcPeer, type ServingState, type StateSource } from './source';
+
+export interface NodeSetupState {
+  complete: boolean;
+  /** what is not in place yet, in words for the operator */
+  missing: string[];
+}
+
+export interface ObservabilityOptions {
+  config: Config;
+  log: Logger;
+  /** the agent of this process; or attach() it later */
+  agent?: Agent;
+  /** where the serving state comes from; default: the attached agent (single process) */
+  source?: StateSource;
+  /** node setup state for /ready (the node setup code provides it) */
+  nodeSetup?: () => NodeSetupState;
+  /** node setup counters; default: this process' nodeCounters (src/node/counters.ts) */
+  nodeCounters?: NodeCounters;
+  /** prom-client's process_* and nodejs_* metrics (default true) */
+  defaultMetrics?: boolean;
+}
+
+export interface Readiness extends ServingState {
+  ready: boolean;
+  missing: string[];
+}
+
+export interface Observability {
+  /** the agent now serves: readiness and metrics follow it; NSID, CHAOS and query logs are set on it */
+  attach(agent: Agent): void;
+  /** readiness drops now (SIGTERM): call before draining */
+  stopping(reason: string): void;
+  /** what /ready would say now */
+  readiness(): Promise<Readiness>;
+  /** the exposition text /metrics would serve now */
+  metrics(): Promise<string>;
+  readonly metricsServer: Server | undefined;
+  readonly healthServer: Server | undefined;
+  stop(): Promise<void>;
+}
+
+/** NSID, CHAOS answers and per-query logs on one agent (every serving process does this). */
+export function instrumentAgent(agent: Agent, config: Config, log: Logger): void {
+  instrumentHandler(agent, config);
+  agent.handler.queryLog = config.logQueries ? queryLogger(log, config.logQueriesSample) : undefined;
+}
+
+/** In a worker process: instrument the agent and answer the supervisor's snapshot requests. Returns a stop function. */
+export function instrumentWorker(agent: Agent, config: Config, log: Logger, peer?: IpcPeer): () => void {
+  instrumentAgent(agent, config, log);
+  return answerSnapshotRequests(() => agent, peer);
+}
+
+export async function startObservability(o: ObservabilityOptions): Promise<Observability> {
+  const { config, log } = o;
+  let agent: Agent | undefined;
+  let stoppingReason: string | undefined;
+  let lastReady: boolean | undefined;
+  const source = o.source ?? localSource(() => agent);
+  const node = o.nodeCounters ?? processNodeCounters;
+  const registry = createMetricsRegistry(config, o.defaultMetrics ?? true);
+
+  const readiness = async (): Promise<Readiness> => {
+    const s = await source();
+    const missing = [...s.missing];
+    const setup = o.nodeSetup?.();
+    if (setup && !setup.complete) missing.push(...(setup.missing.length ? setup.missing.map((m) => `node setup: ${m}`) : ['node setup not complete']));
+    if (stoppingReason) missing.unshift(`shutting down (${stoppingReason})`);
+    const ready = s.ready && missing.length === 0;
+    if (ready !== lastReady) {
+      if (ready) log.info('ready');
+      else if (lastReady !== undefined) log.warn({ missing }, 'not ready');
+      lastReady = ready;
+    }
+    return { snapshot: s.snapshot, ready, missing };
+  };
+  const metrics = async () => registry.render({ state: await readiness(), node, config });
+
+  let metricsServer: Server | undefined;
+  let healthServer: Server | undefined;
+  try {
+    if (config.metricsAddr) {
+      metricsServer = await listenHttp(config.metricsAddr, '--metrics-addr', {
+        '/metrics': async () => ({ status: 200, body: await metrics(), contentType: registry.registry.contentType }),
+      });
+      log.info({ addr: config.metricsAddr, port: boundAddress(metricsServer).port }, 'metrics on /metrics');
+    }
+    if (config.healthAddr) {
+      healthServer = await listenHttp(config.healthAddr, '--health-addr', {
+        '/health': () => ({ status: 200, body: 'ok\n' }),
+        '/ready': async () => {
+          const r = await readiness();
+          return r.ready ? { status: 200, body: 'ready\n' } : { status: 503, body: `not ready:\n${r.missing.map((m) => `- ${m}\n`).join('')}` };
+        },
+      });
+      log.info({ addr: config.healthAddr }, 'health on /health, readiness on /ready');
+    }
+  } catch (e) {
+    await closeHttp(metricsServer);
+    throw e;
+  }
+
+  const obs: Observability = {
+    attach(a) {
+      agent = a;
+      instrumentAgent(a, config, log);
+    },
+    stopping(reason) {
+      stoppingReason ??= reason;
+    },
+    readiness,
+    metrics,
+    metricsServer,
+    healthServer,
+    async stop() {
+      await Promise.all([closeHttp(metricsServer), closeHttp(healthServer)]);
+    },
+  };
+  if (o.agent) obs.attach(o.agent);
+  return obs;
+}

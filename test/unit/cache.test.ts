@@ -1,0 +1,182 @@
+import { strict as assert } from 'node:assert';
+import * as dnsPacket from 'dns-packet';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { AnswerCache } from '../../src/cache/answer-cache';
+import { makeEntry } from '../../src/cache/entry';
+import { loadCache, saveCache } from '../../src/cache/persist';
+import { render, STALE_TTL } from '../../src/cache/render';
+import { defaults } from '../../src/config/load';
+import { Stats } from '../../src/observe/stats';
+import { scanQuery } from '../../src/wire/query';
+import { query } from './wire.test';
+
+const POLICY = { successCap: 30, denialCap: 5, servfailTtl: 5 };
+const SOA = (ttl: number, minimum: number) => ({ name: 'example', type: 'SOA' as const, ttl, class: 'IN' as const,
+  data: { mname: 'ns.example', rname: 'h.example', serial: 1, refresh: 1, retry: 1, expire: 1, minimum } });
+
+function response(name: string, opts: { rcode?: number; answers?: dnsPacket.Answer[]; soa?: boolean; tc?: boolean; type?: string } = {}): Buffer {
+  return dnsPacket.encode({
+    type: 'response', id: 99, flags: dnsPacket.RECURSION_AVAILABLE | dnsPacket.AUTHORITATIVE_ANSWER | (opts.tc ? dnsPacket.TRUNCATED_RESPONSE : 0) | (opts.rcode ?? 0),
+    questions: [{ name, type: (opts.type ?? 'A') as dnsPacket.RecordType, class: 'IN' }],
+    answers: opts.answers ?? [], authorities: opts.soa ? [SOA(600, 300)] : [],
+  });
+}
+const qnameEnd = (name: string) => 12 + name.length + 2;
+const A = (name: string, ttl: number, ip = '192.0.2.1'): dnsPacket.Answer => ({ name, type: 'A', class: 'IN', ttl, data: ip });
+
+describe('cache entries', () => {
+  it('positive TTL is the smallest answer TTL, capped', () => {
+    const e = makeEntry(response('a.example', { answers: [A('a.example', 300), A('a.example', 120, '192.0.2.2')] }), qnameEnd('a.example'), { ...POLICY, successCap: 3600 }, 0)!;
+    assert.equal(e.ttl, 120);
+    assert.equal(e.negative, false);
+    const capped = makeEntry(response('a.example', { answers: [A('a.example', 300)] }), qnameEnd('a.example'), POLICY, 0)!;
+    assert.equal(capped.ttl, 30);
+  });
+
+  it('negative answers are cached from the SOA, capped, and not at all without one', () => {
+    const nx = makeEntry(response('nx.example', { rcode: 3, soa: true }), qnameEnd('nx.example'), { ...POLICY, denialCap: 3600 }, 0)!;
+    assert.equal(nx.ttl, 300);
+    assert.equal(nx.negative, true);
+    const nodata = makeEntry(response('a.example', { soa: true, type: 'AAAA' }), qnameEnd('a.example'), POLICY, 0)!;
+    assert.equal(nodata.ttl, 5);
+    assert.equal(nodata.negative, true);
+    assert.equal(makeEntry(response('nx.example', { rcode: 3 }), qnameEnd('nx.example'), POLICY, 0)!.ttl, 0);
+  });
+
+  it('SERVFAIL is cached briefly (0 turns it off); truncated answers never', () => {
+    assert.equal(makeEntry(response('a.example', { rcode: 2 }), qnameEnd('a.example'), POLICY, 0)!.ttl, 5);
+    assert.equal(makeEntry(response('a.example', { rcode: 2 }), qnameEnd('a.example'), { ...POLICY, servfailTtl: 0 }, 0)!.ttl, 0);
+    assert.equal(makeEntry(response('a.example', { tc: true, answers: [A('a.example', 300)] }), qnameEnd('a.example'), POLICY, 0)!.ttl, 0);
+  });
+});
+
+describe('render (the hit path)', () => {
+  const e = makeEntry(response('www.example.com', { answers: [A('www.example.com', 300)] }), qnameEnd('www.example.com'), POLICY, 1_000_000)!;
+
+  it('sets the client ID and spelling, clears AA, and counts TTLs down', () => {
+    const q = query('WwW.eXaMpLe.CoM', 'A', { id: 777 });
+    const out = dnsPacket.decode(render(e, q, scanQuery(q), 1_000_000 + 12_500, 512));
+    assert.equal(out.id, 777);
+    assert.equal(out.questions![0].name, 'WwW.eXaMpLe.CoM');
+    assert.equal(out.answers![0].name, 'WwW.eXaMpLe.CoM'); // compressed: points at the question
+    assert.equal(out.answers![0].ttl, 30 - 12);
+    assert.equal(out.flags! & dnsPacket.AUTHORITATIVE_ANSWER, 0);
+    const later = dnsPacket.decode(render(e, q, scanQuery(q), 1_000_000 + 60_000, 512));
+    assert.equal(later.answers![0].ttl, 0);
+  });
+
+  it('adds our OPT only for EDNS clients; stale answers get TTL 30 and EDE 3', () => {
+    const plain = query('www.example.com');
+    assert.equal(dnsPacket.decode(render(e, plain, scanQuery(plain), 1_000_000, 512)).additionals!.length, 0);
+    const ed = query('www.example.com', 'A', { edns: true });
+    const out = render(e, ed, scanQuery(ed), 1_000_000 + 3_600_000, 1232, { stale: true });
+    const d = dnsPacket.decode(out);
+    assert.equal(d.answers![0].ttl, STALE_TTL);
+    const opt = d.additionals![0] as unknown as { options: { code: number; data: Buffer }[] };
+    assert.deepEqual(opt.options.map((o) => [o.code, o.data.readUInt16BE(0)]), [[15, 3]]);
+    const noEdns = dnsPacket.decode(render(e, plain, scanQuery(plain), 0, 512, { stale: true }));
+    assert.equal(noEdns.answers![0].ttl, STALE_TTL);
+    assert.equal(noEdns.additionals!.length, 0);
+  });
+
+  it('truncates (TC, no records) when the answer does not fit the client', () => {
+    const big = makeEntry(response('t.example', { type: 'TXT', answers: [{ name: 't.example', type: 'TXT', class: 'IN', ttl: 60, data: ['x'.repeat(250), 'y'.repeat(250), 'z'.repeat(100)] }] }), qnameEnd('t.example'), POLICY, 0)!;
+    const q = query('t.example', 'TXT');
+    const d = dnsPacket.decode(render(big, q, scanQuery(q), 0, 512));
+    assert.equal(d.flags! & dnsPacket.TRUNCATED_RESPONSE, dnsPacket.TRUNCATED_RESPONSE);
+    assert.equal(d.answers!.length, 0);
+    assert.equal(dnsPacket.decode(render(big, q, scanQuery(q), 0, 65535)).answers!.length, 1);
+  });
+});
+
+describe('AnswerCache', () => {
+  const cfg = { ...defaults({}).cache, positiveSize: 2, negativeSize: 1, staleWindow: 3600 };
+  const key = (n: string) => scanQuery(query(n)).key;
+
+  it('keeps positive and negative entries in stores of their own size, LRU', () => {
+    const stats = new Stats();
+    const c = new AnswerCache(cfg, stats);
+    const pos = (n: string) => makeEntry(response(n, { answers: [A(n, 60)] }), qnameEnd(n), POLICY, 0)!;
+    const neg = (n: string) => makeEntry(response(n, { rcode: 3, soa: true }), qnameEnd(n), POLICY, 0)!;
+    c.store(key('a.x'), pos('a.x'));
+    c.store(key('b.x'), pos('b.x'));
+    c.store(key('n1.x'), neg('n1.x'));
+    assert.ok(c.fresh(key('a.x'), 1)); // a is now most recent
+    c.store(key('c.x'), pos('c.x')); // evicts b
+    c.store(key('n2.x'), neg('n2.x')); // evicts n1, not a positive entry
+    assert.deepEqual(c.size, { success: 2, denial: 1 });
+    assert.equal(c.fresh(key('b.x'), 1), undefined);
+    assert.ok(c.fresh(key('a.x'), 1));
+    assert.equal(c.fresh(key('n1.x'), 1), undefined);
+    assert.deepEqual(stats.cacheEvictions, { success: 1, denial: 1 });
+  });
+
+  it('expired entries are misses but stay available stale within the window', () => {
+    const c = new AnswerCache(cfg, new Stats());
+    const e = makeEntry(response('a.x', { answers: [A('a.x', 10)] }), qnameEnd('a.x'), POLICY, 0)!;
+    c.store(key('a.x'), e);
+    assert.ok(c.fresh(key('a.x'), 9_999));
+    assert.equal(c.fresh(key('a.x'), 10_000), undefined);
+    assert.equal(c.stale(key('a.x'), 10_000 + 3_599_000), e);
+    assert.equal(c.stale(key('a.x'), 10_000 + 3_601_000), undefined);
+  });
+
+  it('asks for a prefetch only for popular entries near expiry', () => {
+    const c = new AnswerCache({ ...cfg, prefetchHits: 2, prefetchPercent: 10 }, new Stats());
+    const e = makeEntry(response('a.x', { answers: [A('a.x', 30)] }), qnameEnd('a.x'), POLICY, 0)!;
+    e.hits = 1;
+    assert.equal(c.wantsPrefetch(e, 28_000), false);
+    e.hits = 2;
+    assert.equal(c.wantsPrefetch(e, 20_000), false);
+    assert.equal(c.wantsPrefetch(e, 28_000), true);
+  });
+});
+
+describe('warm restart file', () => {
+  const log = pino({ level: 'silent' });
+  const cfg = { ...defaults({}).cache, staleWindow: 60 };
+  const key = (n: string) => scanQuery(query(n)).key;
+
+  it('keeps remaining TTLs, drops entries past the stale window, survives a restart', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nodedns-cache-'));
+    const file = join(dir, 'cache');
+    const now = Date.now();
+    const c = new AnswerCache(cfg, new Stats());
+    c.store(key('fresh.x'), makeEntry(response('fresh.x', { answers: [A('fresh.x', 30)] }), qnameEnd('fresh.x'), POLICY, now - 10_000)!);
+    c.store(key('stale.x'), makeEntry(response('stale.x', { answers: [A('stale.x', 30)] }), qnameEnd('stale.x'), POLICY, now - 40_000)!);
+    c.store(key('gone.x'), makeEntry(response('gone.x', { answers: [A('gone.x', 30)] }), qnameEnd('gone.x'), POLICY, now - 100_000)!);
+    assert.equal(saveCache(c, file, now), 2);
+    const d = new AnswerCache(cfg, new Stats());
+    assert.equal(loadCache(d, file, now, log), 2);
+    const hit = d.fresh(key('fresh.x'), now)!;
+    const q = query('fresh.x');
+    assert.equal(dnsPacket.decode(render(hit, q, scanQuery(q), now, 512)).answers![0].ttl, 20);
+    assert.equal(d.fresh(key('stale.x'), now), undefined);
+    assert.ok(d.stale(key('stale.x'), now));
+    assert.equal(d.stale(key('gone.x'), now), undefined);
+  });
+
+  it('ignores a missing or corrupt file and never loads an answer under another name', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nodedns-cache-'));
+    const c = new AnswerCache(cfg, new Stats());
+    assert.equal(loadCache(c, join(dir, 'missing'), Date.now(), log), 0);
+    writeFileSync(join(dir, 'garbage'), '\x00\x01binary junk');
+    assert.equal(loadCache(c, join(dir, 'garbage'), Date.now(), log), 0);
+    // a valid file whose key was swapped to another name
+    const now = Date.now();
+    const src = new AnswerCache(cfg, new Stats());
+    src.store(key('good.x'), makeEntry(response('good.x', { answers: [A('good.x', 30)] }), qnameEnd('good.x'), POLICY, now)!);
+    const file = join(dir, 'swapped');
+    saveCache(src, file, now);
+    const [magic, line] = readFileSync(file, 'utf8').split('\n');
+    const rec = JSON.parse(line);
+    rec.k = Buffer.from(key('bank.x'), 'latin1').toString('base64');
+    writeFileSync(file, `${magic}\n${JSON.stringify(rec)}\n{"k":1,"w":"%%%"}\nnot json\n`);
+    assert.equal(loadCache(c, file, now, log), 0);
+    assert.equal(c.fresh(key('bank.x'), now), undefined);
+  });
+});
