@@ -9,6 +9,11 @@ type Command = { help: string; run: (argv: string[]) => Promise<number> };
 const COMMANDS: Record<string, Command> = {
   run: { help: 'serve DNS on the local addresses (the DaemonSet runs this)', run: (a) => import('./run').then((m) => m.runCommand(a)) },
   kubelet: { help: 'point kubelet clusterDNS at nodedns (set) or put it back (restore)', run: (a) => import('./kubelet/command').then((m) => m.kubeletCommand(a)) },
+  setup: { help: 'put the interface, addresses and fallback rules in place (--dry-run: print the rules)', run: (a) => import('./node/command').then((m) => m.setupCommand(a)) },
+  teardown: { help: 'remove every rule, address and interface nodedns installed (uninstall)', run: (a) => import('./node/command').then((m) => m.teardownCommand(a)) },
+  doctor: { help: 'check this node\'s DNS path: PASS/WARN/FAIL with evidence and the fix (--json)', run: (a) => import('./diagnose/doctor').then((m) => m.doctorCommand(a)) },
+  explain: { help: 'every query a pod sends for NAME, where nodedns sends each, and what to change', run: (a) => import('./diagnose/explain').then((m) => m.explainCommand(a)) },
+  query: { help: 'NAME [TYPE] through nodedns\' routing: zone, cache hit or miss, upstream, latency', run: (a) => import('./diagnose/query').then((m) => m.queryCommand(a)) },
   help: { help: 'this text', run: async () => { process.stdout.write(usage()); return 0; } },
   version: { help: 'print the version', run: async () => { process.stdout.write(`nodedns ${require('../package.json').version}\n`); return 0; } },
 };

@@ -10,6 +10,8 @@ import { Supervisor } from './node/supervisor';
 import { runWorker } from './node/worker';
 import { createLogger, type Logger } from './observe/log';
 import { Agent } from './serve/agent';
+import { startControlServer } from './diagnose/control-server';
+import { attachKubernetes } from './kube/attach';
 import { instrumentWorker, startObservability } from './observe/observability';
 import { workerSource, type WorkerHandle } from './observe/source';
 
@@ -39,6 +41,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     return runWorker(config, log, (agent) => {
       instrumentWorker(agent, config, log);
       logStart(agent, log);
+      if (process.env.NODEDNS_WORKER_SLOT === '0') void startControlServer(agent, config, log); // one worker answers doctor/explain/query
     });
   }
   if (supervised(config)) return runSupervisor(config, log);
@@ -46,12 +49,16 @@ export async function runCommand(argv: string[]): Promise<number> {
   const agent = await Agent.start({ config, log });
   obs.attach(agent);
   logStart(agent, log);
+  const kube = attachKubernetes(config, log, agent);
+  const control = await startControlServer(agent, config, log);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     obs.stopping(signal); // readiness drops first
     log.info({ signal }, 'stopping: finishing queries in flight');
+    await kube.stop();
+    await control.close();
     await agent.drain(5000);
     await agent.stop();
     await obs.stop();

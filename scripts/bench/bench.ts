@@ -9,13 +9,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { HelpRequested, parseBenchArgs, USAGE, type BenchOptions } from './args';
 import { dnsperfArgs, parseStats, parseVerboseLatencies, summarizeLatencies, type DnsperfRun, type DnsperfStats, type LatencySummary } from './dnsperf';
-import { Processes, reapOrphans } from './procs';
+import { cpuBusyTicks, cpuTicksOf, Processes, reapOrphans } from './procs';
 import {
   evaluateTargets, median, renderMarkdown,
   type FixedRate, type Measurement, type MemoryFill, type Results, type Workload,
 } from './report';
 import {
-  CLIENT_CPU, nodednsMissing, REPO, startKnot, startServer, tail, versions,
+  CLIENT_CPU, SERVER_CPU, nodednsMissing, REPO, startKnot, startServer, tail, versions,
   type Addr, type Server, type ServerName,
 } from './servers';
 import { fillNegativeQueries, fillPositiveQueries, hitQueries, mixedQueries, ndotsQueries, newRunId } from './workloads';
@@ -23,6 +23,14 @@ import { fillNegativeQueries, fillPositiveQueries, hitQueries, mixedQueries, ndo
 const log = (msg: string) => console.log(`bench: ${msg}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = (kib: number) => kib / 1024;
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+const cpu0Busy = () => cpuBusyTicks(fs.readFileSync('/proc/stat', 'utf8'), SERVER_CPU);
+
+/** CPU use over a run: the server's own (its process tree) and all of CPU 0's, in percent of one CPU. */
+interface CpuUse {
+  serverPct: number;
+  cpu0Pct: number;
+}
 
 /** Loopback addresses, one per process, all on one port free for UDP and TCP. */
 const BASE = '127.0.77.';
@@ -124,14 +132,19 @@ class Bench {
   }
 
   /** Runs dnsperf on CPU 1 to completion; bounded by a watchdog in case a server stops answering. */
-  private async dnsperf(label: string, run: Omit<DnsperfRun, 'server' | 'port'>, server: Server): Promise<{ stats: DnsperfStats; latency?: LatencySummary }> {
+  private async dnsperf(label: string, run: Omit<DnsperfRun, 'server' | 'port'>, server: Server): Promise<{ stats: DnsperfStats; latency?: LatencySummary; cpu: CpuUse }> {
     const out = path.join(this.workDir, `dnsperf-${label}.out`);
     const full: DnsperfRun = { ...run, server: server.listen.ip, port: server.listen.port };
+    const t0 = process.hrtime.bigint();
+    const server0 = cpuTicksOf(server.proc.pid);
+    const busy0 = cpu0Busy();
     const p = this.procs.spawn(`dnsperf-${label}`, 'taskset', dnsperfArgs(full, CLIENT_CPU), { stdoutFile: out });
     const limitS = (run.durationS ?? 60) + (run.timeoutS ?? 2) + 15;
     const watchdog = setTimeout(() => { log(`dnsperf ${label} ran past ${limitS} s: stopping it`); void this.procs.stop(p); }, limitS * 1000);
     const code = await p.exited;
     clearTimeout(watchdog);
+    const ticks = (Number(process.hrtime.bigint() - t0) / 1e9) * CLK_TCK;
+    const cpu: CpuUse = { serverPct: ((cpuTicksOf(server.proc.pid) - server0) / ticks) * 100, cpu0Pct: ((cpu0Busy() - busy0) / ticks) * 100 };
     const text = fs.readFileSync(out, 'utf8');
     fs.rmSync(out, { force: true });
     if (code !== 0) throw new Error(`dnsperf (${label}) exited with ${code}: ${tail(p.logFile)}\n${text.slice(-500)}`);
@@ -140,7 +153,7 @@ class Bench {
     }
     const stats = parseStats(text);
     const latency = run.verbose ? summarizeLatencies(parseVerboseLatencies(text)) : undefined;
-    return { stats, latency };
+    return { stats, latency, cpu };
   }
 
   /** One pass through a file at a modest rate, so that the measured run starts warm. */
@@ -165,7 +178,7 @@ class Bench {
     if (w === 'ndots') await this.warm(server, this.files.ndots, label);
     if (w === 'mixed' && !this.o.workloads.includes('hits')) await this.warm(server, this.files.hits, label);
     const file = w === 'hits' ? this.files.hits : w === 'ndots' ? this.files.ndots : this.ensureMixedFile();
-    const { stats, latency } = await this.dnsperf(label, {
+    const { stats, latency, cpu } = await this.dnsperf(label, {
       file, durationS: this.o.durationS, outstanding: this.o.outstanding, verbose: this.o.verbose,
       maxRuns: w === 'mixed' ? 1 : undefined,
     }, server);
@@ -176,16 +189,18 @@ class Bench {
     const m: Measurement = {
       server: server.label, workload: w, qps: stats.qps, avgMs: stats.avgLatencyMs, p99Ms: latency?.p99Ms ?? NaN,
       sent: stats.sent, lost: stats.lost, rcodes: stats.rcodes, rssMiB: MiB(server.memory().rssKiB), runTimeS: stats.runTimeS,
+      serverCpuPct: cpu.serverPct, cpu0BusyPct: cpu.cpu0Pct,
     };
     this.results.measurements.push(m);
     log(`${server.label.padEnd(8)} ${w.padEnd(6)} ${Math.round(m.qps).toString().padStart(7)} QPS  avg ${m.avgMs.toFixed(3)} ms  ` +
-      `p99 ${m.p99Ms.toFixed(3)} ms  lost ${m.lost}  RSS ${m.rssMiB.toFixed(1)} MiB  ${JSON.stringify(m.rcodes)}`);
+      `p99 ${m.p99Ms.toFixed(3)} ms  lost ${m.lost}  RSS ${m.rssMiB.toFixed(1)} MiB  ` +
+      `CPU ${m.serverCpuPct.toFixed(0)}% (CPU 0 ${m.cpu0BusyPct.toFixed(0)}%)  ${JSON.stringify(m.rcodes)}`);
   }
 
   private async fixedRun(server: Server): Promise<void> {
     await this.warm(server, this.files.hits, `${server.label}-fixed`);
     const { stats, latency } = await this.dnsperf(`${server.label}-fixed`, {
-      file: this.files.hits, durationS: this.o.fixedDurationS, outstanding: 500, rateQps: this.o.fixedRateQps, verbose: true,
+      file: this.files.hits, durationS: this.o.fixedDurationS, outstanding: 100, rateQps: this.o.fixedRateQps, verbose: true,
     }, server);
     const f: FixedRate = {
       server: server.label, targetQps: this.o.fixedRateQps, qps: stats.qps, avgMs: stats.avgLatencyMs,

@@ -74,7 +74,8 @@ export function parseVerboseLatencies(text: string): Float64Array {
 /** Nearest-rank percentile (p in 0–100) of values already sorted ascending. */
 export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
+  // The epsilon keeps float error (99.9% of 1000 = 999.0000000000001) from skipping a rank.
+  const rank = Math.ceil((p * sorted.length) / 100 - 1e-9);
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
 

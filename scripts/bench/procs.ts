@@ -179,3 +179,28 @@ export function memoryOf(root: number): Memory {
   }
   return { rssKiB, hwmKiB };
 }
+
+/** utime + stime of one /proc/PID/stat line, in clock ticks. */
+export function statCpuTicks(statText: string): number {
+  // Fields after the ")" that closes the command name: state is field 3, utime 14, stime 15.
+  const f = statText.slice(statText.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/** CPU time used so far by a process and its descendants, in clock ticks. */
+export function cpuTicksOf(root: number): number {
+  let t = 0;
+  for (const pid of processTree(root)) {
+    try { t += statCpuTicks(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { /* exited */ }
+  }
+  return t;
+}
+
+/** Busy clock ticks of one CPU so far (everything but idle and iowait), from /proc/stat. */
+export function cpuBusyTicks(procStat: string, cpu: number): number {
+  const m = new RegExp(`^cpu${cpu} (.*)$`, 'm').exec(procStat);
+  if (!m) throw new Error(`/proc/stat has no cpu${cpu} line`);
+  const v = m[1].trim().split(/\s+/).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] ?? 0);
+}

@@ -38,6 +38,8 @@ export interface Measurement {
   rcodes: Record<string, number>;
   rssMiB: number; // after the workload
   runTimeS: number;
+  serverCpuPct: number; // the server's CPU time over the run, % of one CPU: ~100 when it is the bottleneck
+  cpu0BusyPct: number; // all of CPU 0 over the run; above serverCpuPct by other load (and softirq) on it
 }
 
 export interface FixedRate {
@@ -100,6 +102,21 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
+/** QPS per second of the server's own CPU time: its one-core capacity, less sensitive to other load. */
+export function qpsPerCpu(m: Measurement): number {
+  return m.serverCpuPct > 0 ? (m.qps * 100) / m.serverCpuPct : NaN;
+}
+
+/** Median share of CPU 0 (in %) that went to something other than the server during the runs. */
+export function otherLoadOnServerCpu(r: Results): number {
+  return median(r.measurements.map((m) => m.cpu0BusyPct - m.serverCpuPct).filter(Number.isFinite));
+}
+
+/** Busy: load before the run, or more than a quarter of the server's CPU taken by others during it. */
+export function machineWasBusy(r: Results): boolean {
+  return r.machine.loadAvgStart > 0.5 || otherLoadOnServerCpu(r) > 25;
+}
+
 export function find(r: Results, server: string, workload: Workload): Measurement | undefined {
   return r.measurements.find((m) => m.server === server && m.workload === workload);
 }
@@ -118,10 +135,13 @@ const fmtMiB = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 export function evaluateTargets(r: Results): TargetResult[] {
   const out: TargetResult[] = [];
   const vsCeiling = (w: Workload, goal: number) => {
-    const x = ratio(find(r, 'nodedns', w)?.qps, find(r, 'ceiling', w)?.qps);
+    const nd = find(r, 'nodedns', w);
+    const ce = find(r, 'ceiling', w);
+    const x = ratio(nd?.qps, ce?.qps);
+    const perCpu = nd && ce ? ratio(qpsPerCpu(nd), qpsPerCpu(ce)) : NaN;
     out.push({
       target: `${w}: nodedns QPS ≥ ${goal.toFixed(2)} × ceiling`,
-      measured: Number.isFinite(x) ? `${x.toFixed(2)} × ceiling` : 'not measured',
+      measured: Number.isFinite(x) ? `${x.toFixed(2)} × ceiling (per CPU-second ${fmtRatio(perCpu)})` : 'not measured',
       verdict: Number.isFinite(x) ? (x >= goal ? 'PASS' : 'MISS') : 'n/a',
     });
   };
@@ -169,14 +189,15 @@ function errorsOf(m: Measurement): string {
 export function renderMarkdown(r: Results): string {
   const L: string[] = [];
   const m = r.machine;
-  const busy = m.loadAvgStart > 0.5 || m.loadAvgEnd > 2.5;
+  const busy = machineWasBusy(r);
   L.push(`# nodedns benchmark${r.settings.quick ? ' (quick mode: short runs, for iterating only)' : ''}`);
   L.push('');
   L.push(`Run ${r.startedAt} by \`make bench\` (scripts/bench/run.sh${r.settings.quick ? ' --quick' : ''}).`);
   if (busy) {
     L.push('');
-    L.push(`**Development run on a busy machine** (load average ${m.loadAvgStart.toFixed(2)} at start, ${m.loadAvgEnd.toFixed(2)} at end): ` +
-      'other work shared both CPUs, so absolute figures and ratios are noisy. Take final figures on a quiet machine.');
+    L.push(`**Development run on a busy machine** (load average ${m.loadAvgStart.toFixed(2)} at start; ` +
+      `other processes took a median ${fmtInt(otherLoadOnServerCpu(r))}% of the server's CPU during the runs): ` +
+      'absolute figures and ratios are noisy; the "QPS per CPU-s" column is the steadier one. Take final figures on a quiet machine.');
   }
   L.push('');
   L.push(`- Machine: ${m.cpu}, ${m.cores} cores, Linux ${m.kernel}`);
@@ -184,6 +205,9 @@ export function renderMarkdown(r: Results): string {
   L.push(`- Each server pinned to CPU 0, dnsperf (and the Knot backend) to CPU 1; UDP over loopback. ` +
     `Max-throughput runs: ${r.settings.durationS} s, ${r.settings.outstanding} queries outstanding` +
     `${r.settings.verboseLatency ? ', p99 from per-query latencies (dnsperf -v)' : ''}.`);
+  L.push('- Columns: "÷ ceiling" is QPS over the bare Node.js responder\'s in the same workload; "nodedns ÷ this" is nodedns\' QPS ' +
+    'over this server\'s (above 1: nodedns is faster); "CPU %" is the server\'s CPU time over the run (100 = one whole core); ' +
+    '"QPS per CPU-s" is QPS divided by that share; "errors" counts answers other than NOERROR and NXDOMAIN.');
   L.push('');
 
   for (const w of WORKLOADS) {
@@ -193,12 +217,12 @@ export function renderMarkdown(r: Results): string {
     const nodedns = find(r, 'nodedns', w);
     L.push(`## ${WORKLOAD_TITLES[w]}`);
     L.push('');
-    L.push('| server | QPS | ÷ ceiling | nodedns ÷ this | avg ms | p99 ms | lost | RSS MiB | errors |');
-    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---|');
+    L.push('| server | QPS | ÷ ceiling | nodedns ÷ this | avg ms | p99 ms | lost | RSS MiB | CPU % | QPS per CPU-s | errors |');
+    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const x of rows) {
       const vsNodedns = x.server === 'nodedns' ? '' : fmtRatio(ratio(nodedns?.qps, x.qps));
       L.push(`| ${x.server} | ${fmtInt(x.qps)} | ${fmtRatio(ratio(x.qps, ceiling?.qps))} | ${vsNodedns} | ${fmtMs(x.avgMs)} | ` +
-        `${fmtMs(x.p99Ms)} | ${fmtInt(x.lost)} | ${fmtMiB(x.rssMiB)} | ${errorsOf(x)} |`);
+        `${fmtMs(x.p99Ms)} | ${fmtInt(x.lost)} | ${fmtMiB(x.rssMiB)} | ${fmtInt(x.serverCpuPct)} | ${fmtInt(qpsPerCpu(x))} | ${errorsOf(x)} |`);
     }
     L.push('');
   }

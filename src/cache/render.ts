@@ -27,13 +27,16 @@ export function render(e: Entry, query: Buffer, q: Query, now: number, maxSize: 
   }
   if (size > maxSize) return emptyReply(query, q, e.rcode, { truncated: true, nsid: x?.nsid });
   const out = Buffer.allocUnsafe(size);
-  e.wire.copy(out, 0, 0, body);
+  out.set(e.wire, 0); // TypedArray set: no Buffer.copy wrapper on the hot path
   out[0] = query[0];
   out[1] = query[1];
   out[2] = (out[2] & ~RD) | (query[2] & RD);
-  query.copy(out, HEADER_LEN, HEADER_LEN, q.qnameEnd); // the client's own spelling (0x20)
+  const qEnd = q.qnameEnd;
+  for (let i = HEADER_LEN; i < qEnd; i++) out[i] = query[i]; // the client's own spelling (0x20)
   const names = e.nameOffsets;
-  for (let i = 0; i < names.length; i++) query.copy(out, names[i], HEADER_LEN, q.qnameEnd);
+  for (let n = 0; n < names.length; n++) {
+    for (let i = HEADER_LEN, o = names[n]; i < qEnd; i++, o++) out[o] = query[i];
+  }
   const offs = e.ttlOffsets;
   const ttls = e.ttls;
   if (stale) {

@@ -64,6 +64,8 @@ export function clientConf(rc: ResolvConf, kind: ResolverKind): ClientConf {
 
 export interface Candidate {
   fqdn: string; // with the trailing dot
+  /** rooted: the name had a trailing dot; first/last: the bare name before or after the search list */
+  role: 'rooted' | 'as-is-first' | 'search' | 'as-is-last';
   why: string;
 }
 
@@ -72,22 +74,22 @@ export function candidates(name: string, c: ClientConf): Candidate[] {
   const rooted = name.endsWith('.');
   const bare = rooted ? name.slice(0, -1) : name;
   const dots = (name.match(/\./g) ?? []).length;
-  const asIs: Candidate = { fqdn: `${bare}.`, why: '' };
-  if (rooted) return [{ ...asIs, why: 'trailing dot: this name only' }];
+  const asIs = { fqdn: `${bare}.` };
+  if (rooted) return [{ ...asIs, role: 'rooted', why: 'trailing dot: this name only' }];
   if (c.kind === 'go' && /\.onion$/i.test(bare)) return [];
   const enough = dots >= c.ndots;
   const searched = c.search
-    .map((d, i) => ({ fqdn: d === '' || d === '.' ? `${bare}.` : `${bare}.${d}.`, why: `search domain ${i + 1} of ${c.search.length}` }))
+    .map((d, i): Candidate => ({ fqdn: d === '' || d === '.' ? `${bare}.` : `${bare}.${d}.`, role: 'search', why: `search domain ${i + 1} of ${c.search.length} (${d})` }))
     .filter((x) => x.fqdn.length <= 254);
   if (c.kind === 'musl') {
-    if (enough) return [{ ...asIs, why: `${dots} dot(s) >= ndots:${c.ndots}: as-is only (musl never searches then)` }];
-    return [...searched, { ...asIs, why: `as-is, after the search list (${dots} dot(s) < ndots:${c.ndots})` }];
+    if (enough) return [{ ...asIs, role: 'as-is-first', why: `${dots} dot(s) >= ndots:${c.ndots}: as-is only (musl never searches then)` }];
+    return [...searched, { ...asIs, role: 'as-is-last', why: `as-is, after the search list (${dots} dot(s) < ndots:${c.ndots})` }];
   }
   if (enough) {
-    return [{ ...asIs, why: `${dots} dot(s) >= ndots:${c.ndots}: as-is first` }, ...searched.filter((s) => s.fqdn !== asIs.fqdn)];
+    return [{ ...asIs, role: 'as-is-first', why: `${dots} dot(s) >= ndots:${c.ndots}: as-is first` }, ...searched.filter((s) => s.fqdn !== asIs.fqdn)];
   }
   const list = [...searched];
-  if (!list.some((s) => s.fqdn === asIs.fqdn)) list.push({ ...asIs, why: `as-is, after the search list (${dots} dot(s) < ndots:${c.ndots})` });
+  if (!list.some((s) => s.fqdn === asIs.fqdn)) list.push({ ...asIs, role: 'as-is-last', why: `as-is, after the search list (${dots} dot(s) < ndots:${c.ndots})` });
   return list;
 }
 

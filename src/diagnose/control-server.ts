@@ -148,7 +148,8 @@ export async function startControlServer(agent: Agent, config: Config, log: Logg
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => { server.off('error', reject); resolve(); });
+      // exclusive: in a cluster worker, listen here rather than through the primary
+      server.listen({ path, exclusive: true }, () => { server.off('error', reject); resolve(); });
     });
     chmodSync(path, 0o600);
   } catch (e) {

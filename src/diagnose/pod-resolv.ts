@@ -67,9 +67,9 @@ export function podResolvFor(config: Config, namespace: string, kubelet: Kubelet
   const clusterDomain = kubelet?.clusterDomain ?? config.clusterDomain;
   const rc = clusterFirstResolv({ namespace, clusterDomain, nameservers, hostSearch: host.search });
   const parts = [
-    kubelet?.clusterDns.length ? `nameserver from kubelet's clusterDNS (${kubelet.clusterDnsFrom})` : `nameserver = nodedns' first local address`,
-    `search: namespace ${namespace}, cluster domain ${clusterDomain}${kubelet?.clusterDomain ? '' : ' (--cluster-domain)'}, then ${host.search.length} from ${host.from}`,
-    'options ndots:5 (kubelet\'s default for ClusterFirst)',
+    `kubelet ClusterFirst, namespace ${namespace}`,
+    kubelet?.clusterDns.length ? `nameserver = kubelet's clusterDNS` : `nameserver = nodedns' first address`,
+    `${host.search.length} host search domain${host.search.length === 1 ? '' : 's'} from ${host.from}`,
   ];
   return { text: renderResolvConf(rc), rc, origin: parts.join('; '), hostSearch: host.search, hostSearchFrom: host.from };
 }

@@ -60,7 +60,8 @@ export function startKubeIntegration(o: KubeIntegrationOptions): KubeIntegration
   const watchLog = log.child({ component: 'kube' });
 
   const reject = (where: string, e: unknown) => {
-    const msg = (e as Error).message;
+    const raw = (e as Error).message;
+    const msg = raw.includes(where) ? raw : `${where}: ${raw}`;
     agent.stats.configReloads.rejected++;
     watchLog.error({ source: where, err: msg }, 'configuration change rejected; the previous configuration stays in effect');
     events.report(REASONS.rejected, `${msg}; the previous configuration stays in effect`);

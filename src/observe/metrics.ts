@@ -1,7 +1,7 @@
 // Prometheus metrics with the names, labels and meanings of CoreDNS (what node-cache
 // users chart and alert on), plus nodedns_* for what node-cache does not have.
 // Nothing here runs per query: every value is read from a Snapshot at scrape time.
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { Config } from '../config/types';
 import type { NodeCounters } from '../node/counters';
 import type { ServingState } from './source';
@@ -166,8 +166,11 @@ function definitions(server: string): [string, string, 'counter' | 'gauge' | 'hi
     ['nodedns_cache_capacity', 'Cache capacity in entries by type (summed over workers: each has its own cache).', 'gauge', (v) => [
       { labels: { type: 'success' }, value: s(v).cacheCapacity.success },
       { labels: { type: 'denial' }, value: s(v).cacheCapacity.denial }]],
-    ['nodedns_process_resident_memory_bytes', 'Resident memory of the serving processes, summed.', 'gauge', (v) => one(s(v).rssBytes)],
-    ['nodedns_process_cpu_seconds_total', 'CPU time (user + system) of the serving processes, summed.', 'counter', (v) => one(s(v).cpuSeconds)],
+    // ---- the process (as the Go client names them), summed over every nodedns process on the node
+    ['process_resident_memory_bytes', 'Resident memory size in bytes, summed over the nodedns processes (supervisor and workers).', 'gauge',
+      (v) => one(s(v).rssBytes)],
+    ['process_cpu_seconds_total', 'Total user and system CPU time spent in seconds, summed over the nodedns processes.', 'counter',
+      (v) => one(s(v).cpuSeconds)],
   ];
 }
 
@@ -180,16 +183,16 @@ export interface MetricsRegistry {
 }
 
 /**
- * A registry with every metric above plus prom-client's process_* and nodejs_* metrics
- * (those describe the process that serves /metrics: the supervisor with --workers).
+ * A registry with every metric above. prom-client's default metrics are left out: their
+ * GC and event-loop monitors would run in the serving process, and they would describe
+ * only the process that serves /metrics; process_* above covers every process instead.
  */
-export function createMetricsRegistry(config: Config, withDefaultMetrics = true): MetricsRegistry {
+export function createMetricsRegistry(config: Config): MetricsRegistry {
   const registry = new Registry();
   let current: ScrapeView | undefined;
   for (const [name, help, type, read] of definitions(`dns://:${config.port}`)) {
     registry.registerMetric(new ScrapeMetric(name, help, type, read, () => current) as never);
   }
-  if (withDefaultMetrics) collectDefaultMetrics({ register: registry });
   return {
     registry,
     async render(view) {

@@ -31,8 +31,6 @@ export interface ObservabilityOptions {
   nodeSetup?: () => NodeSetupState;
   /** node setup counters; default: this process' nodeCounters (src/node/counters.ts) */
   nodeCounters?: NodeCounters;
-  /** prom-client's process_* and nodejs_* metrics (default true) */
-  defaultMetrics?: boolean;
 }
 
 export interface Readiness extends ServingState {
@@ -73,7 +71,7 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
   let lastReady: boolean | undefined;
   const source = o.source ?? localSource(() => agent);
   const node = o.nodeCounters ?? processNodeCounters;
-  const registry = createMetricsRegistry(config, o.defaultMetrics ?? true);
+  const registry = createMetricsRegistry(config);
 
   const readiness = async (): Promise<Readiness> => {
     const s = await source();
@@ -89,7 +87,15 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
     }
     return { snapshot: s.snapshot, ready, missing };
   };
-  const metrics = async () => registry.render({ state: await readiness(), node, config });
+  const metrics = async () => {
+    const state = await readiness();
+    if (o.source) {
+      // the serving processes are workers: add this (supervisor) process itself
+      const cpu = process.cpuUsage();
+      state.snapshot = { ...state.snapshot, rssBytes: state.snapshot.rssBytes + process.memoryUsage.rss(), cpuSeconds: state.snapshot.cpuSeconds + (cpu.user + cpu.system) / 1e6 };
+    }
+    return registry.render({ state, node, config });
+  };
 
   let metricsServer: Server | undefined;
   let healthServer: Server | undefined;

@@ -14,6 +14,7 @@ import { scanQuery, questionName, Special, Verdict } from '../wire/query';
 import { CLASS, HEADER_LEN } from '../wire/constants';
 import { render } from '../cache/render';
 import { Handler } from './handler';
+import { clockNow } from '../cache/clock';
 import { LocalAnswers } from './local';
 import { Resolver } from './resolver';
 import type { RouteKind, Router } from './router';
@@ -64,7 +65,7 @@ export class Agent {
 
   static async start(opts: { config: Config; log: Logger; stats?: Stats }): Promise<Agent> {
     const a = new Agent(opts.config, opts.log, opts.stats ?? new Stats());
-    if (a.config.cache.file) loadCache(a.cache, a.config.cache.file, Date.now(), a.log);
+    if (a.config.cache.file) loadCache(a.cache, a.config.cache.file, clockNow(), a.log);
     try {
       await a.listen();
     } catch (e) {
@@ -194,7 +195,7 @@ export class Agent {
     if (q.verdict !== Verdict.OK) throw new Error(`cannot build a query for ${name} ${type}`);
     const started = performance.now();
     const lname = questionName(query, q.qnameEnd);
-    const now = Date.now();
+    const now = clockNow();
     const hostEntry = this.handler.local.host(q.key);
     if (q.special !== Special.NONE || q.qclass !== CLASS.IN || hostEntry) {
       const e = hostEntry ?? this.handler.local.special(lname, q.qtype, q.special);
@@ -209,7 +210,7 @@ export class Agent {
     const o = await this.resolver.resolve(q.key, query.subarray(HEADER_LEN, q.questionEnd), lname, q.cd, q.dnssecOk);
     return {
       zone: o.route.zone || '.', routeKind: o.route.kind, cache: o.stale ? 'stale' : 'miss', upstream: o.upstream,
-      latencyMs: performance.now() - started, error: o.error, response: render(o.entry, query, q, Date.now(), 65535, { stale: o.stale }),
+      latencyMs: performance.now() - started, error: o.error, response: render(o.entry, query, q, clockNow(), 65535, { stale: o.stale }),
     };
   }
 
@@ -228,7 +229,7 @@ export class Agent {
     for (const p of this.pools) p.close();
     if (saveFile && this.config.cache.file) {
       try {
-        const n = saveCache(this.cache, this.config.cache.file, Date.now());
+        const n = saveCache(this.cache, this.config.cache.file, clockNow());
         this.log.info({ path: this.config.cache.file, entries: n }, 'cache written for the next start');
       } catch (e) {
         this.log.warn({ path: this.config.cache.file, err: (e as Error).message }, 'could not write the cache file; the next start begins cold. Check that its directory exists and is writable');

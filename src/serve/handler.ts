@@ -1,6 +1,7 @@
 // The query path: scan -> local answers -> cache -> resolver -> reply.
 // A cache hit allocates one reply buffer and one key string; nothing is decoded.
 import type { AnswerCache } from '../cache/answer-cache';
+import { EPOCH, clockNow } from '../cache/clock';
 import { entryQuestion, type Entry } from '../cache/entry';
 import { render } from '../cache/render';
 import type { Stats } from '../observe/stats';
@@ -11,6 +12,7 @@ import type { LocalAnswers } from './local';
 import type { Outcome, Resolver } from './resolver';
 
 export type Reply = (out: Buffer) => void;
+
 
 export interface QueryLogEntry {
   name: string;
@@ -47,7 +49,7 @@ export class Handler {
       return true;
     }
     const maxSize = tcp ? 65535 : q.edns ? q.udpSize : 512;
-    const now = Date.now();
+    const now = EPOCH + started; // one clock read for both latency and TTLs
     let e: Entry | undefined;
     if (q.special !== Special.NONE || q.qclass !== CLASS.IN || (this.local.hosts.size > 0 && (e = this.local.host(q.key)))) {
       this.answerLocally(buf, q, e, now, maxSize, tcp, client, reply, started);
@@ -66,7 +68,7 @@ export class Handler {
     const question = buf.subarray(HEADER_LEN, q.questionEnd);
     this.resolver.resolve(q.key, question, questionName(buf, q.qnameEnd), q.cd, q.dnssecOk).then((o: Outcome) => {
       if (o.stale) stats.cacheServedStale++;
-      this.send(render(o.entry, buf, q, Date.now(), maxSize, { stale: o.stale, nsid: this.nsid }), reply, started);
+      this.send(render(o.entry, buf, q, clockNow(), maxSize, { stale: o.stale, nsid: this.nsid }), reply, started);
       if (this.queryLog) this.log(buf, q, client, tcp, o.entry.rcode, o.stale ? 'stale' : o.error ? 'error' : 'miss', o.upstream, started);
     });
     return true;

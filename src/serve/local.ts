@@ -3,6 +3,7 @@
 import * as dnsPacket from 'dns-packet';
 import { isIP } from 'node:net';
 import { makeEntry, type Entry } from '../cache/entry';
+import { clockNow } from '../cache/clock';
 import { RCODE, TYPE } from '../wire/constants';
 import { cacheKey, Special } from '../wire/query';
 
@@ -26,7 +27,7 @@ function response(name: string, qtype: number, rcode: number, answers: dnsPacket
   while (wire[qnameEnd] !== 0) qnameEnd += wire[qnameEnd] + 1;
   qnameEnd++;
   wire.writeUInt16BE(qtype, qnameEnd);
-  return makeEntry(wire, qnameEnd, FOREVER, Date.now())!;
+  return makeEntry(wire, qnameEnd, FOREVER, clockNow())!;
 }
 
 export function reverseName(ip: string): string {

@@ -6,6 +6,7 @@ import { makeEntry, type Entry } from '../cache/entry';
 import type { Stats } from '../observe/stats';
 import { HEADER_LEN, QR, RA, RCODE } from '../wire/constants';
 import type { Route, Router } from './router';
+import { clockNow } from '../cache/clock';
 
 export interface Outcome {
   entry: Entry;
@@ -71,7 +72,7 @@ export class Resolver {
     } else {
       try {
         const a = await route.pool.exchange(question, cd, dnssecOk, started + this.limits.queryTimeoutMs);
-        const entry = makeEntry(a.response, HEADER_LEN + question.length - 4, route.policy, Date.now());
+        const entry = makeEntry(a.response, HEADER_LEN + question.length - 4, route.policy, clockNow());
         if (entry && entry.rcode !== RCODE.SERVFAIL) {
           this.cache.store(key, entry);
           return { entry, stale: false, route, upstream: a.upstream.address, latencyMs: a.latencyMs };
@@ -93,7 +94,7 @@ export class Resolver {
 
   private staleOutcome(key: string, route: Route, started: number, error: string): Outcome | undefined {
     if (this.cache.config.staleWindow <= 0) return undefined;
-    const e = this.cache.stale(key, Date.now());
+    const e = this.cache.stale(key, clockNow());
     if (!e) return undefined;
     this.log.debug({ zone: route.zone || '.', err: error }, 'upstreams failed; serving a stale answer');
     return { entry: e, stale: true, route, latencyMs: performance.now() - started, error };

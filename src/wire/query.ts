@@ -134,15 +134,23 @@ export function scanQuery(buf: Buffer): Query {
  * below 64, so only letters fall in 'A'..'Z'), then one byte for DO (2) and CD (1).
  */
 export function cacheKey(buf: Buffer, qnameEnd: number, doCd: number): string {
-  const qlen = qnameEnd + 4 - HEADER_LEN;
-  buf.copy(scratch, 0, HEADER_LEN, qnameEnd + 4);
-  const nameBytes = qnameEnd - HEADER_LEN;
-  for (let i = 0; i < nameBytes; i++) {
-    const c = scratch[i];
-    if (c >= 0x41 && c <= 0x5a) scratch[i] = c | 0x20;
+  // One JS loop copies and lower-cases: cheaper than Buffer.copy's wrapper for ~30 bytes.
+  let j = 0;
+  for (let i = HEADER_LEN; i < qnameEnd; i++, j++) {
+    const c = buf[i];
+    scratch[j] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
   }
-  scratch[qlen] = 0x40 | doCd;
-  return scratch.toString('latin1', 0, qlen + 1);
+  scratch[j] = buf[qnameEnd];
+  scratch[j + 1] = buf[qnameEnd + 1];
+  scratch[j + 2] = buf[qnameEnd + 2];
+  scratch[j + 3] = buf[qnameEnd + 3];
+  scratch[j + 4] = 0x40 | doCd;
+  return (scratch as Latin1Buffer).latin1Slice(0, j + 5);
+}
+
+/** Node's own Buffer method, called directly to skip toString()'s argument checks. */
+interface Latin1Buffer extends Buffer {
+  latin1Slice(start: number, end: number): string;
 }
 
 /** DO and CD as stored in the last byte of a key. */

@@ -71,7 +71,8 @@ export function desiredChains(rules: Rule[], sets: ReadonlySet<RuleSet>): Map<Ho
 
 function chainDecl(hook: Hook): string {
   const c = CHAINS[hook];
-  return `add chain ${FAMILY} ${TABLE} ${hook} { type ${c.type} hook ${c.hook} priority ${c.priority}; policy accept; }`;
+  // numeric priorities: older nft accepts the names (dstnat, srcnat) only on some hooks
+  return `add chain ${FAMILY} ${TABLE} ${hook} { type ${c.type} hook ${c.hook} priority ${c.prio}; policy accept; }`;
 }
 
 /** A transaction that replaces the whole table (creating it if absent). */

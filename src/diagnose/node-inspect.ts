@@ -1,0 +1,62 @@
+// Is the node setup in place (seed 002: the path to DNS runs through netfilter)? Read-only,
+// with the node setup's own code: LocalInterface.check() for the addresses, and the
+// firewall's sync() run against a runner that lets reads (iptables-save, nft list) through
+// and swallows writes (iptables-restore, nft -f), so what sync() would change is exactly
+// what is missing, judged by the same rules nodedns installs (fallback target included).
+import type { Config, Endpoint } from '../config/types';
+import { runCommand, type Runner } from '../node/exec';
+import { Firewall } from '../node/firewall/firewall';
+import { describeTarget, type RuleSet } from '../node/firewall/rules';
+import { LocalInterface } from '../node/interface';
+import { firewallInputs } from '../node/setup';
+import { silentLog } from './query-path';
+
+export interface NodeInspection {
+  addresses?: { link: string; missing: string[]; down: boolean; error?: string };
+  firewall?: { backend: string; missing: RuleSet[]; fallback: string[]; error?: string };
+}
+
+function isWrite(cmd: string, args: string[]): boolean {
+  return cmd.endsWith('-restore') || (cmd === 'nft' && args.includes('-f'));
+}
+
+/** A runner that performs reads and records writes instead of running them. */
+export function dryRunner(writes: { cmd: string; args: string[] }[], run: Runner = runCommand): Runner {
+  return async (cmd, args, input) => {
+    if (isWrite(cmd, args)) {
+      writes.push({ cmd, args });
+      return { code: 0, stdout: '', stderr: '' };
+    }
+    return run(cmd, args, input);
+  };
+}
+
+export async function inspectNode(config: Config, clusterDns: Endpoint[]): Promise<NodeInspection> {
+  const out: NodeInspection = {};
+  if (config.setupInterface) {
+    const iface = new LocalInterface(config.interfaceName, config.localIps, silentLog);
+    try {
+      const c = await iface.check();
+      out.addresses = { link: c.linkMissing ? `${config.interfaceName} (absent; addresses looked for on every link)` : c.link, missing: c.missingIps, down: c.down };
+    } catch (e) {
+      out.addresses = { link: config.interfaceName, missing: [], down: false, error: (e as Error).message };
+    } finally {
+      iface.close();
+    }
+  }
+  if (config.firewall !== 'none') {
+    const writes: { cmd: string; args: string[] }[] = [];
+    try {
+      const fw = await Firewall.create(config.firewall, silentLog, dryRunner(writes));
+      const r = await fw.sync(firewallInputs(config, clusterDns), true);
+      out.firewall = {
+        backend: fw.name,
+        missing: [...r.changed],
+        fallback: ([4, 6] as const).map((f) => r.fallback[f]).filter((t) => t !== undefined).map((t) => describeTarget(t!)),
+      };
+    } catch (e) {
+      out.firewall = { backend: config.firewall, missing: [], fallback: [], error: (e as Error).message };
+    }
+  }
+  return out;
+}

@@ -1,0 +1,92 @@
+// scripts/bench/run.sh end to end, kept short (1-second runs, two servers): it writes the
+// table, and it leaves no process behind, whether it finishes or is interrupted with Ctrl-C.
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+
+const REPO = path.resolve(__dirname, '..');
+const alive = (pid: number) => { try { process.kill(pid, 0); return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'); } catch { return false; } };
+
+interface Run { code: number | null; signal: NodeJS.Signals | null; out: string }
+
+function runBench(args: string[], onLine?: (line: string, pid: number) => void): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(path.join(REPO, 'scripts/bench/run.sh'), args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let pending = '';
+    const take = (d: Buffer) => {
+      out += d;
+      pending += d;
+      const parts = pending.split('\n');
+      pending = parts.pop()!;
+      for (const l of parts) onLine?.(l, child.pid!);
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('exit', (code, signal) => { clearTimeout(guard); resolve({ code, signal, out }); });
+  });
+}
+
+/** Pids the benchmark reported starting ("bench: <name> pid N on …"). */
+const startedPids = (out: string) => [...out.matchAll(/ pid (\d+) on /g)].map((m) => Number(m[1]));
+const benchProcesses = (workDir: string) =>
+  fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try { return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(workDir); } catch { return false; }
+  });
+
+describe('make bench (scripts/bench/run.sh)', () => {
+  it('measures, writes the table and stops everything', async (t) => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-run-'));
+    t.after(() => fs.rmSync(out, { recursive: true, force: true }));
+    const r = await runBench(['--quick', '--duration', '1', '--servers', 'ceiling,dnsmasq', '--workloads', 'hits,ndots',
+      '--no-memory', '--no-fixed-rate', '--out', out]);
+    assert.equal(r.code, 0, r.out);
+    const md = fs.readFileSync(path.join(out, 'quick.md'), 'utf8');
+    assert.match(md, /^# nodedns benchmark \(quick mode/);
+    assert.match(md, /Machine: .+, \d+ cores, Linux /);
+    for (const w of ['## cache hits', '## ndots:5 burst']) assert.ok(md.includes(w), w);
+    assert.ok(!md.includes('## mixed'));
+    const rows = md.split('\n').filter((l) => /^\| (ceiling|dnsmasq) \| [\d,]+ \|/.test(l));
+    assert.equal(rows.length, 4, md);
+    assert.match(md, /\| ceiling \| [\d,]+ \| 1\.00 \|/);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'quick.json'), 'utf8'));
+    const ndots = json.measurements.find((x: { server: string; workload: string }) => x.server === 'dnsmasq' && x.workload === 'ndots');
+    assert.ok(ndots.rcodes.NXDOMAIN > ndots.rcodes.NOERROR * 2, 'three of four names in the burst are NXDOMAIN');
+    assert.ok(ndots.qps > 0 && ndots.rssMiB > 0);
+    assert.ok(json.targets.some((x: { verdict: string }) => x.verdict === 'n/a'), 'nodedns not run: its targets are n/a');
+    // the stdout carries the same table
+    assert.ok(r.out.includes('| target | measured | verdict |'));
+    const pids = startedPids(r.out);
+    assert.equal(pids.length, 2);
+    assert.ok(pids.every((p) => !alive(p)), 'servers stopped');
+    const workDir = /work dir (\S+)/.exec(r.out)![1];
+    assert.equal(fs.existsSync(workDir), false, 'work dir removed');
+  });
+
+  it('stops every process it started on Ctrl-C (SIGINT)', async (t) => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-run-'));
+    t.after(() => fs.rmSync(out, { recursive: true, force: true }));
+    let workDir = '';
+    let interrupted = false;
+    const r = await runBench(['--duration', '20', '--servers', 'dnsmasq', '--workloads', 'hits', '--no-memory', '--no-fixed-rate',
+      '--no-metrics-cost', '--out', out], (line, pid) => {
+      workDir ||= /work dir (\S+)/.exec(line)?.[1] ?? '';
+      // dnsmasq is up and its 20 s dnsperf run is starting: interrupt in the middle of it.
+      if (!interrupted && / pid \d+ on /.test(line)) {
+        interrupted = true;
+        setTimeout(() => process.kill(pid, 'SIGINT'), 1500);
+      }
+    });
+    assert.ok(interrupted, r.out);
+    assert.equal(r.code, 130, r.out);
+    assert.match(r.out, /SIGINT: stopping every process the benchmark started/);
+    assert.ok(workDir);
+    assert.deepEqual(benchProcesses(workDir), [], 'no knotd, dnsmasq or dnsperf left');
+    assert.ok(startedPids(r.out).every((p) => !alive(p)));
+    assert.equal(fs.existsSync(path.join(out, 'latest.md')), false, 'no results from an interrupted run');
+  });
+});

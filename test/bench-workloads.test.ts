@@ -1,0 +1,108 @@
+// The benchmark's backend zones and query files: Knot must load the zones and answer each
+// workload's names as the workload means (hit, fresh miss, NXDOMAIN suffix), and the query
+// files must have the shape the README promises.
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Processes } from '../scripts/bench/procs';
+import { startKnot } from '../scripts/bench/servers';
+import {
+  fillNegativeQueries, fillPositiveQueries, hitQueries, mixedQueries, ndotsQueries, newRunId,
+  CLUSTER_NEGATIVE_TTL, HIT_TTL,
+} from '../scripts/bench/workloads';
+import { freeEndpoint } from './helpers/ports';
+
+const lines = (text: string) => text.trimEnd().split('\n');
+
+describe('bench query files', () => {
+  it('hits: every hit name once, type A', () => {
+    const q = lines(hitQueries(1000));
+    assert.equal(q.length, 1000);
+    assert.equal(new Set(q).size, 1000);
+    assert.equal(q[0], 'h0.example.com A');
+    assert.equal(q[999], 'h999.example.com A');
+  });
+
+  it('mixed: nine in ten from the hit names, one in ten a name unique to this run', () => {
+    const q = lines(mixedQueries(1000, 20_000, 'run1'));
+    assert.equal(q.length, 20_000);
+    const misses = q.filter((l) => l.includes('.miss.'));
+    assert.equal(misses.length, 2_000);
+    assert.equal(new Set(misses).size, 2_000, 'every miss name is new');
+    assert.ok(misses.every((l) => /^u\d+-run1\.miss\.example\.com A$/.test(l)));
+    const hits = new Set(lines(hitQueries(1000)));
+    assert.ok(q.filter((l) => !l.includes('.miss.')).every((l) => hits.has(l)));
+    const other = lines(mixedQueries(1000, 20_000, 'run2')).filter((l) => l.includes('.miss.'));
+    assert.ok(other.every((l) => !misses.includes(l)), 'another run id gives other names');
+    assert.throws(() => mixedQueries(10, 10, 'Bad Id'), /runId/);
+  });
+
+  it('ndots: three search suffixes, then the name, A and AAAA each', () => {
+    const q = lines(ndotsQueries(2));
+    assert.deepEqual(q.slice(0, 8), [
+      'h0.example.com.ns.svc.cluster.local A', 'h0.example.com.ns.svc.cluster.local AAAA',
+      'h0.example.com.svc.cluster.local A', 'h0.example.com.svc.cluster.local AAAA',
+      'h0.example.com.cluster.local A', 'h0.example.com.cluster.local AAAA',
+      'h0.example.com A', 'h0.example.com AAAA',
+    ]);
+    assert.equal(q.length, 16);
+  });
+
+  it('memory fill: distinct names', () => {
+    assert.equal(new Set(lines(fillPositiveQueries(10_000))).size, 10_000);
+    assert.equal(new Set(lines(fillNegativeQueries(10_000))).size, 10_000);
+  });
+
+  it('run ids are short, distinct and safe in a DNS label', () => {
+    const a = newRunId(1_700_000_000_000, 0.1);
+    const b = newRunId(1_700_000_000_000, 0.2);
+    assert.notEqual(a, b);
+    assert.match(a, /^[a-z0-9]{5,20}$/);
+    assert.doesNotThrow(() => mixedQueries(1, 10, newRunId()));
+  });
+});
+
+describe('bench backend (real Knot)', () => {
+  let procs: Processes;
+  let dir: string;
+  let ip = '';
+  let port = 0;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-knot-'));
+    procs = new Processes(dir);
+    const ep = await freeEndpoint();
+    ip = ep.address;
+    port = ep.port;
+    await startKnot(procs, { ip, port }, dir, 50);
+  });
+  after(async () => {
+    await procs.stopAll();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const dig = (name: string, type: string) =>
+    execFileSync('dig', [`@${ip}`, '-p', String(port), '+norec', '+tries=1', '+time=2', name, type], { encoding: 'utf8' });
+
+  it('answers hit names with A and AAAA and their TTL', () => {
+    const a = dig('h7.example.com', 'A');
+    assert.match(a, /status: NOERROR/);
+    assert.match(a, new RegExp(`h7\\.example\\.com\\.\\s+${HIT_TTL}\\s+IN\\s+A\\s+10\\.0\\.0\\.7`));
+    assert.match(dig('h7.example.com', 'AAAA'), /IN\s+AAAA\s+fd00::7/);
+  });
+
+  it('answers any never-seen name under miss. (the mixed workload)', () => {
+    assert.match(dig(`u1-${newRunId()}.miss.example.com`, 'A'), /IN\s+A\s+10\.250\.0\.1/);
+    assert.match(dig('f9999.fill.example.com', 'A'), /IN\s+A\s+10\.251\.0\.1/);
+  });
+
+  it('denies the search-suffix names with the cluster SOA (5 s) and the fill names with NXDOMAIN', () => {
+    const nx = dig('h7.example.com.ns.svc.cluster.local', 'AAAA');
+    assert.match(nx, /status: NXDOMAIN/);
+    assert.match(nx, new RegExp(`cluster\\.local\\.\\s+${CLUSTER_NEGATIVE_TTL}\\s+IN\\s+SOA`));
+    assert.match(dig('nx42.example.com', 'A'), /status: NXDOMAIN/);
+  });
+});

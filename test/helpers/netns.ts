@@ -1,0 +1,251 @@
+// Network namespaces for node-setup tests. Everything a test changes (addresses, routes,
+// firewall rules, sysctls) happens inside namespaces the test creates with unique names
+// and deletes afterwards; nothing here ever runs `ip`, `iptables` or `nft` against the
+// machine's own namespace. Veth pairs are created inside a test namespace (`ip -n`), so
+// not even their creation touches the root namespace.
+import { execFile, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { spawnChild, type Child, type SpawnChildOptions } from './process';
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command and resolves with its exit code and output (never rejects on a non-zero exit). */
+export function execCmd(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? (err as unknown as { code: number }).code : -1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) + (err && code === -1 ? `\n${err.message}` : '') });
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    else child.stdin?.end();
+  });
+}
+
+/**
+ * Whether this machine lets the test create network namespaces (root, iproute2, kernel
+ * support). Returns a reason to skip with when it does not.
+ */
+export function netnsUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'network namespace tests need root';
+  const name = `ndt-probe-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
+  if (add.error) return `iproute2 is not installed (${add.error.message})`;
+  if (add.status !== 0) return `this machine cannot create network namespaces: ${add.stderr.trim()}`;
+  spawnSync('ip', ['netns', 'del', name]);
+  return undefined;
+}
+
+export class Netns {
+  constructor(readonly name: string, private readonly lab: NetnsLab) {}
+
+  /** Runs a command inside this namespace. */
+  exec(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+    return execCmd('ip', ['netns', 'exec', this.name, cmd, ...args], opts);
+  }
+
+  /** Like exec, but throws with the output when the command fails. */
+  async ok(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.exec(cmd, args, opts);
+    if (r.code !== 0) throw new Error(`in netns ${this.name}: ${cmd} ${args.join(' ')} failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
+    return r.stdout;
+  }
+
+  /** A shell script inside this namespace (sh -ec). */
+  sh(script: string): Promise<string> {
+    return this.ok('sh', ['-ec', script]);
+  }
+
+  /** A long-running process inside this namespace, stopped by the lab's cleanup at the latest. */
+  spawn(label: string, cmd: string, args: string[], opts: SpawnChildOptions = {}): Child {
+    const child = spawnChild(`${label} [${this.name}]`, 'ip', ['netns', 'exec', this.name, cmd, ...args], opts);
+    this.lab.track(child);
+    return child;
+  }
+}
+
+/** A set of namespaces for one test file; cleanup() deletes them all and every process in them. */
+export class NetnsLab {
+  readonly id = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
+  private spaces: Netns[] = [];
+  private children: Child[] = [];
+  private vethCount = 0;
+
+  track(child: Child): void {
+    this.children.push(child);
+  }
+
+  /** A new namespace named ndt-<id>-<short>, with lo up. */
+  async add(short: string): Promise<Netns> {
+    const name = `ndt-${this.id}-${short}`;
+    const r = await execCmd('ip', ['netns', 'add', name]);
+    if (r.code !== 0) throw new Error(`ip netns add ${name}: ${r.stderr.trim()}`);
+    const ns = new Netns(name, this);
+    this.spaces.push(ns);
+    await ns.ok('ip', ['link', 'set', 'lo', 'up']);
+    return ns;
+  }
+
+  /**
+   * A veth pair between two namespaces with an address on each end (CIDR notation, e.g.
+   * 10.200.0.1/24). Returns the interface names (a side, b side).
+   */
+  async veth(a: Netns, aAddr: string, b: Netns, bAddr: string): Promise<[string, string]> {
+    const n = ++this.vethCount;
+    const an = `v${this.id.slice(-4)}${n}a`;
+    const bn = `v${this.id.slice(-4)}${n}b`;
+    // created inside `a`, the peer moved straight into `b`: the root namespace never sees it
+    await a.ok('ip', ['link', 'add', an, 'type', 'veth', 'peer', 'name', bn, 'netns', b.name]);
+    for (const [ns, dev, addr] of [[a, an, aAddr], [b, bn, bAddr]] as const) {
+      await ns.ok('ip', ['addr', 'add', addr, 'dev', dev, ...(addr.includes(':') ? ['nodad'] : [])]);
+      await ns.ok('ip', ['link', 'set', dev, 'up']);
+    }
+    return [an, bn];
+  }
+
+  /** Stops every process started in the namespaces and deletes the namespaces. Safe to call twice. */
+  async cleanup(): Promise<void> {
+    await Promise.all(this.children.map((c) => c.stop('SIGKILL', 1000).catch(() => undefined)));
+    this.children = [];
+    for (const ns of this.spaces) {
+      // anything still running inside (started by a command we ran) goes too
+      const pids = await execCmd('ip', ['netns', 'pids', ns.name]);
+      for (const pid of pids.stdout.split('\n').map((s) => Number(s.trim())).filter((p) => p > 0)) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+      }
+      await execCmd('ip', ['netns', 'del', ns.name]);
+    }
+    this.spaces = [];
+  }
+}
+
+/** The addresses of the node-setup topology. */
+export const TOPO = {
+  localIp: '169.254.20.10',
+  localIp6: 'fd00:20::10',
+  nodePodSide: '10.200.0.1',
+  pod: '10.200.0.2',
+  pod6: 'fd00:200::2',
+  nodePodSide6: 'fd00:200::1',
+  nodeDnsSide: '10.201.0.1',
+  dnsHost: '10.201.0.2',
+  serviceIp: '10.96.0.10', // the cluster DNS ClusterIP
+  endpointIp: '10.244.1.5', // the cluster DNS pod (what kube-proxy DNATs the ClusterIP to)
+} as const;
+
+export interface NodeTopology {
+  node: Netns;
+  pod: Netns;
+  dns: Netns;
+}
+
+/**
+ * "node" (where nodedns runs, forwarding on), "pod" (a client, default route via the
+ * node) and "dns" (the cluster DNS) joined by two veth pairs. In the dns namespace the
+ * DNS server's pod address (endpointIp) is always routed from the node; the Service
+ * address (serviceIp) only when `routableServiceIp` (as with kube-proxy in IPVS mode,
+ * where the ClusterIP is a local address); otherwise only kube-proxy-like DNAT rules
+ * can reach it, as in iptables mode.
+ */
+export async function nodeTopology(lab: NetnsLab, o: { routableServiceIp: boolean }): Promise<NodeTopology> {
+  const [node, pod, dns] = [await lab.add('node'), await lab.add('pod'), await lab.add('dns')];
+  await lab.veth(node, `${TOPO.nodePodSide}/24`, pod, `${TOPO.pod}/24`);
+  await lab.veth(node, `${TOPO.nodeDnsSide}/24`, dns, `${TOPO.dnsHost}/24`);
+  await node.ok('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  await pod.ok('ip', ['route', 'add', 'default', 'via', TOPO.nodePodSide]);
+  await dns.ok('ip', ['route', 'add', 'default', 'via', TOPO.nodeDnsSide]);
+  await dns.ok('ip', ['addr', 'add', `${TOPO.endpointIp}/32`, 'dev', 'lo']);
+  await node.ok('ip', ['route', 'add', `${TOPO.endpointIp}/32`, 'via', TOPO.dnsHost]);
+  if (o.routableServiceIp) {
+    await dns.ok('ip', ['addr', 'add', `${TOPO.serviceIp}/32`, 'dev', 'lo']);
+    await node.ok('ip', ['route', 'add', `${TOPO.serviceIp}/32`, 'via', TOPO.dnsHost]);
+  }
+  return { node, pod, dns };
+}
+
+/** kube-proxy (iptables mode) rules for the cluster DNS Service, as it writes them, in `ns`. */
+export function kubeProxyIptablesRules(serviceIp: string, endpoints: string[]): string {
+  const lines = ['*nat', ':KUBE-SERVICES - [0:0]', ':KUBE-MARK-MASQ - [0:0]'];
+  const body: string[] = [];
+  for (const [proto, port, svc] of [['udp', 'dns', 'KUBE-SVC-TCOU7JCQXEZGVUNU'], ['tcp', 'dns-tcp', 'KUBE-SVC-ERIFXISQEP7F7OF4']] as const) {
+    lines.push(`:${svc} - [0:0]`);
+    body.push(`-A KUBE-SERVICES -d ${serviceIp}/32 -p ${proto} -m comment --comment "kube-system/kube-dns:${port} cluster IP" -m ${proto} --dport 53 -j ${svc}`);
+    endpoints.forEach((ep, i) => {
+      const sep = `KUBE-SEP-${proto.toUpperCase()}${i}ABCDEFGHIJK`.slice(0, 25);
+      lines.push(`:${sep} - [0:0]`);
+      const left = endpoints.length - i;
+      const stat = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(11)}` : '';
+      body.push(`-A ${svc} -m comment --comment "kube-system/kube-dns:${port} -> ${ep}:53"${stat} -j ${sep}`);
+      body.push(`-A ${sep} -s ${ep}/32 -m comment --comment "kube-system/kube-dns:${port}" -j KUBE-MARK-MASQ`);
+      body.push(`-A ${sep} -p ${proto} -m comment --comment "kube-system/kube-dns:${port}" -m ${proto} -j DNAT --to-destination ${ep}:53`);
+    });
+  }
+  body.push('-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000');
+  body.push('-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES');
+  body.push('-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES');
+  return [...lines, ...body, 'COMMIT', '*mangle', ':KUBE-KUBELET-CANARY - [0:0]', 'COMMIT', ''].join('\n');
+}
+
+/** A dnsmasq in `ns` answering on `addresses`:53: A records per name, a TXT that names it. */
+export function startClusterDns(ns: Netns, addresses: string[], o: { records: Record<string, string>; who: string }): Child {
+  return ns.spawn('cluster dns (dnsmasq)', 'dnsmasq', [
+    '--no-daemon', '--no-resolv', '--no-hosts', '--no-poll', '--bind-interfaces',
+    ...addresses.map((a) => `--listen-address=${a}`), '--port=53',
+    '--log-facility=-', '--pid-file=', '--user=root', '--group=root', '--cache-size=0',
+    ...Object.entries(o.records).map(([n, ip]) => `--host-record=${n},${ip}`),
+    `--txt-record=who.test,${o.who}`,
+    '--local=/cluster.local/', '--local=/test/',
+  ]);
+}
+
+export type LogLine = { level: number; msg?: string; pid?: number } & Record<string, unknown>;
+
+export interface NodednsInNs {
+  child: Child;
+  logs: LogLine[];
+  /** the first log line (seen or future) whose msg contains `text` or that `match` accepts */
+  waitForLog(match: string | ((l: LogLine) => boolean), timeoutMs?: number): Promise<LogLine>;
+  /** how many log lines so far match */
+  count(match: string | ((l: LogLine) => boolean)): number;
+}
+
+/** `node dist/cli.js <args>` inside `ns`, JSON log lines parsed. */
+export function spawnNodedns(ns: Netns, cli: string, args: string[], label = 'nodedns'): NodednsInNs {
+  const logs: LogLine[] = [];
+  const watchers = new Set<(l: LogLine) => void>();
+  const child = ns.spawn(label, process.execPath, [cli, ...args], {
+    onLine(line) {
+      if (!line.startsWith('{')) return;
+      try {
+        const l = JSON.parse(line) as LogLine;
+        logs.push(l);
+        for (const w of watchers) w(l);
+      } catch { /* not a log line */ }
+    },
+  });
+  const test = (m: string | ((l: LogLine) => boolean)) => (typeof m === 'string' ? (l: LogLine) => typeof l.msg === 'string' && l.msg.includes(m) : m);
+  return {
+    child,
+    logs,
+    count: (m) => logs.filter(test(m)).length,
+    waitForLog(match, timeoutMs = 15_000) {
+      const t = test(match);
+      const seen = logs.find(t);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const done = () => { watchers.delete(w); clearTimeout(timer); };
+        const w = (l: LogLine) => { if (t(l)) { done(); resolve(l); } };
+        const timer = setTimeout(() => { done(); reject(new Error(`${label}: no log line matching ${String(match)} within ${timeoutMs} ms; last output:\n${child.tail(40)}`)); }, timeoutMs);
+        watchers.add(w);
+        void child.exited.then((s) => {
+          if (!watchers.has(w)) return;
+          done();
+          reject(new Error(`${label} exited (code ${s.code}, signal ${s.signal}) before logging ${String(match)}; last output:\n${child.tail(40)}`));
+        });
+      });
+    },
+  };
+}
