@@ -2,7 +2,7 @@
 NODE_MODULES := node_modules/.package-lock.json
 RUN_ARGS ?=
 
-.PHONY: all setup deps test-deps build run test unit e2e bench lint clean
+.PHONY: all deps run-deps test-deps build run test unit e2e bench clean
 
 all: build
 
@@ -12,9 +12,15 @@ $(NODE_MODULES): package.json
 
 deps: $(NODE_MODULES)
 
-# Debian packages the tests and the benchmark use (real DNS servers and clients, firewall tools).
+RUN_PKGS := iptables nftables iproute2 procps
+TEST_PKGS := $(RUN_PKGS) conntrack util-linux dnsperf knot knot-dnsutils unbound dnsmasq bind9-dnsutils
+
+run-deps:
+	scripts/apt-ensure.sh $(RUN_PKGS)
+
+# Debian packages the tests and the benchmark drive: real DNS servers and clients, firewall tools.
 test-deps:
-	scripts/setup-test-deps.sh
+	scripts/apt-ensure.sh $(TEST_PKGS)
 
 build: deps
 	npx tsc -p tsconfig.json
@@ -22,7 +28,7 @@ build: deps
 
 # Runs the agent with defaults: 169.254.20.10:53 on a dummy interface (or lo), NOTRACK rules,
 # upstreams from the host's resolv.conf. Needs root. Pass more flags with RUN_ARGS="...".
-run: build
+run: run-deps build
 	node dist/cli.js run $(RUN_ARGS)
 
 test: test-deps build
