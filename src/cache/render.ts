@@ -7,22 +7,17 @@ import type { Entry } from './entry';
 
 export const STALE_TTL = 30; // RFC 8767 §5
 
-export interface RenderOptions {
-  stale?: boolean;
-  nsid?: Buffer; // our NSID, added when the client asked for it
-}
-
 /**
  * `maxSize` is what the client can take (its EDNS size over UDP, 512 without EDNS,
- * 65535 over TCP); a larger reply becomes an empty truncated one.
+ * 65535 over TCP); a larger reply becomes an empty truncated one. `nsid` is ours,
+ * added when the client asked for it.
  */
-export function render(e: Entry, query: Buffer, q: Query, now: number, maxSize: number, o?: RenderOptions): Buffer {
+export function render(e: Entry, query: Buffer, q: Query, now: number, maxSize: number, stale = false, nsid?: Buffer): Buffer {
   const body = e.wire.length;
-  const stale = o?.stale === true;
   let x: OptExtras | undefined;
   let size = body;
   if (q.edns) {
-    x = { nsid: q.nsid ? o?.nsid : undefined, ede: stale ? EDE_STALE : undefined };
+    x = { nsid: q.nsid ? nsid : undefined, ede: stale ? EDE_STALE : undefined };
     size += optLength(x);
   }
   if (size > maxSize) return emptyReply(query, q, e.rcode, { truncated: true, nsid: x?.nsid });

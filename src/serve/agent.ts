@@ -210,7 +210,7 @@ export class Agent {
     const o = await this.resolver.resolve(q.key, query.subarray(HEADER_LEN, q.questionEnd), lname, q.cd, q.dnssecOk);
     return {
       zone: o.route.zone || '.', routeKind: o.route.kind, cache: o.stale ? 'stale' : 'miss', upstream: o.upstream,
-      latencyMs: performance.now() - started, error: o.error, response: render(o.entry, query, q, clockNow(), 65535, { stale: o.stale }),
+      latencyMs: performance.now() - started, error: o.error, response: render(o.entry, query, q, clockNow(), 65535, o.stale),
     };
   }
 

@@ -59,7 +59,7 @@ export class Handler {
     if (e !== undefined) {
       if (e.negative) stats.cacheHits.denial++; else stats.cacheHits.success++;
       e.hits++;
-      this.send(render(e, buf, q, now, maxSize, this.nsid ? { nsid: this.nsid } : undefined), reply, started);
+      this.send(render(e, buf, q, now, maxSize, false, this.nsid), reply, started);
       if (this.cache.wantsPrefetch(e, now)) this.prefetch(q.key, e);
       if (this.queryLog) this.log(buf, q, client, tcp, e.rcode, 'hit', undefined, started);
       return true;
@@ -68,7 +68,7 @@ export class Handler {
     const question = buf.subarray(HEADER_LEN, q.questionEnd);
     this.resolver.resolve(q.key, question, questionName(buf, q.qnameEnd), q.cd, q.dnssecOk).then((o: Outcome) => {
       if (o.stale) stats.cacheServedStale++;
-      this.send(render(o.entry, buf, q, clockNow(), maxSize, { stale: o.stale, nsid: this.nsid }), reply, started);
+      this.send(render(o.entry, buf, q, clockNow(), maxSize, o.stale, this.nsid), reply, started);
       if (this.queryLog) this.log(buf, q, client, tcp, o.entry.rcode, o.stale ? 'stale' : o.error ? 'error' : 'miss', o.upstream, started);
     });
     return true;
@@ -89,7 +89,7 @@ export class Handler {
     }
     const entry = e ?? this.local.special(questionName(buf, q.qnameEnd), q.qtype, q.special);
     entry.storedAt = now; // static answers do not count down
-    this.send(render(entry, buf, q, now, maxSize, this.nsid ? { nsid: this.nsid } : undefined), reply, started);
+    this.send(render(entry, buf, q, now, maxSize, false, this.nsid), reply, started);
     if (this.queryLog) this.log(buf, q, client, tcp, entry.rcode, 'local', undefined, started);
   }
 

@@ -249,3 +249,75 @@ export function spawnNodedns(ns: Netns, cli: string, args: string[], label = 'no
     },
   };
 }
+
+/** What a DNS probe run measured (see startProbe). */
+export interface ProbeResult {
+  sent: number;
+  /** answered on the first try */
+  firstTry: number;
+  /** answered on the first try or on the one retry */
+  answered: number;
+  lost: number;
+  /** longest time between two consecutive queries answered on the first try, in ms */
+  longestGapMs: number;
+  maxLatencyMs: number;
+  /** ms since the start of the probes that failed their first try */
+  failedAt: number[];
+}
+
+// A steady DNS prober, run with `node` inside a namespace: one query every intervalMs,
+// each from a fresh socket (a new source port, as stub resolvers do), one retry after
+// retryMs when the first try fails (no answer or ICMP unreachable), a summary as JSON.
+const PROBE_JS = String.raw`
+const dgram = require('node:dgram');
+const [server, port, name, intervalMs, durationMs, timeoutMs, retryMs] = process.argv.slice(1);
+const qname = Buffer.concat([...name.split('.').filter(Boolean).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+function query(id) {
+  const h = Buffer.alloc(12); h.writeUInt16BE(id, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4);
+  return Buffer.concat([h, qname, Buffer.from([0, 1, 0, 1])]);
+}
+function ask() {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4'); const id = Math.floor(Math.random() * 65536); const t0 = Date.now();
+    const done = (ok) => { clearTimeout(timer); try { s.close(); } catch {} resolve(ok ? Date.now() - t0 : -1); };
+    const timer = setTimeout(() => done(false), Number(timeoutMs));
+    s.on('message', (m) => { if (m.readUInt16BE(0) === id && (m[3] & 0x0f) === 0) done(true); });
+    s.on('error', () => done(false));
+    s.connect(Number(port), server, () => s.send(query(id), (e) => { if (e) done(false); }));
+  });
+}
+const start = Date.now(); const results = []; const pending = [];
+const tick = setInterval(() => {
+  if (Date.now() - start >= Number(durationMs)) { clearInterval(tick); Promise.all(pending).then(report); return; }
+  const r = { at: Date.now() - start, first: -1, retry: -1 }; results.push(r);
+  pending.push(ask().then(async (ms) => {
+    r.first = ms;
+    if (ms < 0) { await new Promise((z) => setTimeout(z, Number(retryMs))); r.retry = await ask(); }
+  }));
+}, Number(intervalMs));
+function report() {
+  const ok = results.filter((r) => r.first >= 0); let gap = 0;
+  for (let i = 1; i < ok.length; i++) gap = Math.max(gap, ok[i].at - ok[i - 1].at);
+  const answered = results.filter((r) => r.first >= 0 || r.retry >= 0).length;
+  console.log(JSON.stringify({ sent: results.length, firstTry: ok.length, answered, lost: results.length - answered,
+    longestGapMs: gap, maxLatencyMs: Math.max(0, ...results.map((r) => Math.max(r.first, r.retry))),
+    failedAt: results.filter((r) => r.first < 0).map((r) => r.at) }));
+}
+`;
+
+export interface Probe {
+  result: Promise<ProbeResult>;
+  child: Child;
+}
+
+/** Starts a prober in `ns` against server:53 for `durationMs` (bounded), resolving with its summary. */
+export function startProbe(ns: Netns, o: { server: string; name: string; durationMs: number; intervalMs?: number; timeoutMs?: number; retryMs?: number }): Probe {
+  const child = ns.spawn('dns probe', process.execPath, ['-e', PROBE_JS, '--', o.server, '53', o.name,
+    String(o.intervalMs ?? 20), String(o.durationMs), String(o.timeoutMs ?? 1000), String(o.retryMs ?? 200)]);
+  const result = child.exited.then(() => {
+    const line = child.lines.find((l) => l.startsWith('{'));
+    if (!line) throw new Error(`the DNS probe printed no summary:\n${child.tail()}`);
+    return JSON.parse(line) as ProbeResult;
+  });
+  return { result, child };
+}

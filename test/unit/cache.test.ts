@@ -73,12 +73,12 @@ describe('render (the hit path)', () => {
     const plain = query('www.example.com');
     assert.equal(dnsPacket.decode(render(e, plain, scanQuery(plain), 1_000_000, 512)).additionals!.length, 0);
     const ed = query('www.example.com', 'A', { edns: true });
-    const out = render(e, ed, scanQuery(ed), 1_000_000 + 3_600_000, 1232, { stale: true });
+    const out = render(e, ed, scanQuery(ed), 1_000_000 + 3_600_000, 1232, true);
     const d = dnsPacket.decode(out);
     assert.equal(d.answers![0].ttl, STALE_TTL);
     const opt = d.additionals![0] as unknown as { options: { code: number; data: Buffer }[] };
     assert.deepEqual(opt.options.map((o) => [o.code, o.data.readUInt16BE(0)]), [[15, 3]]);
-    const noEdns = dnsPacket.decode(render(e, plain, scanQuery(plain), 0, 512, { stale: true }));
+    const noEdns = dnsPacket.decode(render(e, plain, scanQuery(plain), 0, 512, true));
     assert.equal(noEdns.answers![0].ttl, STALE_TTL);
     assert.equal(noEdns.additionals!.length, 0);
   });
