@@ -14,6 +14,8 @@ export interface QueryOptions {
   /** EDNS UDP size to advertise; undefined = no OPT record */
   edns?: number;
   dnssecOk?: boolean;
+  cd?: boolean; // checking disabled
+  nsid?: boolean; // ask for the NSID (needs edns)
   id?: number;
 }
 
@@ -22,12 +24,13 @@ export function buildQuery(name: string, type: string, opts: QueryOptions = {}):
   if (opts.edns !== undefined) {
     additionals.push({
       type: 'OPT', name: '.', udpPayloadSize: opts.edns, flags: opts.dnssecOk ? dnsPacket.DNSSEC_OK : 0,
+      options: opts.nsid ? [{ code: 3, data: Buffer.alloc(0) }] : [],
     } as unknown as dnsPacket.Answer);
   }
   return dnsPacket.encode({
     type: 'query',
     id: opts.id ?? randomInt(0, 65536),
-    flags: opts.rd === false ? 0 : dnsPacket.RECURSION_DESIRED,
+    flags: (opts.rd === false ? 0 : dnsPacket.RECURSION_DESIRED) | (opts.cd ? dnsPacket.CHECKING_DISABLED : 0),
     questions: [{ name, type: type as dnsPacket.RecordType, class: (opts.class ?? 'IN') as dnsPacket.RecordClass }],
     additionals,
   });

@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { applyYaml, defaults, loadConfig } from '../../src/config/load';
-import { ConfigError } from '../../src/config/types';
-import { parseDuration, parseEndpoint } from '../../src/config/values';
+import { applyYaml, defaults, loadConfig } from '../src/config/load';
+import { ConfigError } from '../src/config/types';
+import { parseDuration, parseEndpoint } from '../src/config/values';
 
 const ENV = {}; // no KUBE_DNS_* or NODEDNS_* leaking from the machine
 

@@ -5,14 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { AnswerCache } from '../../src/cache/answer-cache';
-import { makeEntry } from '../../src/cache/entry';
-import { loadCache, saveCache } from '../../src/cache/persist';
-import { render, STALE_TTL } from '../../src/cache/render';
-import { defaults } from '../../src/config/load';
-import { Stats } from '../../src/observe/stats';
-import { scanQuery } from '../../src/wire/query';
-import { query } from './wire.test';
+import { AnswerCache } from '../src/cache/answer-cache';
+import { makeEntry } from '../src/cache/entry';
+import { loadCache, saveCache } from '../src/cache/persist';
+import { render, STALE_TTL } from '../src/cache/render';
+import { defaults } from '../src/config/load';
+import { Stats } from '../src/observe/stats';
+import { scanQuery } from '../src/wire/query';
+import { buildQuery } from './helpers/dns-query';
+
+const query = (name: string, type = 'A', o: { id?: number; edns?: boolean } = {}) => buildQuery(name, type, { id: o.id ?? 1, edns: o.edns ? 1232 : undefined });
 
 const POLICY = { successCap: 30, denialCap: 5, servfailTtl: 5 };
 const SOA = (ttl: number, minimum: number) => ({ name: 'example', type: 'SOA' as const, ttl, class: 'IN' as const,

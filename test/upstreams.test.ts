@@ -3,9 +3,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ndotsOf, parseResolvConf } from '../../src/config/resolvconf';
-import { discoverUpstreams } from '../../src/config/upstreams';
-import { ConfigError } from '../../src/config/types';
+import { ndotsOf, parseResolvConf } from '../src/config/resolvconf';
+import { discoverUpstreams } from '../src/config/upstreams';
+import { ConfigError } from '../src/config/types';
 
 function hostRoot(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), 'nodedns-root-'));

@@ -1,20 +1,15 @@
 import { strict as assert } from 'node:assert';
 import * as dnsPacket from 'dns-packet';
 import { describe, it } from 'node:test';
-import { emptyReply, upstreamQuery } from '../../src/wire/build';
-import { scanQuery, Special, Verdict } from '../../src/wire/query';
-import { sameQuestion, walkResponse } from '../../src/wire/response';
+import { emptyReply, upstreamQuery } from '../src/wire/build';
+import { scanQuery, Special, Verdict } from '../src/wire/query';
+import { sameQuestion, walkResponse } from '../src/wire/response';
+import { buildQuery } from './helpers/dns-query';
 
-export function query(name: string, type = 'A', opts: { id?: number; do?: boolean; cd?: boolean; edns?: boolean; udp?: number; nsid?: boolean } = {}): Buffer {
-  const additionals: dnsPacket.Answer[] = [];
-  if (opts.edns !== false && (opts.edns || opts.do || opts.udp || opts.nsid)) {
-    additionals.push({ type: 'OPT', name: '.', udpPayloadSize: opts.udp ?? 1232, flags: opts.do ? dnsPacket.DNSSEC_OK : 0,
-      options: opts.nsid ? [{ code: 3, data: Buffer.alloc(0) }] : [] } as unknown as dnsPacket.Answer);
-  }
-  return dnsPacket.encode({
-    type: 'query', id: opts.id ?? 4660, flags: dnsPacket.RECURSION_DESIRED | (opts.cd ? dnsPacket.CHECKING_DISABLED : 0),
-    questions: [{ name, type: type as dnsPacket.RecordType, class: 'IN' }], additionals,
-  });
+/** A query as a client sends it; `edns: true` = EDNS with 1232 bytes. */
+function query(name: string, type = 'A', o: { id?: number; do?: boolean; cd?: boolean; edns?: boolean; udp?: number; nsid?: boolean } = {}): Buffer {
+  const edns = o.edns || o.do || o.udp || o.nsid ? o.udp ?? 1232 : undefined;
+  return buildQuery(name, type, { id: o.id ?? 4660, edns, dnssecOk: o.do, cd: o.cd, nsid: o.nsid });
 }
 
 describe('scanQuery', () => {
