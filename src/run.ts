@@ -7,7 +7,7 @@ import { loadConfig } from './config/load';
 import type { Config } from './config/types';
 import { NodeSetup } from './node/setup';
 import { Supervisor } from './node/supervisor';
-import { runWorker } from './node/worker';
+import { reportClusterDns, runWorker } from './node/worker';
 import { createLogger, type Logger } from './observe/log';
 import { Agent } from './serve/agent';
 import { startControlServer } from './diagnose/control-server';
@@ -38,10 +38,31 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { config } = loadConfig(argv);
   const log = createLogger(config.logLevel);
   if (cluster.isWorker) {
+    const first = process.env.NODEDNS_WORKER_SLOT === '0';
     return runWorker(config, log, (agent) => {
       instrumentWorker(agent, config, log);
       logStart(agent, log);
-      if (process.env.NODEDNS_WORKER_SLOT === '0') void startControlServer(agent, config, log); // one worker answers doctor/explain/query
+      const control = first ? startControlServer(agent, config, log) : undefined; // one worker answers doctor/explain/query
+      // Every worker follows the API (each agent needs the cluster DNS and ConfigMap
+      // settings); only the first writes kubelet's config. The supervisor hears of the
+      // cluster DNS address for the fallback rules.
+      let sent = JSON.stringify(agent.config.clusterDns);
+      const report = () => {
+        const now = JSON.stringify(agent.config.clusterDns);
+        if (now !== sent && first) reportClusterDns(agent.config.clusterDns);
+        sent = now;
+      };
+      const kube = attachKubernetes(first ? config : { ...config, writeKubeletConfig: false, restartKubelet: false }, log, {
+        get config() { return agent.config; },
+        get stats() { return agent.stats; },
+        reconfigure(next) { agent.reconfigure(next); report(); },
+        setClusterDns(eps, source) { agent.setClusterDns(eps, source); report(); },
+        readiness: () => agent.readiness(),
+      });
+      return async () => {
+        await (await kube).stop();
+        await (await control)?.close();
+      };
     });
   }
   if (supervised(config)) return runSupervisor(config, log);
@@ -49,7 +70,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const agent = await Agent.start({ config, log });
   obs.attach(agent);
   logStart(agent, log);
-  const kube = attachKubernetes(config, log, agent);
+  const kube = await attachKubernetes(config, log, agent);
   const control = await startControlServer(agent, config, log);
   let stopping = false;
   const stop = async (signal: string) => {

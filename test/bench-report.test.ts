@@ -3,14 +3,14 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { parseBenchArgs } from '../scripts/bench/args';
 import {
-  evaluateTargets, machineWasBusy, median, qpsPerCpu, ratio, renderMarkdown,
+  costPercent, evaluateTargets, machineWasBusy, median, qpsPerCpu, ratio, renderMarkdown,
   type Measurement, type Results, type Workload,
 } from '../scripts/bench/report';
 
 function m(server: string, workload: Workload, qps: number, extra: Partial<Measurement> = {}): Measurement {
   return {
     server, workload, qps, avgMs: 1, p99Ms: 2, sent: qps * 10, lost: 0, rcodes: { NOERROR: qps * 10 },
-    rssMiB: 50, runTimeS: 10, serverCpuPct: 100, cpu0BusyPct: 105, ...extra,
+    rssMiB: 50, hwmMiB: 55, runTimeS: 10, serverCpuPct: 100, cpu0BusyPct: 105, clientCpuPct: 60, ...extra,
   };
 }
 
@@ -29,7 +29,7 @@ function results(over: Partial<Results> = {}): Results {
       { server: 'unbound', targetQps: 20000, qps: 20000, avgMs: 0.1, p50Ms: 0.1, p99Ms: 0.4, lost: 0 },
     ],
     memory: [{ server: 'nodedns', positive: 10000, negative: 10000, idleMiB: 40, filledMiB: 79.9, peakMiB: 82, bytesPerEntry: 2045 }],
-    metricsCost: { offQps: [100, 102], onQps: [95, 97], costPercent: 5 },
+    metricsCost: { offQps: [100, 102], onQps: [95, 97], costPercent: 5, offQpsPerCpu: [100], onQpsPerCpu: [99], costPerCpuPercent: 1 },
     skipped: [],
     notes: [],
     ...over,
@@ -49,7 +49,7 @@ describe('bench targets', () => {
         { server: 'unbound', targetQps: 20000, qps: 20000, avgMs: 0.1, p50Ms: 0.1, p99Ms: 0.4, lost: 0 },
       ],
       memory: [{ server: 'nodedns', positive: 10000, negative: 10000, idleMiB: 40, filledMiB: 80, peakMiB: 82, bytesPerEntry: 2097 }],
-      metricsCost: { offQps: [100], onQps: [94.9], costPercent: 5.1 },
+      metricsCost: { offQps: [100], onQps: [94.9], costPercent: 5.1, offQpsPerCpu: [100], onQpsPerCpu: [99], costPerCpuPercent: 1 },
     });
     assert.deepEqual(verdicts(worse), ['MISS', 'n/a', 'n/a', 'MISS', 'MISS', 'MISS']);
   });
@@ -66,6 +66,7 @@ describe('bench targets', () => {
     assert.ok(Number.isNaN(ratio(undefined, 2)));
     assert.equal(median([3, 1, 2]), 2);
     assert.equal(median([4, 1, 2, 3]), 2.5);
+    assert.equal(costPercent([100, 90, 110], [95]), 5);
     assert.equal(qpsPerCpu(m('x', 'hits', 30_000, { serverCpuPct: 50 })), 60_000);
     const perCpu = evaluateTargets(results({
       measurements: [m('ceiling', 'hits', 100_000, { serverCpuPct: 50 }), m('nodedns', 'hits', 60_000, { serverCpuPct: 40 })],
@@ -99,6 +100,12 @@ describe('bench table', () => {
     assert.ok(machineWasBusy(r));
     const md = renderMarkdown(r);
     assert.match(md, /Development run on a busy machine/);
+    // throughput verdicts are flagged, memory (not load-dependent) is not
+    assert.match(md, /\| hits: nodedns QPS ≥ 0\.85 × ceiling \| not measured \| n\/a \|/);
+    assert.match(md, /\| p99 at .* \| PASS, unreliable \(busy machine\) \|/);
+    assert.match(md, /RSS < 80 MiB .* \| PASS \|/);
+    assert.deepEqual(evaluateTargets(r).map((t) => t.reliable), [false, false, false, false, true, false]);
+    assert.ok(evaluateTargets(results()).every((t) => t.reliable));
     assert.match(md, /\| SERVFAIL 3 \|/);
     assert.match(md, /- dnsmasq not measured: did not start/);
     assert.match(md, /- a note/);

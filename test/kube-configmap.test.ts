@@ -6,68 +6,20 @@ import pino from 'pino';
 import { loadConfig } from '../src/config/load';
 import { connect } from '../src/kube/client';
 import { NodeEvents } from '../src/kube/events';
-import { startKubeIntegration, type KubeIntegration } from '../src/kube/integration';
-import { Agent } from '../src/serve/agent';
-import { query } from './helpers/dns-query';
-import { configMap, dnsService, startFakeApiServer, type FakeApiServer } from './helpers/fake-apiserver';
-import { startFaultServer, type FaultServer } from './helpers/fault-server';
+import { configMap, dnsService, startFakeApiServer } from './helpers/fake-apiserver';
+import { startFaultServer } from './helpers/fault-server';
 import { makeHostRoot } from './helpers/hostroot';
-import { freeAddress, freeEndpoint, hostPort, type Endpoint } from './helpers/ports';
+import { answer, answeringServer, answersFrom, startKubeRig, type Cleanups } from './helpers/kube-rig';
+import { freeAddress, hostPort } from './helpers/ports';
 import { waitUntil } from './helpers/process';
 
-type Line = Record<string, unknown> & { msg?: string; level: number };
-
-interface Rig {
-  api: FakeApiServer;
-  agent: Agent;
-  kube: KubeIntegration;
-  ep: Endpoint;
-  logs: Line[];
-}
-
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function server(ip: string, o: { address?: string; port?: number } = {}): Promise<FaultServer> {
-  const s = await startFaultServer({
-    ...o,
-    handler: (q) => ({ rcode: 'NOERROR', answers: [{ name: q.name, type: 'A', ttl: 5, data: ip }] }),
-  });
-  cleanups.push(() => s.stop());
-  return s;
-}
-
-async function rig(args: string[], o: { upstreamArgs?: string[] } = {}): Promise<Rig> {
-  const api = await startFakeApiServer();
-  cleanups.push(() => api.close());
-  const ep = await freeEndpoint();
-  const upstreamArgs = o.upstreamArgs ?? ['--upstream', hostPort(await server('192.0.2.99'))];
-  const { config } = loadConfig([
-    '--local-ip', ep.address, '--port', String(ep.port), ...upstreamArgs,
-    '--no-setup-interface', '--firewall', 'none', '--metrics-addr', '', '--health-addr', '', '--control-socket', '',
-    '--kubeconfig', api.kubeconfig, '--node-name', 'node-a', ...args,
-  ], {});
-  const logs: Line[] = [];
-  const log = pino({ level: 'debug' }, { write: (s: string) => { logs.push(JSON.parse(s) as Line); } });
-  const agent = await Agent.start({ config, log });
-  cleanups.push(() => agent.stop(false));
-  const kube = startKubeIntegration({ config, log, agent, env: {}, conditionIntervalMs: 100, backoff: { initialMs: 50, maxMs: 200 } });
-  cleanups.push(() => kube.stop());
-  return { api, agent, kube, ep, logs };
-}
-
-let n = 0;
-async function answer(r: Rig, zone: string): Promise<string> {
-  const reply = await query(r.ep, `q${++n}.${zone}`, 'A', { timeoutMs: 2000 });
-  const a = reply.answers?.find((x) => x.type === 'A');
-  return a ? String(a.data) : reply.rcode;
-}
-
-async function answersFrom(r: Rig, zone: string, ip: string): Promise<void> {
-  await waitUntil(`${zone} answered with ${ip}`, async () => ((await answer(r, zone)) === ip ? true : undefined), 5000, 30);
-}
+const server = (ip: string, o: { address?: string; port?: number } = {}) => answeringServer(cleanups, ip, o);
+const rig = (args: string[], o: { upstreamArgs?: string[] } = {}) => startKubeRig(cleanups, { args, upstreamArgs: o.upstreamArgs });
 
 const OWN = ['--config-map', 'kube-system/nodedns', '--no-watch-kube-dns-configmap'];
 const ownConfig = (yaml: string) => configMap('kube-system', 'nodedns', { 'config.yaml': yaml });
@@ -127,6 +79,7 @@ describe('nodedns\' own ConfigMap', () => {
     ['an unknown key', 'cache-sise: 100\n', /unknown key "cache-sise"/],
     ['a key only the DaemonSet sets', 'kube-api: false\n', /kube-api can only be set in the DaemonSet's arguments/],
     ['a setting that needs a restart', 'port: 5353\n', /port cannot change while nodedns runs/],
+    ['a setting read only at start', 'log-level: debug\n', /log-level is read only at start; set it in the DaemonSet's args/],
   ];
   for (const [what, yaml, message] of invalid) {
     it(`rejects ${what}, keeps the old configuration, logs and reports it`, async () => {
@@ -247,7 +200,7 @@ describe('Events on the Node', () => {
     cleanups.push(() => dead.stop());
     const r = await rig([...OWN, '--stub-domain', `dead.example=${hostPort(dead)}`, '--upstream-timeout', '100ms', '--query-timeout', '300ms']);
     for (let i = 0; i < 4; i++) assert.equal(await answer(r, 'dead.example'), 'SERVFAIL');
-    const wanted = (e: { reason: string; message: string }) => e.reason === 'NoUsableUpstream' && /every upstream of zone dead\.example is down/.test(e.message);
+    const wanted = (e: Record<string, any>) => e.reason === 'NoUsableUpstream' && /every upstream of zone dead\.example is down/.test(e.message);
     await r.api.waitFor(() => r.api.events.some(wanted), 5000, 'a NoUsableUpstream event for dead.example');
     assert.equal(r.api.events.find(wanted)!.type, 'Warning');
   });

@@ -3,72 +3,21 @@
 // and test DNS servers standing in for the cluster DNS Service's address.
 import { strict as assert } from 'node:assert';
 import { describe, it, afterEach } from 'node:test';
-import pino from 'pino';
-import { loadConfig } from '../src/config/load';
-import { startKubeIntegration, type KubeIntegration } from '../src/kube/integration';
-import { Agent } from '../src/serve/agent';
-import { query } from './helpers/dns-query';
-import { dnsService, startFakeApiServer, type FakeApiServer } from './helpers/fake-apiserver';
-import { startFaultServer, type FaultServer } from './helpers/fault-server';
-import { freeEndpoint, hostPort, type Endpoint } from './helpers/ports';
+import { dnsService, startFakeApiServer } from './helpers/fake-apiserver';
+import { answer, answeringServer, answersFrom as answersIn, startKubeRig, type Cleanups, type KubeRig, type KubeRigOptions } from './helpers/kube-rig';
+import { hostPort } from './helpers/ports';
 import { waitUntil } from './helpers/process';
 
-type Line = Record<string, unknown> & { msg?: string; level: number };
-
-interface Rig {
-  api: FakeApiServer;
-  agent: Agent;
-  kube: KubeIntegration;
-  ep: Endpoint;
-  logs: Line[];
-}
-
-const cleanups: (() => Promise<void>)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** A DNS server that answers every A query with `ip` (so each server is recognisable). */
-async function clusterDnsServer(ip: string): Promise<FaultServer> {
-  const s = await startFaultServer({
-    handler: (q) => ({ rcode: 'NOERROR', answers: [{ name: q.name, type: 'A', ttl: 5, data: ip }] }),
-  });
-  cleanups.push(() => s.stop());
-  return s;
-}
-
-async function rig(o: { args?: string[]; env?: NodeJS.ProcessEnv; api?: FakeApiServer; token?: string } = {}): Promise<Rig> {
-  const api = o.api ?? (await startFakeApiServer({ token: o.token }));
-  if (!o.api) cleanups.push(() => api.close());
-  const outside = await clusterDnsServer('192.0.2.99');
-  const ep = await freeEndpoint();
-  const env = o.env ?? {};
-  const { config } = loadConfig([
-    '--local-ip', ep.address, '--port', String(ep.port), '--upstream', hostPort(outside),
-    '--no-setup-interface', '--firewall', 'none', '--metrics-addr', '', '--health-addr', '', '--control-socket', '',
-    '--kubeconfig', api.kubeconfig, '--node-name', 'node-a', '--no-watch-kube-dns-configmap',
-    ...(o.args ?? []),
-  ], env);
-  const logs: Line[] = [];
-  const log = pino({ level: 'debug' }, { write: (s: string) => { logs.push(JSON.parse(s) as Line); } });
-  const agent = await Agent.start({ config, log });
-  cleanups.push(() => agent.stop(false));
-  const kube = startKubeIntegration({ config, log, agent, env, conditionIntervalMs: 100, backoff: { initialMs: 50, maxMs: 200 } });
-  cleanups.push(() => kube.stop());
-  return { api, agent, kube, ep, logs };
-}
-
-let n = 0;
-/** The address the agent answers for a fresh cluster name (fresh, so the cache never answers). */
-async function clusterAnswer(r: Rig): Promise<string | undefined> {
-  const reply = await query(r.ep, `q${++n}.default.svc.cluster.local`, 'A', { timeoutMs: 2000 });
-  const a = reply.answers?.find((x) => x.type === 'A');
-  return a ? String(a.data) : reply.rcode;
-}
-
-async function answersFrom(r: Rig, ip: string, what: string): Promise<void> {
-  await waitUntil(what, async () => ((await clusterAnswer(r)) === ip ? true : undefined), 5000, 50);
-}
+const CLUSTER = 'default.svc.cluster.local';
+const clusterDnsServer = (ip: string) => answeringServer(cleanups, ip);
+const rig = (o: KubeRigOptions = {}) => startKubeRig(cleanups, { ...o, args: ['--no-watch-kube-dns-configmap', ...(o.args ?? [])] });
+const clusterAnswer = (r: KubeRig) => answer(r, CLUSTER);
+const answersFrom = (r: KubeRig, ip: string, what: string) => answersIn(r, CLUSTER, ip, what);
 
 describe('cluster DNS discovery order', () => {
   it('uses kube-system/kube-dns when it is the only Service', async () => {

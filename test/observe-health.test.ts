@@ -27,11 +27,15 @@ async function config(upstream: string, extra: string[] = []): Promise<Config> {
 describe('health and readiness endpoints', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
   after(async () => { for (const c of cleanup.reverse()) await c(); });
-
-  it('is 503 "listeners not bound" before the agent serves, 200 after, 503 "shutting down" once stopping', async () => {
+  /** A config whose upstreams (every zone) are a fresh in-test server. */
+  async function configWithUpstream(extra: string[] = []): Promise<Config> {
     const up = await startFaultServer({ records: {} });
     cleanup.push(() => up.stop());
-    const c = await config(hostPort(up));
+    return config(hostPort(up), extra);
+  }
+
+  it('is 503 "listeners not bound" before the agent serves, 200 after, 503 "shutting down" once stopping', async () => {
+    const c = await configWithUpstream();
     const obs = await startObservability({ config: c, log });
     cleanup.push(() => obs.stop());
     const base = `http://${c.healthAddr}`;
@@ -61,9 +65,7 @@ describe('health and readiness endpoints', () => {
   });
 
   it('is 503 while node setup is incomplete, listing what is missing', async () => {
-    const up = await startFaultServer({ records: {} });
-    cleanup.push(() => up.stop());
-    const c = await config(hostPort(up));
+    const c = await configWithUpstream();
     let setup: NodeSetupState = { complete: false, missing: ['address 169.254.20.10 not on nodelocaldns'] };
     const agent = await Agent.start({ config: c, log });
     cleanup.push(() => agent.stop(false));
@@ -77,9 +79,7 @@ describe('health and readiness endpoints', () => {
   });
 
   it('answers GET and HEAD only, 404 for other paths, and refuses a taken port with a clear error', async () => {
-    const up = await startFaultServer({ records: {} });
-    cleanup.push(() => up.stop());
-    const c = await config(hostPort(up));
+    const c = await configWithUpstream();
     const obs = await startObservability({ config: c, log });
     cleanup.push(() => obs.stop());
     const base = `http://${c.healthAddr}`;
@@ -109,9 +109,7 @@ describe('health and readiness endpoints', () => {
   });
 
   it('serves nothing when both addresses are ""', async () => {
-    const up = await startFaultServer({ records: {} });
-    cleanup.push(() => up.stop());
-    const c = await config(hostPort(up), ['--metrics-addr', '', '--health-addr', '']);
+    const c = await configWithUpstream(['--metrics-addr', '', '--health-addr', '']);
     const obs = await startObservability({ config: c, log });
     assert.equal(obs.metricsServer, undefined);
     assert.equal(obs.healthServer, undefined);

@@ -92,14 +92,25 @@ describe('metrics and readiness summed over worker processes', () => {
     assert.equal(ready.status, 200);
   });
 
-  it('is not ready when a worker is stuck, or gone', async () => {
-    const source = workerSource(() => [w1.handle, w2.handle], () => 2, 300);
+  it('is not ready when a worker is stuck, or gone, and its counters never go backwards', async () => {
+    let list = [w1.handle, w2.handle];
+    const source = workerSource(() => list, () => 2, 300);
+    const total = (s: Awaited<ReturnType<typeof source>>) => s.snapshot.requestsByType.reduce((a, b) => a + b, 0);
+    const both = await source();
+    assert.equal(both.ready, true, both.missing.join('; '));
+    const requests = total(both);
+    assert.equal(requests, 5);
+    assert.equal(both.snapshot.upstreams.find((u) => u.zone === '.')!.healthy, 1);
+
     w2.child.kill('SIGSTOP');
     try {
       const s = await source();
       assert.equal(s.ready, false);
       assert.deepEqual(s.missing, ['worker 2 did not answer within 300 ms (busy or stuck)']);
-      assert.equal(s.snapshot.processes, 1, 'the answering worker is still counted');
+      assert.equal(s.snapshot.processes, 1, 'only the answering worker serves');
+      assert.equal(total(s), requests, 'the stuck worker still counts with its last snapshot');
+      assert.equal(s.snapshot.cacheEntries.success, 1, 'but its gauges do not');
+      assert.equal(s.snapshot.upstreams.find((u) => u.zone === '.')!.healthy, 1, 'health is the answering workers\' view');
     } finally {
       w2.child.kill('SIGCONT');
     }
@@ -107,8 +118,13 @@ describe('metrics and readiness summed over worker processes', () => {
     const gone = await source();
     assert.equal(gone.ready, false);
     assert.deepEqual(gone.missing, ['worker 2 is not connected']);
-    const listed = await workerSource(() => [w1.handle], () => 2)();
-    assert.deepEqual(listed.missing, ['1 of 2 workers not running (restarting?)']);
+    list = [w1.handle]; // the supervisor no longer lists it
+    await query(w1.ep, 'a.obs.test', 'A');
+    const after = await source();
+    assert.deepEqual(after.missing, ['1 of 2 workers not running (restarting?)']);
+    assert.equal(total(after), requests + 1, 'the dead worker\'s counts are kept: no counter reset for Prometheus');
+    assert.equal(after.snapshot.cacheHits.success, 3);
+    assert.equal(after.snapshot.processes, 1);
   });
 
   it('shares one round of requests between concurrent callers', async () => {

@@ -9,9 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { HelpRequested, parseBenchArgs, USAGE, type BenchOptions } from './args';
 import { dnsperfArgs, parseStats, parseVerboseLatencies, summarizeLatencies, type DnsperfRun, type DnsperfStats, type LatencySummary } from './dnsperf';
-import { cpuBusyTicks, cpuTicksOf, Processes, reapOrphans } from './procs';
+import { cpuBusyTicks, cpuTicksOf, Processes, reapOrphans, statCpuTicks } from './procs';
 import {
-  evaluateTargets, median, renderMarkdown,
+  costPercent, evaluateTargets, renderMarkdown,
   type FixedRate, type Measurement, type MemoryFill, type Results, type Workload,
 } from './report';
 import {
@@ -30,6 +30,7 @@ const cpu0Busy = () => cpuBusyTicks(fs.readFileSync('/proc/stat', 'utf8'), SERVE
 interface CpuUse {
   serverPct: number;
   cpu0Pct: number;
+  clientPct: number; // dnsperf's own, sampled until just before it exits: near 100 means the client limited the run
 }
 
 /** Loopback addresses, one per process, all on one port free for UDP and TCP. */
@@ -139,12 +140,21 @@ class Bench {
     const server0 = cpuTicksOf(server.proc.pid);
     const busy0 = cpu0Busy();
     const p = this.procs.spawn(`dnsperf-${label}`, 'taskset', dnsperfArgs(full, CLIENT_CPU), { stdoutFile: out });
+    let clientTicks = 0;
+    const sampler = setInterval(() => {
+      try { clientTicks = statCpuTicks(fs.readFileSync(`/proc/${p.pid}/stat`, 'utf8')); } catch { /* exiting */ }
+    }, 100);
     const limitS = (run.durationS ?? 60) + (run.timeoutS ?? 2) + 15;
     const watchdog = setTimeout(() => { log(`dnsperf ${label} ran past ${limitS} s: stopping it`); void this.procs.stop(p); }, limitS * 1000);
     const code = await p.exited;
     clearTimeout(watchdog);
+    clearInterval(sampler);
     const ticks = (Number(process.hrtime.bigint() - t0) / 1e9) * CLK_TCK;
-    const cpu: CpuUse = { serverPct: ((cpuTicksOf(server.proc.pid) - server0) / ticks) * 100, cpu0Pct: ((cpu0Busy() - busy0) / ticks) * 100 };
+    const cpu: CpuUse = {
+      serverPct: ((cpuTicksOf(server.proc.pid) - server0) / ticks) * 100,
+      cpu0Pct: ((cpu0Busy() - busy0) / ticks) * 100,
+      clientPct: (clientTicks / ticks) * 100,
+    };
     const text = fs.readFileSync(out, 'utf8');
     fs.rmSync(out, { force: true });
     if (code !== 0) throw new Error(`dnsperf (${label}) exited with ${code}: ${tail(p.logFile)}\n${text.slice(-500)}`);
@@ -163,9 +173,9 @@ class Bench {
 
   private ensureMixedFile(): string {
     if (this.mixedFile) return this.mixedFile;
-    // Read once (-n 1) so every tenth name is new to the server: sized for the fastest
-    // server seen so far with room to spare, so that the run ends on time, not on the file.
-    const perS = this.maxHitQps > 0 ? this.maxHitQps * 2.5 : 150_000;
+    // Read once (-n 1) so every tenth name is new to the server: sized for 150,000 QPS or
+    // 2.5 times the fastest hit rate seen so far, so that the run ends on time, not on the file.
+    const perS = Math.max(150_000, this.maxHitQps * 2.5);
     const total = Math.min(3_000_000, Math.max(200_000, Math.ceil(perS * this.o.durationS)));
     this.mixedFile = path.join(this.workDir, 'mixed.txt');
     fs.writeFileSync(this.mixedFile, mixedQueries(this.o.hitNames, total, this.runId));
@@ -186,15 +196,20 @@ class Bench {
     if (w === 'mixed' && stats.runTimeS < this.o.durationS * 0.9) {
       this.results.notes.push(`${server.label} mixed: the query file (read once) ran out after ${stats.runTimeS.toFixed(1)} s; QPS is over that time`);
     }
+    const mem = server.memory();
     const m: Measurement = {
       server: server.label, workload: w, qps: stats.qps, avgMs: stats.avgLatencyMs, p99Ms: latency?.p99Ms ?? NaN,
-      sent: stats.sent, lost: stats.lost, rcodes: stats.rcodes, rssMiB: MiB(server.memory().rssKiB), runTimeS: stats.runTimeS,
-      serverCpuPct: cpu.serverPct, cpu0BusyPct: cpu.cpu0Pct,
+      sent: stats.sent, lost: stats.lost, rcodes: stats.rcodes, rssMiB: MiB(mem.rssKiB), hwmMiB: MiB(mem.hwmKiB), runTimeS: stats.runTimeS,
+      serverCpuPct: cpu.serverPct, cpu0BusyPct: cpu.cpu0Pct, clientCpuPct: cpu.clientPct,
     };
+    if (cpu.clientPct > 90) {
+      this.results.notes.push(`${server.label} ${w}: dnsperf used ${cpu.clientPct.toFixed(0)}% of CPU ${CLIENT_CPU}: the client, ` +
+        'not the server, may have limited this run; its QPS is a lower bound');
+    }
     this.results.measurements.push(m);
     log(`${server.label.padEnd(8)} ${w.padEnd(6)} ${Math.round(m.qps).toString().padStart(7)} QPS  avg ${m.avgMs.toFixed(3)} ms  ` +
       `p99 ${m.p99Ms.toFixed(3)} ms  lost ${m.lost}  RSS ${m.rssMiB.toFixed(1)} MiB  ` +
-      `CPU ${m.serverCpuPct.toFixed(0)}% (CPU 0 ${m.cpu0BusyPct.toFixed(0)}%)  ${JSON.stringify(m.rcodes)}`);
+      `CPU ${m.serverCpuPct.toFixed(0)}% (CPU 0 ${m.cpu0BusyPct.toFixed(0)}%, dnsperf ${cpu.clientPct.toFixed(0)}%)  ${JSON.stringify(m.rcodes)}`);
   }
 
   private async fixedRun(server: Server): Promise<void> {
@@ -265,6 +280,8 @@ class Bench {
   private async metricsCost(): Promise<void> {
     const offQps: number[] = [];
     const onQps: number[] = [];
+    const offPerCpu: number[] = [];
+    const onPerCpu: number[] = [];
     for (let round = 0; round < this.o.metricsRounds; round++) {
       const order = round % 2 === 0 ? [false, true] : [true, false];
       for (const on of order) {
@@ -272,11 +289,12 @@ class Bench {
         const server = await this.start('nodedns', label, on ? this.metricsAddr() : '');
         try {
           await this.warm(server, this.files.hits, label);
-          const { stats } = await this.dnsperf(`${label}-${round}`, {
+          const { stats, cpu } = await this.dnsperf(`${label}-${round}`, {
             file: this.files.hits, durationS: this.o.durationS, outstanding: this.o.outstanding, verbose: this.o.verbose,
           }, server);
           (on ? onQps : offQps).push(stats.qps);
-          log(`${label.padEnd(19)} ${Math.round(stats.qps)} QPS`);
+          (on ? onPerCpu : offPerCpu).push((stats.qps * 100) / cpu.serverPct);
+          log(`${label.padEnd(19)} ${Math.round(stats.qps)} QPS  CPU ${cpu.serverPct.toFixed(0)}%`);
           if (on && round === 0) {
             const scraped = await scrape(`http://${this.metricsAddr()}/metrics`);
             if (!scraped) this.results.notes.push(`nodedns with --metrics-addr ${this.metricsAddr()} served no /metrics: the comparison shows only the flag's cost`);
@@ -286,8 +304,10 @@ class Bench {
         }
       }
     }
-    const off = median(offQps);
-    this.results.metricsCost = { offQps, onQps, costPercent: ((off - median(onQps)) / off) * 100 };
+    this.results.metricsCost = {
+      offQps, onQps, costPercent: costPercent(offQps, onQps),
+      offQpsPerCpu: offPerCpu, onQpsPerCpu: onPerCpu, costPerCpuPercent: costPercent(offPerCpu, onPerCpu),
+    };
   }
 }
 

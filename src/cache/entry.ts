@@ -7,9 +7,10 @@ export interface Entry {
   wire: Buffer; // ID 0, AA cleared, OPT removed; TTL fields as the upstream sent them
   qnameEnd: number;
   arcount: number;
-  ttlOffsets: Uint16Array;
-  nameOffsets: Uint16Array; // owner names spelled out as the question name: get the client's spelling too
-  ttls: Uint32Array; // per record, already capped at `ttl`
+  // Plain arrays of small integers: a typed array costs ~100 bytes more per entry.
+  ttlOffsets: number[];
+  nameOffsets: number[]; // owner names spelled out as the question name: get the client's spelling too
+  ttls: number[]; // per record, already capped at `ttl`
   ttl: number; // seconds the entry is fresh (0: serve once, never store)
   storedAt: number; // ms, wall clock (survives a restart through the cache file)
   expiresAt: number; // ms
@@ -18,6 +19,8 @@ export interface Entry {
   hits: number;
   prefetching: boolean;
 }
+
+const NONE: number[] = [];
 
 export interface TtlPolicy {
   successCap: number;
@@ -33,7 +36,8 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
   const questionEnd = qnameEnd + 4;
   const shape = walkResponse(response, questionEnd);
   if (!shape) return undefined;
-  const wire = Buffer.allocUnsafeSlow(shape.cutAt);
+  // From Node's shared slab pool: a buffer of its own would cost ~400 bytes more per entry.
+  const wire = Buffer.allocUnsafe(shape.cutAt);
   response.copy(wire, 0, 0, shape.cutAt);
   wire[0] = 0;
   wire[1] = 0;
@@ -55,15 +59,10 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
     }
   }
   ttl = Math.floor(ttl);
-  const n = shape.ttlOffsets.length;
-  const ttlOffsets = new Uint16Array(n);
-  const ttls = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    ttlOffsets[i] = shape.ttlOffsets[i];
-    ttls[i] = ttl > 0 ? Math.min(shape.ttls[i], ttl) : shape.ttls[i];
-  }
+  const ttls = ttl > 0 ? shape.ttls.map((t) => Math.min(t, ttl)) : shape.ttls;
   return {
-    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets, ttls, nameOffsets: Uint16Array.from(shape.nameCopies), ttl, storedAt: now, expiresAt: now + ttl * 1000,
+    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: shape.ttlOffsets, ttls,
+    nameOffsets: shape.nameCopies.length > 0 ? shape.nameCopies : NONE, ttl, storedAt: now, expiresAt: now + ttl * 1000,
     rcode, negative, hits: 0, prefetching: false,
   };
 }

@@ -121,7 +121,7 @@ export async function checkLoop(ctx: DoctorContext): Promise<CheckResult> {
       `a query for ${l.name} sent to ${l.server} (zone ${l.zone}) came back to nodedns from ${l.cameBackFrom}: ${l.server} forwards to nodedns, which forwards to ${l.server}`,
       `make ${l.server} forward to a real resolver instead of nodedns (${ips}), or give nodedns other upstreams (--upstream, or the host resolv.conf). `
       + 'Typical cause: a host resolver (dnsmasq, systemd-resolved, a VPC resolver rule) whose upstream is nodedns\' own address. Until then every cache miss in that zone ends in SERVFAIL',
-      loops.map((x) => `${x.server} (zone ${x.zone}): probe came back from ${x.cameBackFrom}`));
+      loops.length > 1 ? loops.map((x) => `${x.server} (zone ${x.zone}): probe came back from ${x.cameBackFrom}`) : undefined);
   }
   const unanswered = report.results.filter((r) => r.answer.startsWith('no answer'));
   const evidence = `${report.results.length} server(s) probed (${report.results.map((r) => r.server).join(', ')}); none sent the probe back to nodedns`;

@@ -61,7 +61,7 @@ export async function checkKubeletResolvConf(ctx: DoctorContext): Promise<CheckR
   if (stubs.length) {
     return result(id, title, '000', 'FAIL',
       `${where}, which names the systemd-resolved stub ${stubs.join(', ')}: the cluster DNS and dnsPolicy Default pods forward to a loopback address inside their own network namespace, where nothing answers`,
-      fixStub, k.warnings);
+      fixStub);
   }
   const loop = names.filter((n) => n.startsWith('127.') || n === '::1');
   if (loop.length) {

@@ -7,23 +7,34 @@ import { ask, endpointOf } from './ask';
 import { result, type CheckResult, type DoctorContext } from './doctor-types';
 import { ms } from './render';
 
+/** Who answers on ip:port: nodedns says so to version.bind CH TXT (src/observe/introspection.ts). */
+async function whoAnswers(ip: string, port: number, tcp: boolean, timeoutMs: number): Promise<{ ok: boolean; text: string }> {
+  const where = `${endpointOf(ip, port).family === 6 ? `[${ip}]` : ip}:${port}/${tcp ? 'tcp' : 'udp'}`;
+  const id = await ask(endpointOf(ip, port), 'version.bind', 'TXT', { tcp, timeoutMs, cls: 'CH' });
+  if (!id.summary) return { ok: false, text: `${where} no answer (${id.error})` };
+  const txt = id.summary.answers.find((a) => a.type === 'TXT')?.data.replace(/^"|"$/g, '');
+  if (txt?.startsWith('nodedns')) return { ok: true, text: `${where} ${txt} in ${ms(id.ms)}` };
+  if (txt) return { ok: false, text: `${where} answered by "${txt}", not nodedns` };
+  // no CHAOS identity: nodedns answers localhost. itself, whatever its upstreams do
+  const lh = await ask(endpointOf(ip, port), 'localhost.', 'A', { tcp, timeoutMs });
+  if (lh.summary?.rcode === 'NOERROR' && lh.summary.addresses.includes('127.0.0.1')) return { ok: true, text: `${where} answered in ${ms(lh.ms)}` };
+  return { ok: false, text: `${where} ${lh.summary ? `answered ${lh.summary.rcode} to localhost.` : `no answer (${lh.error})`}` };
+}
+
 export async function checkListening(ctx: DoctorContext): Promise<CheckResult> {
   const id = 'listening';
   const title = 'nodedns answers on every local address, UDP and TCP';
   const c = ctx.config;
-  const probes = c.localIps.flatMap((ip) => [false, true].map(async (tcp) => {
-    // localhost. is answered by nodedns itself: no upstream involved
-    const a = await ask(endpointOf(ip, c.port), 'localhost.', 'A', { tcp, timeoutMs: ctx.timeoutMs });
-    const ok = a.summary?.rcode === 'NOERROR';
-    return { ok, text: `${a.server}/${tcp ? 'tcp' : 'udp'} ${ok ? `answered in ${ms(a.ms)}` : a.summary ? `answered ${a.summary.rcode}` : `no answer (${a.error})`}` };
-  }));
-  const res = await Promise.all(probes);
+  const res = await Promise.all(c.localIps.flatMap((ip) => [false, true].map((tcp) => whoAnswers(ip, c.port, tcp, ctx.timeoutMs))));
   const bad = res.filter((r) => !r.ok);
   if (bad.length === 0) return result(id, title, '002', 'PASS', res.map((r) => r.text).join('; '));
-  return result(id, title, '002', 'FAIL', bad.map((r) => r.text).join('; '),
-    `is nodedns running on this node (kubectl -n kube-system get pods -o wide | grep nodedns)? Its log says why it could not bind. `
-    + `With --setup-interface it adds ${c.localIps.join(', ')} to ${c.interfaceName} itself; without it, the address must already be on the node`,
-    res.map((r) => r.text));
+  const other = bad.some((r) => r.text.includes('not nodedns'));
+  const fix = other
+    ? 'queries to nodedns\' address reach another server: see node-setup (without NOTRACK the fallback DNAT sends them to the cluster DNS), '
+      + 'and check that no other DNS server holds the address'
+    : 'is nodedns running on this node (kubectl -n kube-system get pods -o wide | grep nodedns)? Its log says why it could not bind. '
+      + `With --setup-interface it adds ${c.localIps.join(', ')} to ${c.interfaceName} itself; without it, the address must already be on the node`;
+  return result(id, title, '002', 'FAIL', bad.map((r) => r.text).join('; '), fix, res.map((r) => r.text));
 }
 
 export async function checkNodeSetup(ctx: DoctorContext): Promise<CheckResult> {
@@ -74,32 +85,44 @@ function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body
   });
 }
 
+function readyUrl(healthAddr: string): string {
+  const { host, port } = listenAddrParts(healthAddr);
+  return `http://${host.includes(':') ? `[${host}]` : host || '127.0.0.1'}:${port}/ready`;
+}
+
+/** /ready on --health-addr: the supervisor's view (every worker, and the node setup). */
+async function healthReady(ctx: DoctorContext): Promise<{ ok: boolean; text: string; missing: string[] } | undefined> {
+  if (!ctx.config.healthAddr) return undefined;
+  const url = readyUrl(ctx.config.healthAddr);
+  try {
+    const r = await httpGet(url, ctx.timeoutMs);
+    const missing = r.body.split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2));
+    return { ok: r.status === 200, text: `${url}: ${r.status === 200 ? r.body.trim() : `${r.status} ${missing.join('; ') || r.body.trim()}`}`, missing };
+  } catch (e) {
+    return { ok: false, text: `${url}: ${(e as Error).message}`, missing: [] };
+  }
+}
+
 export async function checkReadiness(ctx: DoctorContext): Promise<CheckResult> {
   const id = 'readiness';
   const title = 'nodedns is ready';
-  const fix = 'see the missing items: each names the zone or part that is not ready; "nodedns doctor" upstreams and cluster-dns say why';
+  const fix = 'see the missing items: each names the zone or part that is not ready; the upstreams, cluster-dns and node-setup checks say why';
+  const health = await healthReady(ctx);
   if (ctx.agent) {
     const r = ctx.agent.state.readiness;
-    const from = `agent pid ${ctx.agent.state.pid}`;
-    if (r.ready) return result(id, title, '004', 'PASS', `${from}: ready (listeners bound, every zone has a healthy server)`);
-    return result(id, title, '004', 'FAIL', `${from}: not ready: ${r.missing.join('; ')}`, fix, r.missing);
+    const parts = [`agent pid ${ctx.agent.state.pid}: ${r.ready ? 'ready (listeners bound, every zone has a healthy server)' : `not ready: ${r.missing.join('; ')}`}`];
+    if (health) parts.push(health.text);
+    const ok = r.ready && (health?.ok ?? true);
+    return result(id, title, '004', ok ? 'PASS' : 'FAIL', parts.join('; '), fix, [...r.missing, ...(health?.missing ?? [])]);
   }
-  const addr = ctx.config.healthAddr;
-  if (!addr) {
+  if (!health) {
     return result(id, title, '004', 'FAIL', `no running agent answers (${ctx.noAgent}) and --health-addr is off`,
       'start nodedns on this node, or pass the same --control-socket / --health-addr as the agent');
   }
-  const { host, port } = listenAddrParts(addr);
-  const url = `http://${host.includes(':') ? `[${host}]` : host || '127.0.0.1'}:${port}/ready`;
-  try {
-    const r = await httpGet(url, ctx.timeoutMs);
-    if (r.status === 200) return result(id, title, '004', 'PASS', `${url}: ${r.body.trim()} (control socket: ${ctx.noAgent})`);
-    const missing = r.body.split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2));
-    return result(id, title, '004', 'FAIL', `${url}: ${r.status} ${missing.join('; ') || r.body.trim()}`, fix, missing);
-  } catch (e) {
-    return result(id, title, '004', 'FAIL', `no running agent: control socket: ${ctx.noAgent}; ${url}: ${(e as Error).message}`,
-      'start nodedns on this node (kubectl -n kube-system get ds nodedns), or pass the same --control-socket / --health-addr as the agent');
-  }
+  if (health.ok) return result(id, title, '004', 'PASS', `${health.text} (control socket: ${ctx.noAgent})`);
+  return result(id, title, '004', 'FAIL', `no running agent on the control socket (${ctx.noAgent}); ${health.text}`,
+    health.missing.length ? fix : 'start nodedns on this node (kubectl -n kube-system get ds), or pass the same --control-socket / --health-addr as the agent',
+    health.missing);
 }
 
 export async function checkClusterDns(ctx: DoctorContext): Promise<CheckResult> {

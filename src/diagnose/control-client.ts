@@ -14,7 +14,7 @@ function call<T>(socketPath: string, method: 'GET' | 'POST', path: string, body:
   return new Promise((resolve, reject) => {
     const text = body === undefined ? '' : JSON.stringify(body);
     const req = request({
-      socketPath, method, path, timeout: timeoutMs,
+      socketPath, method, path, timeout: timeoutMs, agent: false, // one connection per request: no stale keep-alive socket
       headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
     }, (res) => {
       const chunks: Buffer[] = [];

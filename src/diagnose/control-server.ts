@@ -158,16 +158,21 @@ export async function startControlServer(agent: Agent, config: Config, log: Logg
     return { path: '', close: async () => {} };
   }
   const ino = statSync(path).ino;
+  const removeFile = () => {
+    try {
+      if (statSync(path, { throwIfNoEntry: false })?.ino === ino) unlinkSync(path);
+    } catch { /* already gone */ }
+  };
+  process.once('exit', removeFile); // a worker stopped by process.exit() leaves no socket file behind
   server.unref();
   log.info({ controlSocket: path }, 'control socket open for nodedns doctor, explain and query');
   return {
     path,
     close: () => new Promise<void>((resolve) => {
+      process.off('exit', removeFile);
       server.closeAllConnections();
       server.close(() => resolve());
-      try {
-        if (statSync(path, { throwIfNoEntry: false })?.ino === ino) unlinkSync(path);
-      } catch { /* already gone */ }
+      removeFile();
     }),
   };
 }

@@ -9,6 +9,7 @@ import { findAgent } from './control-client';
 import type { CheckResult, DoctorContext, Status } from './doctor-types';
 import { readKubeletDns } from './kubelet-dns';
 import { inspectNode } from './node-inspect';
+import { checkNamespace } from './pod-resolv';
 import { paint, takeFlags, UsageError, type Paint } from './render';
 import { parseDuration } from '../config/values';
 
@@ -74,7 +75,7 @@ export function renderDoctor(r: DoctorReport, p: Paint): string {
   for (const c of sorted) {
     L.push(`${colour(c.status)}  ${p.bold(c.id)}: ${c.title}${c.seed ? p.dim(` (seed ${c.seed})`) : ''}`);
     L.push(`      ${c.evidence}`);
-    if (c.status !== 'PASS') for (const d of c.details ?? []) if (d !== c.evidence) L.push(p.dim(`        ${d}`));
+    if (c.status !== 'PASS') for (const d of c.details ?? []) if (!c.evidence.includes(d)) L.push(p.dim(`        ${d}`));
     if (c.fix) L.push(`      ${p.bold('fix:')} ${c.fix}`);
   }
   return L.join('\n') + '\n';
@@ -89,6 +90,7 @@ export async function doctorCommand(argv: string[], out = (s: string) => process
     if (a.flags.has('help')) { out(DOCTOR_USAGE); return 0; }
     timeoutMs = Math.round(parseDuration(a.values.get('timeout') ?? '2s', 's') * 1000);
     if (timeoutMs < 50 || timeoutMs > 30_000) throw new UsageError('--timeout must be from 50ms to 30s');
+    checkNamespace(a.values.get('namespace') ?? 'default');
   } catch (e) {
     err(`nodedns doctor: ${(e as Error).message}\n\n${DOCTOR_USAGE}`);
     return 2;

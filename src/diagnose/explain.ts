@@ -6,7 +6,7 @@ import { RESOLVER_KINDS, type ResolverKind } from './client-resolvers';
 import { runExplain, type ExplainResult } from './explain-run';
 import { readKubeletDns } from './kubelet-dns';
 import { checkName, parseType } from './message';
-import { podResolvFor } from './pod-resolv';
+import { checkNamespace, podResolvFor } from './pod-resolv';
 import { openQueryPath } from './query-path';
 import { ms, paint, table, takeFlags, UsageError, type Paint } from './render';
 
@@ -45,6 +45,7 @@ export async function explainCommand(argv: string[], out = (s: string) => proces
     const r = a.values.get('resolver') ?? 'glibc';
     if (!(RESOLVER_KINDS as readonly string[]).includes(r)) throw new UsageError(`--resolver "${r}" is not one of ${RESOLVER_KINDS.join(', ')}`);
     resolver = r as ResolverKind;
+    checkNamespace(a.values.get('namespace') ?? 'default');
   } catch (e) {
     err(`nodedns explain: ${(e as Error).message}\n\n${EXPLAIN_USAGE}`);
     return 2;

@@ -3,6 +3,7 @@
 // firewall's sync() run against a runner that lets reads (iptables-save, nft list) through
 // and swallows writes (iptables-restore, nft -f), so what sync() would change is exactly
 // what is missing, judged by the same rules nodedns installs (fallback target included).
+import { networkInterfaces } from 'node:os';
 import type { Config, Endpoint } from '../config/types';
 import { runCommand, type Runner } from '../node/exec';
 import { Firewall } from '../node/firewall/firewall';
@@ -31,13 +32,22 @@ export function dryRunner(writes: { cmd: string; args: string[] }[], run: Runner
   };
 }
 
+/** Where the addresses are when nodedns' own link is absent (lo, on kernels without the dummy driver). */
+function linksHolding(ips: string[], wanted: string): string {
+  const names = new Set<string>();
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (addrs?.some((a) => ips.includes(a.address))) names.add(name);
+  }
+  return names.size ? `${[...names].join(', ')} (no ${wanted} link: the kernel has no dummy driver, or it was removed)` : wanted;
+}
+
 export async function inspectNode(config: Config, clusterDns: Endpoint[]): Promise<NodeInspection> {
   const out: NodeInspection = {};
   if (config.setupInterface) {
     const iface = new LocalInterface(config.interfaceName, config.localIps, silentLog);
     try {
       const c = await iface.check();
-      out.addresses = { link: c.linkMissing ? `${config.interfaceName} (absent; addresses looked for on every link)` : c.link, missing: c.missingIps, down: c.down };
+      out.addresses = { link: c.linkMissing ? linksHolding(config.localIps, config.interfaceName) : c.link, missing: c.missingIps, down: c.down };
     } catch (e) {
       out.addresses = { link: config.interfaceName, missing: [], down: false, error: (e as Error).message };
     } finally {

@@ -25,6 +25,12 @@ export interface PodResolv {
   hostSearchFrom: string;
 }
 
+/** A namespace name as Kubernetes allows it (RFC 1123 label). */
+export function checkNamespace(ns: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns)) throw new Error(`--namespace "${ns}" is not a namespace name (lower-case letters, digits and -, at most 63)`);
+  return ns;
+}
+
 export function renderResolvConf(rc: ResolvConf): string {
   const opts = Object.entries(rc.options).map(([k, v]) => (v === true ? k : `${k}:${v}`));
   return [

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/types';
 import { writeKubeletClusterDns } from '../kubelet/on-start';
-import { startKubeIntegration, type KubeAgent, type KubeIntegration } from './integration';
+import type { KubeAgent, KubeIntegration } from './integration';
 
 export interface KubeAttachment {
   integration?: KubeIntegration;
@@ -16,9 +16,15 @@ export interface KubeAttachment {
 /** How long the kubelet step waits for the first answers from the API before it goes ahead. */
 const SYNC_WAIT_MS = 10_000;
 
-/** Call after the agent is serving. Throws ConfigError when the Kubernetes credentials cannot be loaded. */
-export function attachKubernetes(config: Config, log: Logger, agent: KubeAgent): KubeAttachment {
-  const integration = config.kubeApi ? startKubeIntegration({ config, log, agent }) : undefined;
+/**
+ * Call after the agent is serving. Throws ConfigError when the Kubernetes credentials cannot be loaded.
+ * The client library costs about 65 MB of memory, so it is loaded only with --kube-api.
+ */
+export async function attachKubernetes(config: Config, log: Logger, agent: KubeAgent): Promise<KubeAttachment> {
+  if (!config.kubeApi && config.kubeconfig) {
+    log.warn({ kubeconfig: config.kubeconfig }, '--kubeconfig is set but the Kubernetes API is off; add --kube-api to use it');
+  }
+  const integration = config.kubeApi ? (await import('./integration')).startKubeIntegration({ config, log, agent }) : undefined;
   let kubelet: Promise<unknown> | undefined;
   if (config.writeKubeletConfig) {
     // the cluster DNS should be known before kubelet sends new pods here

@@ -12,6 +12,11 @@ export const CONFIG_KEY = 'config.yaml';
 /** Settings that only the DaemonSet's own arguments can set: they decide how the ConfigMap itself is read. */
 const FIXED_KEYS = ['kube-api', 'kubeconfig', 'config-map', 'node-name', 'watch-kube-dns-configmap', 'write-kubelet-config', 'restart-kubelet'];
 
+/** Settings read once at start by code outside the agent: a live change would be accepted and do nothing. */
+const STARTUP_ONLY: [string, keyof Config][] = [
+  ['log-level', 'logLevel'], ['log-queries', 'logQueries'], ['log-queries-sample', 'logQueriesSample'], ['sync-interval', 'syncIntervalMs'],
+];
+
 export interface KubeDnsSettings {
   stubDomains: StubDomain[];
   upstreams: Endpoint[];
@@ -107,6 +112,11 @@ export function compose(base: Config, layers: Layers, clusterDnsFixed: boolean):
       throw new ConfigError(`${layers.own.where}: ${fixed.join(', ')} can only be set in the DaemonSet's arguments, not in the ConfigMap`);
     }
     applyYaml(next, layers.own.text, layers.own.where);
+    for (const [key, field] of STARTUP_ONLY) {
+      if (JSON.stringify(next[field]) !== JSON.stringify(base[field])) {
+        throw new ConfigError(`${layers.own.where}: ${key} is read only at start; set it in the DaemonSet's args (a rolling restart applies it)`);
+      }
+    }
     ownClusterDns = keys.includes('cluster-dns');
   }
   if (layers.kubeDns) {

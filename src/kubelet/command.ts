@@ -63,8 +63,11 @@ function report(plan: KubeletPlan, out: (s: string) => void): void {
   for (const w of plan.warnings) out(`warning: ${w}\n`);
 }
 
-export async function kubeletCommand(argv: string[], out = (s: string) => process.stdout.write(s),
-  err = (s: string) => process.stderr.write(s)): Promise<number> {
+export async function kubeletCommand(
+  argv: string[],
+  out: (s: string) => void = (s) => { process.stdout.write(s); },
+  err: (s: string) => void = (s) => { process.stderr.write(s); },
+): Promise<number> {
   let a: Args;
   try {
     a = parse(argv);
@@ -129,7 +132,7 @@ export async function kubeletCommand(argv: string[], out = (s: string) => proces
     (r.restarted ? out : err)(`${r.message}\n`);
   }
   if (res.written.length > 0) {
-    out(`next: ${nextSteps(a.verb === 'set' ? a.ip : undefined, restarted)}\n`);
+    out(`next: ${nextSteps(a.verb === 'set' ? a.ip : undefined, restarted, a.restart)}\n`);
   }
   return 0;
 }

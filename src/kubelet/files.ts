@@ -36,7 +36,14 @@ export function writeAtomic(file: string, text: string): void {
   }
   closeSync(fd);
   try {
-    if (st) chownSync(tmp, st.uid, st.gid);
+    if (st && (st.uid !== process.getuid?.() || st.gid !== process.getgid?.())) {
+      try {
+        chownSync(tmp, st.uid, st.gid);
+      } catch (e) {
+        // without CAP_CHOWN the new file keeps our owner; kubelet (root) reads it either way
+        if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+      }
+    }
     renameSync(tmp, file);
   } catch (e) {
     try { unlinkSync(tmp); } catch { /* already gone */ }

@@ -36,8 +36,8 @@ export async function writeKubeletClusterDns(config: Config, log: Logger, events
       restartNote = r.message;
       (r.restarted ? log.info.bind(log) : log.warn.bind(log))(r.message);
     }
-    log.info({ files: res.written, backups: res.backups }, `${change}. ${nextSteps(ip, restarted)}`);
-    events?.report('KubeletConfigChanged', `${change}${restartNote ? `; ${restartNote}` : ''}. ${nextSteps(ip, restarted)}`, 'Normal');
+    log.info({ files: res.written, backups: res.backups }, `${change}. ${nextSteps(ip, restarted, config.restartKubelet)}`);
+    events?.report('KubeletConfigChanged', `${change}${restartNote ? `; ${restartNote}` : ''}. ${nextSteps(ip, restarted, config.restartKubelet)}`, 'Normal');
     return { changed: true, restarted };
   } catch (e) {
     const msg = e instanceof KubeletFileError ? e.message : `kubelet config not changed: ${(e as Error).message}`;

@@ -20,6 +20,15 @@ export function initName(procDir: string): string {
 }
 
 export function restartKubelet(procDir: string, hostRoot: string): RestartResult {
+  if (procDir !== '/proc') {
+    // the host's processes were read from a mounted copy of its /proc: PID 1 there is not
+    // PID 1 of this process's namespace, which is what nsenter would enter
+    return {
+      restarted: false,
+      message: `cannot restart kubelet from here: the host's processes were read from ${procDir}, not from this process's /proc `
+        + '(a pod needs hostPID: true and privileged: true for this). Run "systemctl restart kubelet" on the node',
+    };
+  }
   const init = initName(procDir);
   if (init !== 'systemd') {
     return {

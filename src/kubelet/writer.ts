@@ -226,11 +226,11 @@ export function planDiff(plan: KubeletPlan): string {
 }
 
 /** What the operator must do after a change; `ip` undefined after a restore. */
-export function nextSteps(ip: string | undefined, restarted: boolean): string {
+export function nextSteps(ip: string | undefined, restarted: boolean, restartTried = false): string {
   const ns = ip ? `"nameserver ${ip}"` : 'the restored nameserver';
   const pods = `Only pods created after that get ${ns}; running pods keep their resolv.conf until they are recreated `
     + '(for example "kubectl rollout restart deployment NAME")';
   return restarted
     ? `kubelet restarted with the new setting. ${pods}.`
-    : `kubelet reads clusterDNS only when it starts: restart it on this node ("systemctl restart kubelet", or run again with --restart-kubelet). ${pods}.`;
+    : `kubelet reads clusterDNS only when it starts: restart it on this node ("systemctl restart kubelet"${restartTried ? '' : ', or run again with --restart-kubelet'}). ${pods}.`;
 }

@@ -1,6 +1,6 @@
 // `nodedns setup` and `nodedns teardown`.
-//   setup [--dry-run] [--notrack]  put the interface, addresses and standing rules in place
-//                                  (--notrack also the NOTRACK rules, which steer DNS to a
+//   setup [--dry-run] [--notrack]  put the interface, addresses and standing rules in place;
+//                                  NOTRACK is left as found (--notrack installs it too: it steers DNS to a
 //                                  nodedns that must then be serving); --dry-run prints the
 //                                  rules for this node and changes nothing.
 //   teardown                       remove everything nodedns installed: rules in every
@@ -60,8 +60,8 @@ export async function setupCommand(argv: string[]): Promise<number> {
         out.push('# sets: notrack (only while nodedns serves), base and fallback (standing)');
         out.push((await fw.render(inputs, true)).trimEnd());
       } else {
-        const r = await fw.sync(inputs, notrack);
-        out.push(`firewall ${fw.name}: ${r.changed.size ? `wrote ${[...r.changed].join(', ')}` : 'rules already in place'}${notrack ? '' : ' (NOTRACK not installed: nodedns run adds it once serving)'}`);
+        const r = await fw.sync(inputs, notrack ? true : 'keep');
+        out.push(`firewall ${fw.name}: ${r.changed.size ? `wrote ${[...r.changed].join(', ')}` : 'rules already in place'}${notrack ? '' : ' (NOTRACK left as it was: nodedns run adds it once serving)'}`);
       }
     } catch (e) {
       failed = true;

@@ -1,6 +1,5 @@
-// Plain counters of node setup, read by the metrics module at scrape time. The process
-// that owns the rules (the supervisor) bumps them and sends a copy to every worker, so
-// whichever process serves /metrics reports the same numbers.
+// Plain counters of node setup, read by the metrics module at scrape time. They live in
+// the process that owns the rules (the supervisor), which also serves /metrics.
 
 /** What a resync found missing and put back (counted only for things once in place). */
 export interface RuleRepairs {
@@ -49,14 +48,3 @@ export function emptyCounters(): NodeCounters {
 
 /** The one instance in this process. */
 export const nodeCounters: NodeCounters = emptyCounters();
-
-/** Replaces this process' counters with a copy sent by the supervisor. */
-export function adoptCounters(copy: NodeCounters): void {
-  Object.assign(nodeCounters.ruleRepairs, copy.ruleRepairs);
-  Object.assign(nodeCounters.setupErrors, copy.setupErrors);
-  nodeCounters.notrackInstalled = copy.notrackInstalled;
-  nodeCounters.fallbackActivations = copy.fallbackActivations;
-  nodeCounters.workerRestarts = copy.workerRestarts;
-  nodeCounters.workersReady = copy.workersReady;
-  nodeCounters.lastSyncTime = copy.lastSyncTime;
-}

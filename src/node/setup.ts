@@ -1,7 +1,8 @@
 // Node setup as one object: the interface with the local addresses, the firewall rules,
 // and the resync loop that keeps both in place. `serving` says whether the NOTRACK rules
 // belong in place (a worker is ready) or not (the fallback should take the traffic).
-// Every change goes through one queue, so a resync never races a NOTRACK removal.
+// Changes go through one queue, so syncs never overlap; only the removal of NOTRACK skips
+// ahead (it cannot wait) and runs again after whatever was queued before it.
 import type { Logger } from 'pino';
 import type { Config, Endpoint } from '../config/types';
 import { nodeCounters, type RuleRepairs } from './counters';
@@ -14,8 +15,6 @@ export interface NodeSetupOptions {
   config: Config;
   log: Logger;
   run?: Runner;
-  /** called after every change of the counters (the supervisor copies them to workers) */
-  onCounters?: () => void;
 }
 
 export function firewallInputs(c: Config, clusterDns: Endpoint[] = c.clusterDns): FirewallInputs {
@@ -44,7 +43,6 @@ export class NodeSetup {
     private readonly log: Logger,
     readonly firewall: Firewall | undefined,
     private readonly iface: LocalInterface | undefined,
-    private readonly onCounters: () => void,
   ) {
     this.clusterDns = config.clusterDns;
   }
@@ -57,7 +55,7 @@ export class NodeSetup {
       firewall = await Firewall.create(config.firewall, log.child({ part: 'firewall' }), opts.run ?? runCommand);
     }
     const iface = config.setupInterface ? new LocalInterface(config.interfaceName, config.localIps, log.child({ part: 'interface' })) : undefined;
-    const s = new NodeSetup(config, log, firewall, iface, opts.onCounters ?? (() => {}));
+    const s = new NodeSetup(config, log, firewall, iface);
     await s.resync();
     s.schedule();
     return s;
@@ -74,30 +72,43 @@ export class NodeSetup {
 
   /** true: install NOTRACK (nodedns takes the traffic); false: remove it (the fallback does). */
   setServing(on: boolean): Promise<void> {
-    return this.enqueue(async () => {
-      if (on === this.serving) return;
-      this.serving = on;
-      if (on) {
+    if (on) {
+      return this.enqueue(async () => {
+        if (this.serving) return;
+        this.serving = true;
         await this.syncNow();
         if (nodeCounters.notrackInstalled) this.log.info('NOTRACK rules in place: nodedns gets the DNS traffic');
-      } else {
-        this.verified.delete('notrack');
-        const t0 = Date.now();
-        try {
-          await this.firewall?.removeNotrack(this.config.localIps);
-        } catch (e) {
-          this.countError(e);
-          this.log.error({ err: (e as Error).message }, `could not remove the NOTRACK rules: ${(e as Error).message}`);
-        }
-        if (nodeCounters.notrackInstalled) nodeCounters.fallbackActivations++;
-        nodeCounters.notrackInstalled = 0;
-        this.onCounters();
-        this.log.info({ ms: Date.now() - t0 }, 'NOTRACK rules removed: the fallback sends DNS to the cluster DNS until nodedns serves again');
-        // refresh the fallback target (kube-proxy endpoints may have moved) now that it
-        // matters, without holding up the caller, who is about to drain or restart
-        if (!this.stopped) void this.resync();
-      }
+      });
+    }
+    if (!this.serving && nodeCounters.notrackInstalled === 0) return this.queue.then(() => undefined);
+    // Removal does not wait behind a resync in progress: every millisecond here is DNS
+    // sent to a closed socket. A resync that started earlier may still write NOTRACK back,
+    // so the removal runs once more after whatever is queued.
+    this.serving = false;
+    this.verified.delete('notrack');
+    const now = this.removeNotrack(true);
+    void this.enqueue(async () => {
+      if (this.serving) return;
+      await this.removeNotrack(false);
+      // refresh the fallback target (kube-proxy endpoints may have moved) now that it matters
+      if (!this.stopped) await this.syncNow();
     });
+    return now;
+  }
+
+  private async removeNotrack(announce: boolean): Promise<void> {
+    const t0 = Date.now();
+    try {
+      await this.firewall?.removeNotrack(this.config.localIps);
+    } catch (e) {
+      this.countError(e);
+      this.log.error({ err: (e as Error).message }, `could not remove the NOTRACK rules: ${(e as Error).message}`);
+      return;
+    }
+    if (!announce) return;
+    if (nodeCounters.notrackInstalled) nodeCounters.fallbackActivations++;
+    nodeCounters.notrackInstalled = 0;
+    this.log.info({ ms: Date.now() - t0 }, 'NOTRACK rules removed: the fallback sends DNS to the cluster DNS until nodedns serves again');
   }
 
   /** New configuration (addresses, cluster DNS, ports): applied at once. */
@@ -156,7 +167,6 @@ export class NodeSetup {
     if (this.firewall) await this.syncFirewall(problems);
     this.problems = problems;
     nodeCounters.lastSyncTime = Date.now() / 1000;
-    this.onCounters();
   }
 
   private async syncInterface(problems: string[]): Promise<void> {

@@ -10,8 +10,9 @@
 //
 // Messages: worker -> primary {type:'ready'}, {type:'leaving'} (it got SIGTERM),
 // {type:'cluster-dns', endpoints} (learned from the API). primary -> worker
-// {type:'stop', drainMs, settleMs}, {type:'node-counters', counters},
-// {type:'notrack-off', command} (what to run if this process dies, see worker.ts).
+// {type:'stop', drainMs, settleMs}, {type:'notrack-off', commands} (what to run if this
+// process dies, see worker.ts). The node counters live here, where /metrics is served.
+import { spawnSync } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config, Endpoint } from '../config/types';
@@ -36,7 +37,6 @@ export type WorkerMessage =
 
 export type PrimaryMessage =
   | { type: 'stop'; drainMs: number; settleMs: number }
-  | { type: 'node-counters'; counters: typeof nodeCounters }
   | { type: 'notrack-off'; commands: { cmd: string; args: string[]; input: string }[] };
 
 const MAX_BACKOFF_MS = 10_000;
@@ -73,9 +73,18 @@ export class Supervisor {
     this.slots.set(w.id, slot);
     this.startedAt.set(w.id, Date.now());
     const cmds = this.o.node?.firewall ? notrackOffCommands(this.o.node.firewall.backend, this.o.config.localIps) : [];
+    // Runs before cluster's own exit handler closes the shared sockets: when the last
+    // ready worker dies, NOTRACK goes synchronously (~10 ms), before a single query can
+    // meet a closed socket. The async path below then does the bookkeeping.
+    w.process.prependListener('exit', () => {
+      if (this.stopping || cmds.length === 0 || !this.ready.has(w.id) || this.ready.size > 1) return;
+      for (const c of cmds) spawnSync(c.cmd, c.args, { input: c.input, timeout: 5000, stdio: ['pipe', 'ignore', 'ignore'] });
+    });
+    // A message sent to a worker that is dying fails with EPIPE, emitted on the Worker:
+    // unhandled, it would take the supervisor (and the node's DNS) down with it.
+    w.on('error', (e: Error) => this.o.log.debug({ worker: w.process.pid, err: e.message }, 'IPC to a worker failed (it is exiting)'));
     w.on('online', () => {
       if (cmds.length > 0) this.send(w, { type: 'notrack-off', commands: cmds });
-      this.send(w, { type: 'node-counters', counters: nodeCounters });
     });
   }
 
@@ -91,7 +100,6 @@ export class Supervisor {
       nodeCounters.workersReady = this.ready.size;
       this.o.log.info({ worker: w.process.pid, ready: this.ready.size, of: this.o.config.workers }, 'worker ready');
       if (!this.stopping) void this.o.node?.setServing(true);
-      this.broadcastCounters();
     } else if (m?.type === 'leaving') {
       // a worker was told to stop by someone else: take its traffic away before it closes
       void this.dropReady(w.id).then(() => this.send(w, { type: 'stop', drainMs: this.o.drainMs ?? 5000, settleMs: this.o.settleMs ?? 150 }));
@@ -126,13 +134,8 @@ export class Supervisor {
     this.o.log.error({ worker: w.process.pid, code, signal, restartInMs: delay, ready: this.ready.size },
       `worker died (${signal ?? `exit code ${code}`}); ${this.ready.size === 0 ? 'the fallback serves DNS until it is back; ' : ''}restarting it`);
     void removal.then(() => {
-      this.broadcastCounters();
       setTimeout(() => { if (!this.stopping) this.fork(slot); }, delay);
     });
-  }
-
-  private broadcastCounters(): void {
-    for (const w of Object.values(cluster.workers ?? {})) if (w) this.send(w, { type: 'node-counters', counters: nodeCounters });
   }
 
   /** Clean stop: NOTRACK off (fallback takes over), workers drain and exit, the rest stays. */

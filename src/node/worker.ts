@@ -7,20 +7,24 @@ import { writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types';
 import { Agent } from '../serve/agent';
-import { adoptCounters } from './counters';
 import type { PrimaryMessage, WorkerMessage } from './supervisor';
 
 function send(m: WorkerMessage): void {
   if (process.connected && process.send) process.send(m);
 }
 
-export async function runWorker(config: Config, log: Logger, onStarted: (a: Agent) => void = () => {}): Promise<number> {
+/**
+ * `onStarted` runs once the agent serves; what it returns (if anything) runs when the
+ * worker stops, before the agent drains.
+ */
+export async function runWorker(config: Config, log: Logger, onStarted: (a: Agent) => (() => Promise<void>) | void = () => {}): Promise<number> {
   // If memory runs out, the kernel should kill a worker (which is restarted behind the
   // fallback), never the supervisor that owns the rules.
   try { writeFileSync('/proc/self/oom_score_adj', '1000'); } catch { /* not Linux, or not allowed */ }
 
   let notrackOff: Extract<PrimaryMessage, { type: 'notrack-off' }>['commands'] = [];
   let agent: Agent | undefined;
+  let cleanup: (() => Promise<void>) | void;
   let stopping = false;
 
   cluster.worker?.on('disconnect', () => {
@@ -37,6 +41,7 @@ export async function runWorker(config: Config, log: Logger, onStarted: (a: Agen
     stopping = true;
     // packets that arrived before NOTRACK went away may still sit in the socket buffer
     await new Promise((r) => setTimeout(r, m.settleMs));
+    if (cleanup) await cleanup().catch((e: Error) => log.warn({ err: e.message }, 'cleanup before stopping failed'));
     if (agent) {
       await agent.drain(m.drainMs);
       await agent.stop();
@@ -46,7 +51,6 @@ export async function runWorker(config: Config, log: Logger, onStarted: (a: Agen
 
   process.on('message', (m: PrimaryMessage) => {
     if (m?.type === 'stop') void stop(m);
-    else if (m?.type === 'node-counters') adoptCounters(m.counters);
     else if (m?.type === 'notrack-off') notrackOff = m.commands;
   });
   // Ctrl-C reaches the whole process group: the supervisor handles it, in order.
@@ -58,7 +62,12 @@ export async function runWorker(config: Config, log: Logger, onStarted: (a: Agen
   });
 
   agent = await Agent.start({ config, log });
-  onStarted(agent);
+  cleanup = onStarted(agent);
   send({ type: 'ready' });
   return new Promise<number>(() => { /* runs until told to stop */ });
+}
+
+/** Tells the supervisor the cluster DNS addresses this worker now uses (learned from the API), for the fallback rules. */
+export function reportClusterDns(endpoints: Config['clusterDns']): void {
+  send({ type: 'cluster-dns', endpoints });
 }

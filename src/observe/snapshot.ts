@@ -120,11 +120,23 @@ function addFields<T extends Record<string, number>>(into: T, from: T): void {
 }
 
 /**
+ * Only the counters of `s` (gauges zeroed, processes 0): what a worker that died or did
+ * not answer in time still contributes, so that the node's sums never go backwards.
+ */
+export function countersOnly(s: Snapshot): Snapshot {
+  return {
+    ...s, processes: 0, cacheEntries: { success: 0, denial: 0 }, cacheCapacity: { success: 0, denial: 0 }, rssBytes: 0,
+    upstreams: s.upstreams.map((u) => ({ ...u, healthy: 0, rttMs: 0, current: false })),
+  };
+}
+
+/**
  * The node's total: counters add up; an upstream's `healthy` becomes the share of
- * processes that consider it healthy and its RTT the mean over the processes that saw it.
+ * serving processes that consider it healthy and its RTT the mean over them
+ * (counters-only snapshots, processes 0, add their counters and nothing else).
  */
 export function mergeSnapshots(list: Snapshot[]): Snapshot {
-  if (list.length === 1) return list[0];
+  if (list.length === 1 && list[0].processes > 0) return list[0];
   const out = emptySnapshot();
   const ups = new Map<string, UpstreamSnapshot & { seen: number }>();
   for (const s of list) {
@@ -136,23 +148,26 @@ export function mergeSnapshots(list: Snapshot[]): Snapshot {
     out.cacheCapacity = { success: out.cacheCapacity.success + s.cacheCapacity.success, denial: out.cacheCapacity.denial + s.cacheCapacity.denial };
     for (const k of ['cacheMisses', 'cacheServedStale', 'cachePrefetch', 'coalesced', 'dropped', 'formerr', 'overload',
       'localAnswers', 'loopsDetected', 'healthcheckBroken', 'rssBytes', 'cpuSeconds'] as const) out[k] += s[k];
+    const live = s.processes > 0;
     for (const u of s.upstreams) {
       const key = `${u.zone}|${u.address}`;
       const m = ups.get(key);
       if (!m) {
         const durations: Record<string, HistogramSnapshot> = {};
         for (const [rc, h] of Object.entries(u.durations)) durations[rc] = { counts: [...h.counts], sum: h.sum, count: h.count };
-        ups.set(key, { ...u, durations, seen: 1 });
+        ups.set(key, { ...u, durations, seen: live ? 1 : 0 });
         continue;
       }
       m.queries += u.queries;
       m.failures += u.failures;
       m.markedDown += u.markedDown;
-      m.healthy += u.healthy;
-      m.rttMs += u.rttMs;
-      m.current = m.current || u.current;
       m.kind = m.kind || u.kind;
-      m.seen++;
+      if (live) {
+        m.healthy += u.healthy;
+        m.rttMs += u.rttMs;
+        m.current = m.current || u.current;
+        m.seen++;
+      }
       for (const [rc, h] of Object.entries(u.durations)) {
         if (m.durations[rc]) addHistogram(m.durations[rc], h);
         else m.durations[rc] = { counts: [...h.counts], sum: h.sum, count: h.count };
@@ -161,8 +176,8 @@ export function mergeSnapshots(list: Snapshot[]): Snapshot {
   }
   for (const m of ups.values()) {
     const { seen, ...u } = m;
-    u.healthy /= seen;
-    u.rttMs /= seen;
+    u.healthy = seen > 0 ? u.healthy / seen : 0;
+    u.rttMs = seen > 0 ? u.rttMs / seen : 0;
     out.upstreams.push(u);
   }
   return out;

@@ -7,7 +7,7 @@
 // primary keeps every metric (histograms included) exact across workers. Readiness
 // travels in the same message, so /ready and /metrics see the same processes.
 import type { Agent } from '../serve/agent';
-import { emptySnapshot, mergeSnapshots, takeSnapshot, type Snapshot } from './snapshot';
+import { countersOnly, emptySnapshot, mergeSnapshots, takeSnapshot, type Snapshot } from './snapshot';
 
 export interface ServingState {
   snapshot: Snapshot;
@@ -68,13 +68,20 @@ export interface WorkerHandle extends IpcPeer {
 }
 
 /**
- * In the primary: ask every worker for its snapshot (at most `timeoutMs`), sum them, and
- * call the node ready only when `expected` workers answered and each one is ready.
- * Concurrent callers share one round of requests.
+ * In the primary: ask every worker for its snapshot (at most `timeoutMs`, under a kubelet
+ * probe's default 1 s), sum them, and call the node ready only when `expected` workers
+ * answered and each one is ready. Concurrent callers share one round of requests.
+ *
+ * The sums never go backwards: a worker that does not answer in time still counts with
+ * its last snapshot, and the counters of a worker that died are kept (a restarted worker
+ * starts from zero under a new name). Otherwise a worker's death would look like a counter
+ * reset of the whole node to Prometheus, and rate() would show a spike.
  */
-export function workerSource(workers: () => WorkerHandle[], expected: () => number, timeoutMs = 1000): StateSource {
+export function workerSource(workers: () => WorkerHandle[], expected: () => number, timeoutMs = 500): StateSource {
   let seq = 0;
   let inflight: Promise<ServingState> | undefined;
+  const last = new Map<string, Snapshot>(); // by worker name: its latest snapshot
+  let retired: Snapshot | undefined; // counters of workers that are gone
   const ask = (w: WorkerHandle, n: number): Promise<Reply | string> => new Promise((resolve) => {
     const onMessage = (m: unknown) => {
       if (m && typeof m === 'object' && (m as Reply).type === SNAPSHOT_REPLY && (m as Reply).seq === n) done(m as Reply);
@@ -96,11 +103,25 @@ export function workerSource(workers: () => WorkerHandle[], expected: () => numb
     const missing: string[] = [];
     let readyCount = 0;
     replies.forEach((r, i) => {
-      if (typeof r === 'string') { missing.push(r); return; }
+      const name = list[i].name;
+      if (typeof r === 'string') {
+        missing.push(r);
+        const seen = last.get(name);
+        if (seen) snapshots.push(countersOnly(seen));
+        return;
+      }
+      last.set(name, r.snapshot);
       snapshots.push(r.snapshot);
       if (r.ready) readyCount++;
-      else for (const m of r.missing) missing.push(`${list[i].name}: ${m}`);
+      else for (const m of r.missing) missing.push(`${name}: ${m}`);
     });
+    const listed = new Set(list.map((w) => w.name));
+    for (const [name, s] of last) {
+      if (listed.has(name)) continue;
+      retired = retired ? mergeSnapshots([retired, countersOnly(s)]) : countersOnly(s);
+      last.delete(name);
+    }
+    if (retired) snapshots.push(retired);
     const want = expected();
     if (list.length < want) missing.push(`${want - list.length} of ${want} workers not running (restarting?)`);
     return { snapshot: snapshots.length > 0 ? mergeSnapshots(snapshots) : emptySnapshot(), ready: readyCount >= want && missing.length === 0, missing };

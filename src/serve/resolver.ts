@@ -30,7 +30,7 @@ export function failureEntry(question: Buffer, rcode: number): Entry {
   wire.writeUInt16BE(1, 4);
   question.copy(wire, HEADER_LEN);
   return {
-    wire, qnameEnd: wire.length - 4, arcount: 0, ttlOffsets: new Uint16Array(0), nameOffsets: new Uint16Array(0), ttls: new Uint32Array(0), ttl: 0,
+    wire, qnameEnd: wire.length - 4, arcount: 0, ttlOffsets: [], nameOffsets: [], ttls: [], ttl: 0,
     storedAt: 0, expiresAt: 0, rcode, negative: true, hits: 0, prefetching: false,
   };
 }

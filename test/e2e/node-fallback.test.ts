@@ -45,7 +45,7 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
   });
   after(() => lab.cleanup());
 
-  it('a worker killed with SIGKILL: answers continue (fallback, then the restarted worker)', async () => {
+  it('a worker killed with SIGKILL: answers continue (fallback, then the restarted worker)', async (tc) => {
     const nd = spawnNodedns(t.node, CLI, runArgs('iptables'));
     try {
       await nd.waitForLog('NOTRACK rules in place', 20_000);
@@ -61,9 +61,10 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
       await waitUntil('a new worker', async () => (nd.count('worker ready') >= 2 ? true : undefined), 15_000, 50);
       await waitUntil('NOTRACK back', async () => ((await notrackPresent(t.node)) ? true : undefined), 5000, 50);
       const r = await probe.result;
-      console.log(`# worker SIGKILL: ${r.sent} probes, ${r.firstTry} answered first try, ${r.answered} with one retry, lost ${r.lost}, longest gap ${r.longestGapMs} ms, failed first tries at ${JSON.stringify(r.failedAt)} ms`);
+      tc.diagnostic(`worker SIGKILL: ${r.sent} probes, ${r.firstTry} answered first try, ${r.answered} with one retry, lost ${r.lost}, longest gap ${r.longestGapMs} ms, failed first tries at ${JSON.stringify(r.failedAt)} ms`);
       assert.equal(r.lost, 0, 'every query answered (at most one retry)');
-      assert.ok(r.sent - r.firstTry <= 3, `at most a few first tries fail in the moment between the socket closing and NOTRACK going (${r.sent - r.firstTry})`);
+      const span = r.failedAt.length ? Math.max(...r.failedAt) - Math.min(...r.failedAt) : 0;
+      assert.ok(span <= 500, `first tries fail only in the moment the worker dies, not after (failures over ${span} ms)`);
       assert.equal(await dig(t.pod, L, 'only.nodedns'), '10.9.9.9', 'nodedns (the new worker) serves again');
     } finally {
       await nd.child.stop('SIGTERM', 15_000);
@@ -92,7 +93,7 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
     assert.equal(td.code, 0, td.stderr);
   });
 
-  it('--workers 2: one worker killed, the other keeps serving and NOTRACK stays', async () => {
+  it('--workers 2: one worker killed, the other keeps serving and NOTRACK stays', async (tc) => {
     const nd = spawnNodedns(t.node, CLI, runArgs('iptables', ['--workers', '2']));
     try {
       await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), 20_000, 50);
@@ -103,7 +104,7 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
       process.kill(pids[0], 'SIGKILL');
       await nd.waitForLog('worker died');
       const r = await probe.result;
-      console.log(`# one of two workers SIGKILLed: ${r.sent} probes, lost ${r.lost}, ${r.sent - r.firstTry} failed first tries, longest gap ${r.longestGapMs} ms`);
+      tc.diagnostic(`one of two workers SIGKILLed: ${r.sent} probes, lost ${r.lost}, ${r.sent - r.firstTry} failed first tries, longest gap ${r.longestGapMs} ms`);
       assert.equal(r.lost, 0);
       assert.equal(nd.count('NOTRACK rules removed'), 0, 'no fallback needed while a worker serves');
       assert.equal(await notrackPresent(t.node), true);

@@ -255,5 +255,72 @@ for (const mode of MODES) {
       assert.equal(again.code, 0);
       assert.match(again.stdout, /nothing of nodedns was installed/);
     });
+
+    it('setup alone puts the address and the standing rules in place: the fallback answers with no nodedns running', async () => {
+      const setupArgs = ['setup', '--local-ip', L, '--cluster-dns', TOPO.serviceIp, '--firewall', mode.flag, '--health-addr', `${L}:8080`];
+      const r = await t.node.exec(process.execPath, [CLI, ...setupArgs]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /NOTRACK left as it was/);
+      assert.equal(await localAddressOnLo(t.node), 1);
+      assert.equal(await rulesAsSpecified(t.node, mode, false), undefined);
+      assert.equal(await dig(t.pod, 'who.test', 'TXT'), '"clusterdns"');
+      const again = await t.node.exec(process.execPath, [CLI, ...setupArgs]);
+      assert.match(again.stdout, /rules already in place/, 'idempotent');
+      assert.equal(await rulesAsSpecified(t.node, mode, false), undefined);
+      assert.equal((await t.node.exec(process.execPath, [CLI, 'teardown', '--local-ip', L])).code, 0);
+    });
+  });
+}
+
+for (const flag of ['iptables', 'nftables']) {
+  describe(`dual-stack node setup (${flag}): IPv6 local addresses get ip6tables / inet rules`, { skip, timeout: 120_000 }, () => {
+    const lab = new NetnsLab();
+    let t: NodeTopology;
+    const L6 = TOPO.localIp6;
+    const digAt = async (server: string, name: string, type = 'A') => {
+      const r = await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${server}`, name, type]);
+      return r.code === 0 ? r.stdout.trim() : undefined;
+    };
+
+    before(async () => {
+      t = await nodeTopology(lab, { routableServiceIp: true, ipv6: true });
+      startClusterDns(t.dns, [TOPO.serviceIp, TOPO.serviceIp6], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
+      await waitUntil('the cluster DNS over IPv6', async () => ((await digAt(TOPO.serviceIp6, 'who.test', 'TXT')) ? true : undefined), 10_000, 100);
+    });
+    after(() => lab.cleanup());
+
+    it('serves both families, NOTRACKed, and falls back per family', async () => {
+      const nd = spawnNodedns(t.node, CLI, ['run', '--local-ip', `${L},${L6}`, '--cluster-dns', `${TOPO.serviceIp},[${TOPO.serviceIp6}]:53`,
+        '--upstream', TOPO.serviceIp, '--firewall', flag, '--host', 'only.nodedns=10.9.9.9',
+        '--metrics-addr', '', '--health-addr', '', '--control-socket', '']);
+      try {
+        await nd.waitForLog('NOTRACK rules in place', 20_000);
+        assert.match(await t.node.ok('ip', ['-o', '-6', 'addr', 'show', 'dev', 'lo']), new RegExp(` ${L6}/128 `));
+        if (flag === 'iptables') {
+          const raw6 = await t.node.ok('ip6tables-nft-save', ['-t', 'raw']);
+          assert.match(raw6, new RegExp(`-A NODEDNS-NOTRACK-PRE -d ${L6}/128 -p udp -m udp --dport 53 -m comment --comment nodedns -j NOTRACK`));
+          const nat6 = await t.node.ok('ip6tables-nft-save', ['-t', 'nat']);
+          assert.match(nat6, new RegExp(`-A NODEDNS-FALLBACK-PRE -d ${L6}/128 -p tcp -m tcp --dport 53 -m comment --comment nodedns -j DNAT --to-destination \\[${TOPO.serviceIp6}\\]:53`));
+          assert.doesNotMatch(nat6, /-d 169\.254/, 'IPv4 rules stay in iptables');
+        } else {
+          const table = await t.node.ok('nft', ['list', 'table', 'inet', 'nodedns']);
+          assert.match(table, new RegExp(`ip6 daddr ${L6} udp dport 53 notrack`));
+          assert.match(table, new RegExp(`ip6 daddr ${L6} tcp dport 53 dnat ip6 to \\[${TOPO.serviceIp6}\\]:53`));
+        }
+        assert.equal(await digAt(L6, 'only.nodedns'), '10.9.9.9', 'nodedns answers on the IPv6 address');
+        assert.equal(await digAt(L, 'only.nodedns'), '10.9.9.9', 'and on the IPv4 one');
+        const ct6 = await t.node.exec('conntrack', ['-L', '-f', 'ipv6', '--orig-dst', L6]);
+        assert.equal(ct6.stdout.split('\n').filter((l) => l.includes(L6)).length, 0, 'no conntrack entry');
+      } finally {
+        assert.equal((await nd.child.stop('SIGTERM', 15_000)).code, 0);
+      }
+      assert.equal(await digAt(L6, 'who.test', 'TXT'), '"clusterdns"', 'IPv6 fallback to the IPv6 cluster DNS address');
+      assert.equal(await digAt(L, 'who.test', 'TXT'), '"clusterdns"', 'IPv4 fallback');
+      const td = await t.node.exec(process.execPath, [CLI, 'teardown', '--local-ip', `${L},${L6}`]);
+      assert.equal(td.code, 0, td.stderr);
+      assert.doesNotMatch(await t.node.ok('ip', ['-o', 'addr', 'show', 'dev', 'lo']), new RegExp(`${L6}|${L}`));
+      for (const save of ['ip6tables-nft-save', 'iptables-nft-save']) assert.doesNotMatch(await t.node.ok(save, []), /NODEDNS/);
+      assert.doesNotMatch(await t.node.ok('nft', ['list', 'ruleset']), /nodedns/);
+    });
   });
 }

@@ -132,7 +132,10 @@ export const TOPO = {
   nodePodSide6: 'fd00:200::1',
   nodeDnsSide: '10.201.0.1',
   dnsHost: '10.201.0.2',
+  nodeDnsSide6: 'fd00:201::1',
+  dnsHost6: 'fd00:201::2',
   serviceIp: '10.96.0.10', // the cluster DNS ClusterIP
+  serviceIp6: 'fd00:96::10',
   endpointIp: '10.244.1.5', // the cluster DNS pod (what kube-proxy DNATs the ClusterIP to)
 } as const;
 
@@ -150,11 +153,25 @@ export interface NodeTopology {
  * where the ClusterIP is a local address); otherwise only kube-proxy-like DNAT rules
  * can reach it, as in iptables mode.
  */
-export async function nodeTopology(lab: NetnsLab, o: { routableServiceIp: boolean }): Promise<NodeTopology> {
+export async function nodeTopology(lab: NetnsLab, o: { routableServiceIp: boolean; ipv6?: boolean }): Promise<NodeTopology> {
   const [node, pod, dns] = [await lab.add('node'), await lab.add('pod'), await lab.add('dns')];
-  await lab.veth(node, `${TOPO.nodePodSide}/24`, pod, `${TOPO.pod}/24`);
-  await lab.veth(node, `${TOPO.nodeDnsSide}/24`, dns, `${TOPO.dnsHost}/24`);
+  const [nodePod] = await lab.veth(node, `${TOPO.nodePodSide}/24`, pod, `${TOPO.pod}/24`);
+  const [nodeDns] = await lab.veth(node, `${TOPO.nodeDnsSide}/24`, dns, `${TOPO.dnsHost}/24`);
   await node.ok('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  if (o.ipv6) {
+    // the service address is routed to the dns namespace (IPv6 has no kube-proxy stand-in here)
+    await node.ok('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+    await node.ok('ip', ['addr', 'add', `${TOPO.nodePodSide6}/64`, 'dev', nodePod, 'nodad']);
+    await node.ok('ip', ['addr', 'add', `${TOPO.nodeDnsSide6}/64`, 'dev', nodeDns, 'nodad']);
+    const podDev = (await pod.ok('ip', ['-o', 'link', 'show', 'type', 'veth'])).split(':')[1].trim().split('@')[0];
+    const dnsDev = (await dns.ok('ip', ['-o', 'link', 'show', 'type', 'veth'])).split(':')[1].trim().split('@')[0];
+    await pod.ok('ip', ['addr', 'add', `${TOPO.pod6}/64`, 'dev', podDev, 'nodad']);
+    await dns.ok('ip', ['addr', 'add', `${TOPO.dnsHost6}/64`, 'dev', dnsDev, 'nodad']);
+    await pod.ok('ip', ['-6', 'route', 'add', 'default', 'via', TOPO.nodePodSide6]);
+    await dns.ok('ip', ['-6', 'route', 'add', 'default', 'via', TOPO.nodeDnsSide6]);
+    await dns.ok('ip', ['addr', 'add', `${TOPO.serviceIp6}/128`, 'dev', 'lo']);
+    await node.ok('ip', ['-6', 'route', 'add', `${TOPO.serviceIp6}/128`, 'via', TOPO.dnsHost6]);
+  }
   await pod.ok('ip', ['route', 'add', 'default', 'via', TOPO.nodePodSide]);
   await dns.ok('ip', ['route', 'add', 'default', 'via', TOPO.nodeDnsSide]);
   await dns.ok('ip', ['addr', 'add', `${TOPO.endpointIp}/32`, 'dev', 'lo']);

@@ -73,18 +73,30 @@ export class Firewall {
     return backendName(this.backend);
   }
 
-  /** Brings the rules to the wanted state (NOTRACK on or off) and says what it changed. */
-  async sync(inp: FirewallInputs, notrack: boolean): Promise<SyncResult> {
+  /**
+   * Brings the rules to the wanted state and says what it changed. notrack: true = NOTRACK
+   * in place, false = removed, 'keep' = left as found (`nodedns setup` next to a running nodedns).
+   */
+  async sync(inp: FirewallInputs, notrack: boolean | 'keep'): Promise<SyncResult> {
     const snap = new Snapshot(this.run);
     const fallback = await this.resolveFallback(inp, snap);
     const rules = buildRules({ localIps: inp.localIps, port: inp.port, healthPort: inp.healthPort, fallback });
-    const sets = new Set<RuleSet>(notrack ? RULE_SETS : ['base', 'fallback']);
+    const sets = new Set<RuleSet>(notrack === true ? RULE_SETS : ['base', 'fallback']);
     const changed = new Set<RuleSet>();
     const b = this.backend;
     if (b.kind === 'iptables') {
       for (const family of families(inp.localIps)) {
-        const saved = ipt.parseSave(await snap.save(b.variant, family));
+        const text = await snap.save(b.variant, family);
+        if (text.includes('NodeLocal DNS Cache')) this.warnNodeCache();
+        const saved = ipt.parseSave(text);
         const want = ipt.desiredChains(rules, family, sets);
+        if (notrack === 'keep') {
+          // keeping = wanting what is there now (an empty chain where there is none)
+          for (const h of NOTRACK_HOOKS) {
+            const p = ipt.PLACES[h];
+            want.set(h, saved.get(p.table)?.rules.get(p.chain) ?? []);
+          }
+        }
         const d = ipt.diff(saved, want);
         if (d.chains.length === 0 && d.jumps.size === 0 && d.stale.length === 0) continue;
         await this.restore(b.variant, family, ipt.restoreInput(want, [...d.chains, ...d.stale], d.jumps));
@@ -94,12 +106,22 @@ export class Firewall {
       const listed = await this.nftList();
       const want = nft.desiredChains(rules, sets);
       const d = nft.diff(listed, want);
+      if (notrack === 'keep') d.chains = d.chains.filter((h) => HOOK_SET[h] !== 'notrack' || !listed?.chains.has(h));
       if (d.rebuild) await this.nftApply(nft.replaceTable(want));
       else if (d.chains.length > 0) await this.nftApply(nft.replaceChains(want, d.chains));
       for (const h of d.chains) if ((want.get(h) ?? []).length > 0 || listed?.chains.get(h)?.comments.length) changed.add(HOOK_SET[h]);
     }
-    if (!notrack) changed.delete('notrack');
+    if (notrack !== true) changed.delete('notrack');
     return { changed, fallback };
+  }
+
+  private warnedNodeCache = false;
+  private warnNodeCache(): void {
+    if (this.warnedNodeCache) return;
+    this.warnedNodeCache = true;
+    this.log.warn('node-cache\'s rules ("NodeLocal DNS Cache: skip conntrack") are still on this node: they NOTRACK DNS for good, '
+      + 'so the fallback cannot take over while nodedns is down. Stop node-cache with its teardown (no -skipteardown), '
+      + 'or delete those rules (iptables-save | grep "NodeLocal DNS Cache")');
   }
 
   /** Removes the NOTRACK rules only, as fast as the tools allow: the fallback takes over. */
