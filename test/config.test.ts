@@ -56,6 +56,13 @@ describe('config', () => {
     assert.deepEqual(c.cache.zones, [{ zone: 'example.org', successTtlCap: 300, denialTtlCap: undefined }]);
   });
 
+  it('turns the API on with --kubeconfig unless told otherwise', () => {
+    assert.equal(loadConfig([], ENV).config.kubeApi, false);
+    assert.equal(loadConfig([], { KUBERNETES_SERVICE_HOST: '10.96.0.1' }).config.kubeApi, true);
+    assert.equal(loadConfig(['--kubeconfig', '/k'], ENV).config.kubeApi, true);
+    assert.equal(loadConfig(['--kubeconfig', '/k', '--no-kube-api'], ENV).config.kubeApi, false);
+  });
+
   it('takes the cluster DNS from KUBE_DNS_UPSTREAM_SERVICE_HOST, as node-cache does', () => {
     const { config: c } = loadConfig([], { KUBE_DNS_UPSTREAM_SERVICE_HOST: '10.96.0.11', KUBE_DNS_UPSTREAM_SERVICE_PORT: '53' });
     assert.deepEqual(c.clusterDns, [{ host: '10.96.0.11', port: 53, family: 4 }]);

@@ -2,7 +2,6 @@
 // Precedence: flag, then environment, then file, then default.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parse as parseYaml } from 'yaml';
 import { OPTIONS, OPTION_BY_NAME, envName, type Raw } from './options';
 import { ConfigError, type Config } from './types';
 import { listenAddrParts, parseEndpointList } from './values';
@@ -132,7 +131,9 @@ function applyOne(c: Config, name: string, raw: Raw, label: string): void {
 export function applyYaml(c: Config, text: string, where: string): void {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    // loaded here, not at the top: ~8 MB that a worker started from flags never needs
+    const { parse } = require('yaml') as typeof import('yaml');
+    doc = parse(text);
   } catch (e) {
     throw new ConfigError(`${where}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
@@ -153,6 +154,7 @@ export interface LoadResult {
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env, extraBooleans: string[] = []): LoadResult {
   const args = parseArgs(argv, extraBooleans);
   const c = defaults(env);
+  const kubeApiAuto = c.kubeApi;
   const file = args.configFile ?? env.NODEDNS_CONFIG;
   if (file) {
     let text: string;
@@ -172,6 +174,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
     const opt = OPTION_BY_NAME.get(name)!;
     for (const val of opt.repeatable ? vals : vals.slice(-1)) applyOne(c, name, val, `--${name}`);
   }
+  // A kubeconfig means "use the API", unless --kube-api was set one way or the other.
+  if (c.kubeconfig !== '' && c.kubeApi === kubeApiAuto && !args.values.has('kube-api') && env[envName('kube-api')] === undefined) c.kubeApi = true;
   finish(c);
   return { config: c, positional: args.positional, args };
 }

@@ -9,13 +9,13 @@
 // stay open and they take the dead worker's share, so the fallback is not needed.
 //
 // Messages: worker -> primary {type:'ready'}, {type:'leaving'} (it got SIGTERM),
-// {type:'cluster-dns', endpoints} (learned from the API). primary -> worker
+// primary -> worker {type:'reconfigure', config} (a live change, e.g. from a ConfigMap),
 // {type:'stop', drainMs, settleMs}, {type:'notrack-off', commands} (what to run if this
 // process dies, see worker.ts). The node counters live here, where /metrics is served.
 import { spawnSync } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import type { Config, Endpoint } from '../config/types';
+import type { Config } from '../config/types';
 import { nodeCounters } from './counters';
 import type { NodeSetup } from './setup';
 import { notrackOffCommands } from './firewall/firewall';
@@ -28,21 +28,27 @@ export interface SupervisorOptions {
   drainMs?: number;
   /** time a stopping worker keeps reading after NOTRACK is gone, for packets already queued */
   settleMs?: number;
+  /** a worker became ready: give it what changed since start (the live configuration) */
+  onWorkerReady?: (send: (m: PrimaryMessage) => void) => void;
+  /** DNS moved to the fallback (no worker ready) or back to nodedns */
+  onFallback?: (active: boolean, why: string) => void;
 }
 
 export type WorkerMessage =
   | { type: 'ready' }
-  | { type: 'leaving' }
-  | { type: 'cluster-dns'; endpoints: Endpoint[] };
+  | { type: 'leaving' };
+
 
 export type PrimaryMessage =
   | { type: 'stop'; drainMs: number; settleMs: number }
+  | { type: 'reconfigure'; config: Config }
   | { type: 'notrack-off'; commands: { cmd: string; args: string[]; input: string }[] };
 
 const MAX_BACKOFF_MS = 10_000;
 
 export class Supervisor {
   private ready = new Set<number>();
+  private fallbackActive = false;
   private everReady = false;
   private stopping = false;
   private restarts = new Map<number, number>(); // slot -> consecutive quick deaths
@@ -96,6 +102,11 @@ export class Supervisor {
     if (m?.type === 'ready') {
       this.ready.add(w.id);
       this.everReady = true;
+      this.o.onWorkerReady?.((msg) => this.send(w, msg));
+      if (this.ready.size === 1 && this.fallbackActive) {
+        this.fallbackActive = false;
+        this.o.onFallback?.(false, 'a worker is serving again');
+      }
       this.restarts.set(this.slots.get(w.id) ?? 0, 0);
       nodeCounters.workersReady = this.ready.size;
       this.o.log.info({ worker: w.process.pid, ready: this.ready.size, of: this.o.config.workers }, 'worker ready');
@@ -103,8 +114,6 @@ export class Supervisor {
     } else if (m?.type === 'leaving') {
       // a worker was told to stop by someone else: take its traffic away before it closes
       void this.dropReady(w.id).then(() => this.send(w, { type: 'stop', drainMs: this.o.drainMs ?? 5000, settleMs: this.o.settleMs ?? 150 }));
-    } else if (m?.type === 'cluster-dns' && Array.isArray(m.endpoints)) {
-      void this.o.node?.setClusterDns(m.endpoints);
     }
   }
 
@@ -112,7 +121,18 @@ export class Supervisor {
   private async dropReady(id: number): Promise<void> {
     const was = this.ready.delete(id);
     nodeCounters.workersReady = this.ready.size;
-    if (was && this.ready.size === 0) await this.o.node?.setServing(false);
+    if (was && this.ready.size === 0) {
+      if (!this.stopping) {
+        this.fallbackActive = true;
+        this.o.onFallback?.(true, 'no nodedns worker is serving on this node; DNS goes to the cluster DNS through the fallback rules until one is back');
+      }
+      await this.o.node?.setServing(false);
+    }
+  }
+
+  /** Sends a message to every live worker. */
+  broadcast(m: PrimaryMessage): void {
+    for (const w of Object.values(cluster.workers ?? {})) if (w && !w.isDead()) this.send(w, m);
   }
 
   private onExit(w: Worker, code: number | null, signal: string | null): void {

@@ -52,6 +52,10 @@ export async function runWorker(config: Config, log: Logger, onStarted: (a: Agen
   process.on('message', (m: PrimaryMessage) => {
     if (m?.type === 'stop') void stop(m);
     else if (m?.type === 'notrack-off') notrackOff = m.commands;
+    else if (m?.type === 'reconfigure' && agent) {
+      // validated by the supervisor already; a failure here means this worker differs (log it)
+      try { agent.reconfigure(m.config); } catch (e) { log.error({ err: (e as Error).message }, 'could not apply the configuration the supervisor sent'); }
+    }
   });
   // Ctrl-C reaches the whole process group: the supervisor handles it, in order.
   process.on('SIGINT', () => {});
@@ -65,9 +69,4 @@ export async function runWorker(config: Config, log: Logger, onStarted: (a: Agen
   cleanup = onStarted(agent);
   send({ type: 'ready' });
   return new Promise<number>(() => { /* runs until told to stop */ });
-}
-
-/** Tells the supervisor the cluster DNS addresses this worker now uses (learned from the API), for the fallback rules. */
-export function reportClusterDns(endpoints: Config['clusterDns']): void {
-  send({ type: 'cluster-dns', endpoints });
 }

@@ -9,10 +9,11 @@ import type { Config } from '../config/types';
 import { nodeCounters as processNodeCounters, type NodeCounters } from '../node/counters';
 import type { Agent } from '../serve/agent';
 import { boundAddress, closeHttp, listenHttp } from './http';
-import { instrumentHandler } from './introspection';
+import { instrumentAgent } from './instrument';
 import { createMetricsRegistry } from './metrics';
-import { queryLogger } from './query-log';
-import { answerSnapshotRequests, localSource, type IpcPeer, type ServingState, type StateSource } from './source';
+import { localSource, type ServingState, type StateSource } from './source';
+
+export { instrumentAgent, instrumentWorker } from './instrument';
 
 export interface NodeSetupState {
   complete: boolean;
@@ -50,18 +51,6 @@ export interface Observability {
   readonly metricsServer: Server | undefined;
   readonly healthServer: Server | undefined;
   stop(): Promise<void>;
-}
-
-/** NSID, CHAOS answers and per-query logs on one agent (every serving process does this). */
-export function instrumentAgent(agent: Agent, config: Config, log: Logger): void {
-  instrumentHandler(agent, config);
-  agent.handler.queryLog = config.logQueries ? queryLogger(log, config.logQueriesSample) : undefined;
-}
-
-/** In a worker process: instrument the agent and answer the supervisor's snapshot requests. Returns a stop function. */
-export function instrumentWorker(agent: Agent, config: Config, log: Logger, peer?: IpcPeer): () => void {
-  instrumentAgent(agent, config, log);
-  return answerSnapshotRequests(() => agent, peer);
 }
 
 export async function startObservability(o: ObservabilityOptions): Promise<Observability> {
