@@ -410,8 +410,11 @@ describe('fault server', () => {
   it('garbage: unparseable bytes with the query ID, or without', async () => {
     fs.set({ fault: 'garbage' });
     const r = await ask('dig');
-    assert.match(r.error ?? '', /Got bad packet/);
-    assert.equal(r.status, undefined);
+    // dig says so in one of two ways, depending on where its parser gives up
+    const badPacket = /Got bad packet/.test(r.error ?? '');
+    const warned = r.warnings.some((w) => /malformed message packet/.test(w));
+    assert.ok(badPacket || warned, r.output);
+    if (badPacket) assert.equal(r.status, undefined);
     const k = await ask('kdig');
     assert.match(k.error ?? '', /malformed reply packet/);
     fs.set({ fault: 'garbage', garbageKeepsId: false, garbageBytes: 12 });

@@ -34,6 +34,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
     upstreamMaxFails: 3,
     healthCheckIntervalMs: 500,
     maxInflight: 4096,
+    loopCheckIntervalMs: 300_000,
     tcpMaxConnections: 1024,
     tcpIdleTimeoutMs: 10_000,
     tcpMaxQueriesPerConnection: 128,

@@ -82,6 +82,8 @@ export const OPTIONS: Option[] = [
     apply: (c, r) => { c.healthCheckIntervalMs = millis(r); } },
   { name: 'max-inflight', def: '4096', help: 'distinct queries in flight upstream; more get SERVFAIL',
     apply: (c, r) => { c.maxInflight = int(1, 1_000_000)(r); } },
+  { name: 'loop-check-interval', def: '5m', help: 'how often each upstream is probed for a loop back to nodedns, first 2s after start (0 = off)',
+    apply: (c, r) => { c.loopCheckIntervalMs = millis(r); } },
   { name: 'tcp-max-connections', def: '1024', help: 'client TCP connections open at once',
     apply: (c, r) => { c.tcpMaxConnections = int(1, 1_000_000)(r); } },
   { name: 'tcp-idle-timeout', def: '10s', help: 'close a client TCP connection idle this long',

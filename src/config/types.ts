@@ -56,6 +56,7 @@ export interface Config {
   upstreamMaxFails: number; // consecutive failures that mark an upstream down
   healthCheckIntervalMs: number; // probe interval for an upstream marked down
   maxInflight: number; // distinct upstream queries in flight
+  loopCheckIntervalMs: number; // probe every upstream for a loop back to us; 0 = off
   tcpMaxConnections: number;
   tcpIdleTimeoutMs: number;
   tcpMaxQueriesPerConnection: number; // pipelined queries per client connection

@@ -10,15 +10,8 @@ import { apiError } from './client';
 export type EventType = 'Normal' | 'Warning';
 
 /** The reasons nodedns reports; the kubelet step reports KubeletConfigChanged / KubeletConfigNotChanged. */
-export const REASONS = {
-  noUpstream: 'NoUsableUpstream',
-  loop: 'UpstreamLoop',
-  fallback: 'FallbackActive',
-  rejected: 'ConfigRejected',
-  applied: 'ConfigApplied',
-  kubelet: 'KubeletConfigChanged',
-  clusterDns: 'ClusterDNSChanged',
-} as const;
+export { REASONS } from './reasons';
+import { REASONS } from './reasons';
 
 export interface NodeEventsOptions {
   namespace?: string; // default "default"

@@ -30,13 +30,16 @@ export interface SupervisorOptions {
   settleMs?: number;
   /** a worker became ready: give it what changed since start (the live configuration) */
   onWorkerReady?: (send: (m: PrimaryMessage) => void) => void;
+  /** a worker found an upstream that loops back to nodedns */
+  onLoop?: (message: string) => void;
   /** DNS moved to the fallback (no worker ready) or back to nodedns */
   onFallback?: (active: boolean, why: string) => void;
 }
 
 export type WorkerMessage =
   | { type: 'ready' }
-  | { type: 'leaving' };
+  | { type: 'leaving' }
+  | { type: 'loop'; message: string }; // an upstream sends our queries back to us
 
 
 export type PrimaryMessage =
@@ -111,6 +114,8 @@ export class Supervisor {
       nodeCounters.workersReady = this.ready.size;
       this.o.log.info({ worker: w.process.pid, ready: this.ready.size, of: this.o.config.workers }, 'worker ready');
       if (!this.stopping) void this.o.node?.setServing(true);
+    } else if (m?.type === 'loop' && typeof m.message === 'string') {
+      this.o.onLoop?.(m.message);
     } else if (m?.type === 'leaving') {
       // a worker was told to stop by someone else: take its traffic away before it closes
       void this.dropReady(w.id).then(() => this.send(w, { type: 'stop', drainMs: this.o.drainMs ?? 5000, settleMs: this.o.settleMs ?? 150 }));

@@ -6,6 +6,8 @@ import { attachKubernetes } from '../kube/attach';
 import { startObservability } from '../observe/observability';
 import { Agent } from '../serve/agent';
 import { logStart } from './log-start';
+import { watchLoops } from './loop-watch';
+import { REASONS } from '../kube/reasons';
 import { onStopSignals } from './signals';
 
 export async function runSingle(config: Config, log: Logger): Promise<number> {
@@ -15,9 +17,11 @@ export async function runSingle(config: Config, log: Logger): Promise<number> {
   logStart(agent, log);
   const kube = await attachKubernetes(config, log, agent);
   const control = await startControlServer(agent, config, log);
+  const stopLoops = watchLoops(agent, log, (message) => kube.report(REASONS.loop, message, 'Warning'));
   onStopSignals(async (signal) => {
     obs.stopping(signal); // readiness drops first
     log.info({ signal }, 'stopping: finishing queries in flight');
+    stopLoops();
     await kube.stop();
     await control.close();
     await agent.drain(5000);

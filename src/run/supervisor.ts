@@ -4,7 +4,7 @@ import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types';
 import { attachKubernetes, type KubeAttachment } from '../kube/attach';
-import { REASONS } from '../kube/events';
+import { REASONS } from '../kube/reasons';
 import { NodeSetup } from '../node/setup';
 import { Supervisor } from '../node/supervisor';
 import { startObservability } from '../observe/observability';
@@ -20,6 +20,7 @@ export async function runSupervisor(config: Config, log: Logger): Promise<number
     config, log, node,
     onWorkerReady: (send) => relay?.sendCurrent(send),
     onFallback: (active, why) => { if (active) kube?.report(REASONS.fallback, why, 'Warning'); },
+    onLoop: (message) => kube?.report(REASONS.loop, message, 'Warning'),
   });
   relay = new ConfigRelay(config, log, sup, node);
   const handles = (): WorkerHandle[] => Object.values(cluster.workers ?? {})

@@ -6,6 +6,7 @@ import { startControlServer } from '../diagnose/control-server';
 import { runWorker } from '../node/worker';
 import { instrumentWorker } from '../observe/instrument';
 import { logStart } from './log-start';
+import { watchLoops } from './loop-watch';
 
 export function runServingWorker(config: Config, log: Logger): Promise<number> {
   const first = process.env.NODEDNS_WORKER_SLOT === '0';
@@ -13,7 +14,9 @@ export function runServingWorker(config: Config, log: Logger): Promise<number> {
     const stopSnapshots = instrumentWorker(agent, config, log);
     logStart(agent, log);
     const control = first ? startControlServer(agent, config, log) : undefined; // one worker answers doctor/explain/query
+    const stopLoops = first ? watchLoops(agent, log, (message) => { if (process.send) process.send({ type: 'loop', message }); }) : () => {};
     return async () => {
+      stopLoops();
       stopSnapshots();
       await (await control)?.close();
     };

@@ -61,6 +61,7 @@ export class Agent {
     this.pools = pools;
     this.resolver = new Resolver(this.cache, router, { maxInflight: config.maxInflight, queryTimeoutMs: config.queryTimeoutMs }, stats, log);
     this.handler = new Handler(this.cache, this.resolver, new LocalAnswers(config.hosts), stats);
+    this.handler.onError = (e) => log.error({ err: e.stack ?? e.message }, 'unexpected error answering a query (answered SERVFAIL); please report it');
   }
 
   static async start(opts: { config: Config; log: Logger; stats?: Stats }): Promise<Agent> {

@@ -30,6 +30,8 @@ export class Handler {
   nsid: Buffer | undefined;
   /** CHAOS-class answers (version.bind, …); REFUSED when unset. */
   chaos: ((query: Buffer, q: Query, maxSize: number) => Buffer | undefined) | undefined;
+  /** Unexpected errors on the miss path (logged by the agent). */
+  onError: ((e: Error) => void) | undefined;
   /** Per-query log, only when --log-queries asks for it. */
   queryLog: ((e: QueryLogEntry) => void) | undefined;
 
@@ -70,6 +72,10 @@ export class Handler {
       if (o.stale) stats.cacheServedStale++;
       this.send(render(o.entry, buf, q, clockNow(), maxSize, o.stale, this.nsid), reply, started);
       if (this.queryLog) this.log(buf, q, client, tcp, o.entry.rcode, o.stale ? 'stale' : o.error ? 'error' : 'miss', o.upstream, started);
+    }).catch((err: Error) => {
+      // a bug, never an upstream failure (those become outcomes): answer, and keep serving
+      this.onError?.(err);
+      this.send(emptyReply(buf, q, RCODE.SERVFAIL), reply, started);
     });
     return true;
   }
@@ -105,7 +111,8 @@ export class Handler {
     this.stats.cachePrefetch++;
     const flags = keyFlags(key);
     const question = entryQuestion(e);
-    this.resolver.resolve(key, question, questionName(e.wire, e.qnameEnd), (flags & 1) !== 0, (flags & 2) !== 0);
+    this.resolver.resolve(key, question, questionName(e.wire, e.qnameEnd), (flags & 1) !== 0, (flags & 2) !== 0)
+      .catch((err: Error) => this.onError?.(err));
   }
 
   private log(buf: Buffer, q: Query, client: string, tcp: boolean, rcode: number, cache: QueryLogEntry['cache'],

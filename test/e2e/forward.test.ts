@@ -8,7 +8,8 @@ import { query } from '../helpers/dns-query';
 import { startFaultServer, type FaultServer } from '../helpers/fault-server';
 import { simpleZone, startKnot } from '../helpers/knot';
 import { makeHostRoot } from '../helpers/hostroot';
-import { hostPort } from '../helpers/ports';
+import { freeAddress, freePort, hostPort } from '../helpers/ports';
+import { startDnsmasq } from '../helpers/dnsmasq';
 import { createSocket } from 'node:dgram';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -160,6 +161,21 @@ describe('forwarding under faults', () => {
     await a.waitForLog('new upstreams in use', 6000);
     await sleep(1100);
     assert.equal((await dig({ server: a, name: 'which.example' })).answers[0]?.data, '192.0.2.2');
+  });
+
+  it('finds an upstream that forwards back to nodedns (a loop) and says what to do', async () => {
+    const ip = freeAddress();
+    const port = await freePort(ip);
+    const loop = await startDnsmasq({ servers: [{ address: ip, port }] }); // forwards everything to the agent
+    cleanup.push(() => loop.stop());
+    const a = await startAgent({ localIps: [ip], port, upstreams: [loop], args: ['--loop-check-interval', '1s', '--upstream-timeout', '300ms', '--query-timeout', '1s'] });
+    cleanup.push(() => a.stop());
+    const line = await a.waitForLog('sends queries back to nodedns', 8000);
+    assert.equal(line.upstream, hostPort(loop));
+    assert.match(String(line.msg), /Point .* at a real resolver/);
+    const r = await dig({ server: a, name: 'anything.example', timeoutSec: 4 });
+    assert.equal(r.status, 'SERVFAIL', 'a loop ends in SERVFAIL, not a storm');
+    assert.ok(loop.queries.length < 50, `${loop.queries.length} queries reached the looping server`);
   });
 
   it('answers FORMERR to malformed queries, NOTIMP to other opcodes, nothing to responses', async () => {

@@ -65,6 +65,7 @@ export function agentArgs(localIps: string[], port: number, o: AgentOptions = {}
     '--health-addr', '',
     '--control-socket', '',
     '--log-level', o.logLevel ?? 'info',
+    '--loop-check-interval', '0', // tests count upstream queries; loop tests turn it on
   ];
   if (o.upstreams?.length) a.push('--upstream', o.upstreams.map(hostPort).join(','));
   if (o.hostRoot) a.push('--host-root', o.hostRoot);

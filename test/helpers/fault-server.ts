@@ -42,7 +42,7 @@ export type Fault =
   | 'servfail'
   | 'refused'
   | 'huge-txt' // the answer is a TXT RRset of `hugeTxtBytes` bytes (default 4000)
-  | 'garbage'; // random bytes (the first two are the query ID unless garbageKeepsId is false)
+  | 'garbage'; // random bytes (the first two are the query ID and QR is set, unless garbageKeepsId is false)
 
 /** A record without its name, in dns-packet's shape: { type: 'A', data: '192.0.2.1', ttl: 30 } */
 export interface RecordData {
@@ -229,6 +229,13 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
     if (reply.fault === 'garbage') {
       const g = randomBytes(reply.garbageBytes ?? 64);
       if (reply.garbageKeepsId !== false && g.length >= 2) g.writeUInt16BE(q.id);
+      // With the ID it must read as a plain response (QR set, no TC, opcode 0), or clients
+      // ignore it or retry over TCP instead of rejecting it; 65535 questions never fit.
+      if (reply.garbageKeepsId !== false && g.length >= 6) {
+        g[2] = 0x81;
+        g[3] = 0x80;
+        g.writeUInt16BE(0xffff, 4);
+      }
       return { bytes: g, reply };
     }
     const udpTc = q.transport === 'udp' && reply.fault === 'truncate';
