@@ -17,6 +17,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types';
 import { nodeCounters } from './counters';
+import { NODE_FLAGS } from '../node-flags';
 import type { NodeSetup } from './setup';
 import { notrackOffCommands } from './firewall/firewall';
 
@@ -68,6 +69,9 @@ export class Supervisor {
   /** Forks the workers; resolves once one is ready, rejects (with its exit code) if the first start fails. */
   start(): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_NONE; // must be set before the first fork
+    // workers are the serving processes: give them nodedns' V8 flags however the supervisor was started
+    const execArgv = [...process.execArgv, ...NODE_FLAGS.filter((f) => !process.execArgv.some((a) => a.startsWith(f.split('=')[0])))];
+    cluster.setupPrimary({ execArgv });
     cluster.on('message', (w, m: WorkerMessage) => this.onMessage(w, m));
     cluster.on('exit', (w, code, signal) => this.onExit(w, code, signal));
     for (let slot = 0; slot < this.o.config.workers; slot++) this.fork(slot);

@@ -1,0 +1,18 @@
+// Every way nodedns is launched passes the same V8 flags (they only work on Node's command line).
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { NODE_FLAGS } from '../src/node-flags';
+
+const root = join(__dirname, '..');
+const read = (p: string) => readFileSync(join(root, p), 'utf8');
+
+it('passes NODE_FLAGS from the CLI shebang, make run, the Dockerfile and the benchmark', () => {
+  for (const flag of NODE_FLAGS) {
+    assert.ok(read('src/cli.ts').split('\n')[0].includes(flag), 'src/cli.ts shebang');
+    assert.match(read('Makefile'), new RegExp(`node ${flag} dist/cli.js run`), 'Makefile run');
+    assert.ok(read('daemonset/Dockerfile').includes(`"${flag}"`), 'Dockerfile ENTRYPOINT');
+    assert.ok(read('scripts/bench/servers.ts').includes(`'${flag}'`), 'bench nodedns command');
+  }
+});
