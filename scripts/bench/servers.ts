@@ -189,7 +189,7 @@ function transpileCeiling(dir: string): string {
 function nodednsArgs(o: StartOptions): string[] {
   const up = `${o.backend.ip}:${o.backend.port}`;
   // the V8 flags nodedns ships with (src/node-flags.ts): the Dockerfile, make run and the CLI shebang pass them too
-  return ['--max-semi-space-size=4', path.join(REPO, 'dist', 'cli.js'), 'run',
+  return ['--max-semi-space-size=2', path.join(REPO, 'dist', 'cli.js'), 'run',
     '--local-ip', o.listen.ip, '--port', String(o.listen.port),
     '--no-setup-interface', '--firewall', 'none', '--no-kube-api',
     '--metrics-addr', o.metricsAddr ?? '', '--health-addr', '', '--control-socket', '',

@@ -2,7 +2,6 @@
 // (when --kube-api) and the kubelet clusterDNS step (when --write-kubelet-config).
 import type { Logger } from 'pino';
 import type { Config } from '../config/types';
-import { writeKubeletClusterDns } from '../kubelet/on-start';
 import type { KubeAgent, KubeIntegration } from './integration';
 
 export interface KubeAttachment {
@@ -29,7 +28,8 @@ export async function attachKubernetes(config: Config, log: Logger, agent: KubeA
   if (config.writeKubeletConfig) {
     // the cluster DNS should be known before kubelet sends new pods here
     const synced = integration ? Promise.race([integration.synced, new Promise((r) => setTimeout(r, SYNC_WAIT_MS).unref())]) : Promise.resolve();
-    kubelet = synced.then(() => writeKubeletClusterDns(config, log, integration));
+    // loaded only when used: the kubelet writer brings the yaml parser
+    kubelet = synced.then(async () => (await import('../kubelet/on-start')).writeKubeletClusterDns(config, log, integration));
   }
   return {
     integration,

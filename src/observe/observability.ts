@@ -10,7 +10,7 @@ import { nodeCounters as processNodeCounters, type NodeCounters } from '../node/
 import type { Agent } from '../serve/agent';
 import { boundAddress, closeHttp, listenHttp } from './http';
 import { instrumentAgent } from './instrument';
-import { createMetricsRegistry } from './metrics';
+import type { MetricsRegistry } from './metrics';
 import { localSource, type ServingState, type StateSource } from './source';
 
 export { instrumentAgent, instrumentWorker } from './instrument';
@@ -60,7 +60,9 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
   let lastReady: boolean | undefined;
   const source = o.source ?? localSource(() => agent);
   const node = o.nodeCounters ?? processNodeCounters;
-  const registry = createMetricsRegistry(config);
+  // prom-client (and what it pulls in) is loaded only when metrics are served
+  let registry: MetricsRegistry | undefined;
+  const metricsRegistry = (): MetricsRegistry => (registry ??= (require('./metrics') as typeof import('./metrics')).createMetricsRegistry(config));
 
   const readiness = async (): Promise<Readiness> => {
     const s = await source();
@@ -83,7 +85,7 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
       const cpu = process.cpuUsage();
       state.snapshot = { ...state.snapshot, rssBytes: state.snapshot.rssBytes + process.memoryUsage.rss(), cpuSeconds: state.snapshot.cpuSeconds + (cpu.user + cpu.system) / 1e6 };
     }
-    return registry.render({ state, node, config });
+    return metricsRegistry().render({ state, node, config });
   };
 
   let metricsServer: Server | undefined;
@@ -91,7 +93,7 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
   try {
     if (config.metricsAddr) {
       metricsServer = await listenHttp(config.metricsAddr, '--metrics-addr', {
-        '/metrics': async () => ({ status: 200, body: await metrics(), contentType: registry.registry.contentType }),
+        '/metrics': async () => ({ status: 200, body: await metrics(), contentType: metricsRegistry().registry.contentType }),
       });
       log.info({ addr: config.metricsAddr, port: boundAddress(metricsServer).port }, 'metrics on /metrics');
     }

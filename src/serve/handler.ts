@@ -7,7 +7,7 @@ import { render } from '../cache/render';
 import type { Stats } from '../observe/stats';
 import { emptyReply } from '../wire/build';
 import { CLASS, HEADER_LEN, RCODE } from '../wire/constants';
-import { keyFlags, questionName, rcodeForVerdict, scanQuery, Special, Verdict, type Query } from '../wire/query';
+import { keyFlags, newQuery, questionName, rcodeForVerdict, scanQueryInto, Special, Verdict, type Query } from '../wire/query';
 import type { LocalAnswers } from './local';
 import type { Outcome, Resolver } from './resolver';
 
@@ -35,13 +35,15 @@ export class Handler {
   /** Per-query log, only when --log-queries asks for it. */
   queryLog: ((e: QueryLogEntry) => void) | undefined;
 
+  private readonly q: Query = newQuery();
+
   constructor(public cache: AnswerCache, public resolver: Resolver, public local: LocalAnswers, private readonly stats: Stats) {}
 
   /** Returns false when the packet is dropped (reply is then never called). */
   handle(buf: Buffer, tcp: boolean, v6: boolean, client: string, reply: Reply): boolean {
     const started = performance.now();
     const stats = this.stats;
-    const q = scanQuery(buf);
+    const q = scanQueryInto(buf, this.q); // reused: copied below before anything async
     const qt = q.qtype;
     stats.requestsByType[(tcp ? 512 : 0) + (v6 ? 256 : 0) + (qt < 256 ? qt : 0)]++;
     if (q.verdict !== Verdict.OK) {
@@ -67,6 +69,12 @@ export class Handler {
       return true;
     }
     stats.cacheMisses++;
+    return this.miss(buf, { ...q }, maxSize, tcp, client, reply, started);
+  }
+
+  /** `q` is this query's own copy: the shared one is reused by the next packet. */
+  private miss(buf: Buffer, q: Query, maxSize: number, tcp: boolean, client: string, reply: Reply, started: number): boolean {
+    const stats = this.stats;
     const question = buf.subarray(HEADER_LEN, q.questionEnd);
     this.resolver.resolve(q.key, question, questionName(buf, q.qnameEnd), q.cd, q.dnssecOk).then((o: Outcome) => {
       if (o.stale) stats.cacheServedStale++;
