@@ -5,10 +5,11 @@ import type { Endpoint } from '../config/types';
 import { QR } from '../wire/constants';
 import { sameQuestion } from '../wire/response';
 import { UpstreamError, networkError } from './errors';
+import { ipLookup } from './ip-lookup';
 
 export function exchangeUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const sock = createSocket(ep.family === 6 ? 'udp6' : 'udp4');
+    const sock = createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', lookup: ipLookup as never });
     let done = false;
     const finish = (err: Error | null, res?: Buffer) => {
       if (done) return;
