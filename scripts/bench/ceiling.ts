@@ -23,7 +23,10 @@ function main(): void {
     process.exit(2);
   }
   const canned = cannedReply();
-  const sock = dgram.createSocket(ip.includes(':') ? 'udp6' : 'udp4');
+  // Replies go to IP literals: answer dgram's lookup at once, as nodedns does
+  // (src/forward/ip-lookup.ts), so the ceiling pays no per-packet lookup either.
+  const lookup = (host: string, _o: unknown, cb: (e: null, a: string, f: number) => void) => cb(null, host, host.includes(':') ? 6 : 4);
+  const sock = dgram.createSocket({ type: ip.includes(':') ? 'udp6' : 'udp4', lookup: lookup as never });
   sock.on('message', (msg, rinfo) => {
     if (msg.length < 12) return;
     // A fresh copy per reply: a queued send still references its buffer.
