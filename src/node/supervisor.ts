@@ -70,7 +70,8 @@ export class Supervisor {
   start(): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_NONE; // must be set before the first fork
     // workers are the serving processes: give them nodedns' V8 flags however the supervisor was started
-    const execArgv = [...process.execArgv, ...NODE_FLAGS.filter((f) => !process.execArgv.some((a) => a.startsWith(f.split('=')[0])))];
+    const given = (f: string) => [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => a.startsWith(f.split('=')[0]));
+    const execArgv = [...process.execArgv, ...NODE_FLAGS.filter((f) => !given(f))];
     cluster.setupPrimary({ execArgv });
     cluster.on('message', (w, m: WorkerMessage) => this.onMessage(w, m));
     cluster.on('exit', (w, code, signal) => this.onExit(w, code, signal));
