@@ -13,7 +13,6 @@ import type { Outcome, Resolver } from './resolver';
 
 export type Reply = (out: Buffer) => void;
 
-
 export interface QueryLogEntry {
   name: string;
   type: number;
