@@ -8,7 +8,6 @@ import { HEADER_LEN } from '../wire/constants';
 import { randomId } from './ids';
 import { TcpChannel } from './tcp';
 import { exchangeUdp } from './udp';
-import { UpstreamError } from './errors';
 
 // ". IN NS": what a health probe asks (as CoreDNS forward does)
 const PROBE_QUESTION = Buffer.from([0, 0, 2, 0, 1]);
@@ -113,4 +112,3 @@ export class Upstream {
   }
 }
 
-export { UpstreamError };

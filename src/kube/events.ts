@@ -11,7 +11,6 @@ export type EventType = 'Normal' | 'Warning';
 
 /** The reasons nodedns reports; the kubelet step reports KubeletConfigChanged / KubeletConfigNotChanged. */
 export { REASONS } from './reasons';
-import { REASONS } from './reasons';
 
 export interface NodeEventsOptions {
   namespace?: string; // default "default"

@@ -1,6 +1,6 @@
 // One pass over a client's query: validate it, find the question, the EDNS
 // options and build the cache key, without allocating a decoded message.
-import { CD, CLASS, EDNS_DO, HEADER_LEN, OPCODE_MASK, OPT_NSID, QR, RCODE, TYPE } from './constants';
+import { CD, EDNS_DO, HEADER_LEN, OPCODE_MASK, OPT_NSID, QR, RCODE, TYPE } from './constants';
 
 export const enum Verdict {
   OK = 0,
@@ -190,4 +190,3 @@ export function rcodeForVerdict(v: Verdict): number {
   }
 }
 
-export const CLASS_CH = CLASS.CH;
