@@ -1,9 +1,10 @@
-// The benchmark's verdicts and table: ratios, PASS/MISS at the target boundaries, busy labels.
+// The benchmark's verdicts and table: ratios, PASS/MISS at the target boundaries, busy labels,
+// and the paired rounds: medians of same-round ratios, rows as medians of rounds.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { parseBenchArgs } from '../scripts/bench/args';
 import {
-  costPercent, evaluateTargets, machineWasBusy, median, qpsPerCpu, ratio, renderMarkdown,
+  costPercent, evaluateTargets, forwarderContext, machineWasBusy, median, pairedRatio, qpsPerCpu, qpsRatio, ratio, renderMarkdown, summarize,
   type Measurement, type Results, type Workload,
 } from '../scripts/bench/report';
 
@@ -14,15 +15,19 @@ function m(server: string, workload: Workload, qps: number, extra: Partial<Measu
   };
 }
 
+/** A run of the paired phase (ceiling, forwarder, nodedns side by side). */
+const pm = (server: string, workload: Workload, round: number, qps: number, extra: Partial<Measurement> = {}) =>
+  m(server, workload, qps, { round, ...extra });
+
 function results(over: Partial<Results> = {}): Results {
   return {
     startedAt: '2026-01-01T00:00:00.000Z',
     machine: { cpu: 'Test CPU', cores: 2, kernel: '6.1', versions: { node: 'v20', unbound: '1.17' }, loadAvgStart: 0.1, loadAvgEnd: 2 },
-    settings: { quick: false, durationS: 10, outstanding: 100, fixedRateQps: 20000, hitNames: 1000, verboseLatency: true },
+    settings: { quick: false, durationS: 10, rounds: 1, outstanding: 100, fixedRateQps: 20000, hitNames: 1000, verboseLatency: true },
     measurements: [
-      m('ceiling', 'hits', 100_000), m('nodedns', 'hits', 85_000), m('unbound', 'hits', 50_000),
-      m('ceiling', 'mixed', 100_000), m('nodedns', 'mixed', 69_999),
-      m('ceiling', 'ndots', 100_000), m('nodedns', 'ndots', 70_000),
+      pm('ceiling', 'hits', 0, 100_000), pm('nodedns', 'hits', 0, 85_000), m('unbound', 'hits', 50_000),
+      pm('ceiling', 'mixed', 0, 100_000), pm('nodedns', 'mixed', 0, 69_999),
+      pm('ceiling', 'ndots', 0, 100_000), pm('nodedns', 'ndots', 0, 70_000),
     ],
     fixedRate: [
       { server: 'nodedns', targetQps: 20000, qps: 20000, avgMs: 0.2, p50Ms: 0.1, p99Ms: 0.8, lost: 0 },
@@ -43,7 +48,7 @@ describe('bench targets', () => {
     // hits 0.85 PASS, mixed 0.69999 MISS, ndots 0.70 PASS, p99 2.0× PASS, 79.9 MiB PASS, 5% PASS
     assert.deepEqual(verdicts(results()), ['PASS', 'MISS', 'PASS', 'PASS', 'PASS', 'PASS']);
     const worse = results({
-      measurements: [m('ceiling', 'hits', 100_000), m('nodedns', 'hits', 84_900)],
+      measurements: [pm('ceiling', 'hits', 0, 100_000), pm('nodedns', 'hits', 0, 84_900)],
       fixedRate: [
         { server: 'nodedns', targetQps: 20000, qps: 20000, avgMs: 0.2, p50Ms: 0.1, p99Ms: 0.81, lost: 0 },
         { server: 'unbound', targetQps: 20000, qps: 20000, avgMs: 0.1, p50Ms: 0.1, p99Ms: 0.4, lost: 0 },
@@ -69,7 +74,7 @@ describe('bench targets', () => {
     assert.equal(costPercent([100, 90, 110], [95]), 5);
     assert.equal(qpsPerCpu(m('x', 'hits', 30_000, { serverCpuPct: 50 })), 60_000);
     const perCpu = evaluateTargets(results({
-      measurements: [m('ceiling', 'hits', 100_000, { serverCpuPct: 50 }), m('nodedns', 'hits', 60_000, { serverCpuPct: 40 })],
+      measurements: [pm('ceiling', 'hits', 0, 100_000, { serverCpuPct: 50 }), pm('nodedns', 'hits', 0, 60_000, { serverCpuPct: 40 })],
     }))[0];
     assert.equal(perCpu.measured, '0.60 × ceiling (per CPU-second 0.75)');
   });
@@ -93,7 +98,7 @@ describe('bench table', () => {
 
   it('labels a run on a busy machine and lists errors, skips and notes', () => {
     const r = results({
-      measurements: [m('nodedns', 'hits', 1000, { serverCpuPct: 40, cpu0BusyPct: 100, rcodes: { NOERROR: 10, SERVFAIL: 3 } })],
+      measurements: [pm('nodedns', 'hits', 0, 1000, { serverCpuPct: 40, cpu0BusyPct: 100, rcodes: { NOERROR: 10, SERVFAIL: 3 } })],
       skipped: [{ server: 'dnsmasq', reason: 'did not start' }],
       notes: ['a note'],
     });
@@ -116,11 +121,14 @@ describe('bench table', () => {
 describe('bench options', () => {
   it('has full and quick defaults', () => {
     const full = parseBenchArgs([]);
-    assert.equal(full.durationS, 10);
+    assert.equal(full.durationS, 6);
+    assert.equal(full.rounds, 3);
     assert.equal(full.metricsCost, true);
-    assert.deepEqual(full.servers, ['ceiling', 'nodedns', 'unbound', 'dnsmasq']);
+    assert.deepEqual(full.servers, ['ceiling', 'forwarder', 'nodedns', 'unbound', 'dnsmasq']);
     const quick = parseBenchArgs(['--quick']);
     assert.equal(quick.durationS, 2);
+    assert.equal(quick.rounds, 1);
+    assert.equal(parseBenchArgs(['--quick', '--rounds', '4']).rounds, 4);
     assert.equal(quick.metricsCost, false);
     assert.equal(parseBenchArgs(['--quick', '--metrics-cost']).metricsCost, true);
   });
@@ -128,9 +136,96 @@ describe('bench options', () => {
   it('reads lists in canonical order and rejects what it does not know, saying why', () => {
     assert.deepEqual(parseBenchArgs(['--servers', 'dnsmasq,nodedns']).servers, ['nodedns', 'dnsmasq']);
     assert.deepEqual(parseBenchArgs(['--workloads', 'ndots,hits']).workloads, ['hits', 'ndots']);
-    assert.throws(() => parseBenchArgs(['--servers', 'coredns']), /"coredns" is not one of ceiling, nodedns, unbound, dnsmasq/);
+    assert.throws(() => parseBenchArgs(['--servers', 'coredns']), /"coredns" is not one of ceiling, forwarder, nodedns, unbound, dnsmasq/);
+    assert.throws(() => parseBenchArgs(['--rounds', '0']), /--rounds needs a whole number ≥ 1/);
     assert.throws(() => parseBenchArgs(['--duration', '0']), /--duration needs a whole number ≥ 1/);
     assert.throws(() => parseBenchArgs(['--duration', '120']), /at most 60 s/);
     assert.throws(() => parseBenchArgs(['--bogus']), /unknown option "--bogus"/);
+  });
+});
+
+describe('bench paired rounds', () => {
+  // Ceiling QPS drifts 100k → 50k → 80k across rounds; nodedns keeps 0.90, 0.80, 0.70 of it.
+  const drifting = () => [
+    pm('ceiling', 'mixed', 0, 100_000), pm('nodedns', 'mixed', 0, 90_000, { serverCpuPct: 90 }),
+    pm('ceiling', 'mixed', 1, 50_000), pm('nodedns', 'mixed', 1, 40_000, { serverCpuPct: 100 }),
+    pm('ceiling', 'mixed', 2, 80_000), pm('nodedns', 'mixed', 2, 56_000, { serverCpuPct: 80 }),
+  ];
+
+  it('takes the median of same-round ratios, not the ratio of medians (odd number of rounds)', () => {
+    const p = pairedRatio(results({ measurements: drifting() }), 'nodedns', 'ceiling', 'mixed');
+    assert.deepEqual(p.rounds.map((x) => x.toFixed(2)), ['0.90', '0.80', '0.70']);
+    assert.equal(p.ratio, 0.8); // the ratio of the medians would be 56k / 80k = 0.70
+    assert.equal(p.perCpu, 0.875); // per CPU-second 1.00, 0.80, 0.875
+    const t = evaluateTargets(results({ measurements: drifting(), settings: { ...results().settings, rounds: 3 } }))[1];
+    assert.equal(t.measured, '0.80 × ceiling (rounds 0.90, 0.80, 0.70; per CPU-second 0.88)');
+    assert.equal(t.verdict, 'PASS');
+  });
+
+  it('averages the middle two of an even number of rounds', () => {
+    const p = pairedRatio(results({ measurements: drifting().filter((x) => x.round !== 2) }), 'nodedns', 'ceiling', 'mixed');
+    assert.ok(Math.abs(p.ratio - 0.85) < 1e-12);
+    assert.equal(p.rounds.length, 2);
+  });
+
+  it('pairs only rounds both servers ran: a round missing for one is left out and shown as –', () => {
+    const r = results({ measurements: drifting().filter((x) => !(x.server === 'ceiling' && x.round === 1)) });
+    const p = pairedRatio(r, 'nodedns', 'ceiling', 'mixed');
+    assert.ok(Math.abs(p.ratio - 0.8) < 1e-12); // median of 0.90 and 0.70
+    assert.ok(Number.isNaN(p.rounds[1]));
+    assert.match(evaluateTargets(r)[1].measured, /^0\.80 × ceiling \(rounds 0\.90, –, 0\.70; per CPU-second /);
+    // no round in common: not measured, never PASS
+    const apart = results({ measurements: [pm('ceiling', 'mixed', 0, 100), pm('nodedns', 'mixed', 1, 90)] });
+    assert.equal(evaluateTargets(apart)[1].verdict, 'n/a');
+  });
+
+  it('summarizes a server\'s rounds as medians, summing what must not be hidden', () => {
+    const s = summarize([
+      pm('nodedns', 'hits', 0, 30, { p99Ms: 5, lost: 1, rcodes: { NOERROR: 10 } }),
+      pm('nodedns', 'hits', 1, 10, { p99Ms: 1, lost: 0, rcodes: { NOERROR: 10, SERVFAIL: 2 } }),
+      pm('nodedns', 'hits', 2, 20, { p99Ms: 3, lost: 0, rcodes: { NOERROR: 10 } }),
+    ])!;
+    assert.equal(s.med.qps, 20);
+    assert.equal(s.med.p99Ms, 3);
+    assert.equal(s.med.lost, 1);
+    assert.deepEqual(s.med.rcodes, { NOERROR: 30, SERVFAIL: 2 });
+    assert.equal(s.med.round, undefined);
+    assert.equal(s.perCpu, 20);
+    assert.equal(summarize([]), undefined);
+  });
+
+  it('compares a peer, measured alone, with the ceiling\'s median QPS', () => {
+    const r = results({ measurements: [...drifting(), m('unbound', 'mixed', 120_000)] });
+    assert.equal(qpsRatio(r, 'unbound', 'ceiling', 'mixed'), 1.5);
+    assert.equal(qpsRatio(r, 'nodedns', 'unbound', 'mixed'), 56_000 / 120_000);
+    assert.equal(qpsRatio(r, 'nodedns', 'ceiling', 'mixed'), 0.8); // paired
+  });
+
+  it('renders medians, each round\'s QPS, and the forwarder as context, not a target', () => {
+    const fw = [pm('forwarder', 'mixed', 0, 60_000), pm('forwarder', 'mixed', 1, 25_000), pm('forwarder', 'mixed', 2, 40_000)];
+    const r = results({
+      measurements: [...drifting(), ...fw, m('unbound', 'mixed', 120_000)],
+      settings: { ...results().settings, rounds: 3 },
+    });
+    const md = renderMarkdown(r);
+    assert.match(md, /in 3 interleaved rounds per workload/);
+    assert.match(md, /The forwarder \(scripts\/bench\/forwarder\.ts\) is the least a Node\.js caching forwarder can do/);
+    assert.match(md, /\| server \| QPS \| QPS by round \| ÷ ceiling \| nodedns ÷ this \|/);
+    assert.match(md, /\| nodedns \| 56,000 \| 90,000 \/ 40,000 \/ 56,000 \| 0\.80 \| {2}\|/);
+    // forwarder ÷ ceiling 0.60, 0.50, 0.50; nodedns ÷ forwarder 1.50, 1.60, 1.40
+    assert.match(md, /\| forwarder \| 40,000 \| 60,000 \/ 25,000 \/ 40,000 \| 0\.50 \| 1\.50 \|/);
+    assert.match(md, /\| ceiling \| 80,000 \| 100,000 \/ 50,000 \/ 80,000 \| 1\.00 \| 0\.80 \|/);
+    assert.match(md, /\| unbound \| 120,000 \| {2}\| 1\.50 \| 0\.47 \|/);
+    const mixed = md.slice(md.indexOf('## mixed'), md.indexOf('## Targets'));
+    assert.ok(['| nodedns', '| unbound', '| forwarder', '| ceiling'].map((x) => mixed.indexOf(x)).every((i, k, a) => i > 0 && (k === 0 || i > a[k - 1])));
+    assert.deepEqual(forwarderContext(r), [
+      'mixed: forwarder (bare Node.js cache + fresh-port forwarding) ÷ ceiling: 0.50 (median of rounds 0.60, 0.50, 0.50)',
+      'mixed: nodedns ÷ forwarder: 1.50 (median of rounds 1.50, 1.60, 1.40)',
+    ]);
+    assert.match(md, /Context, not targets .*\n\n- mixed: forwarder \(bare Node\.js cache \+ fresh-port forwarding\) ÷ ceiling: 0\.50/);
+    assert.equal(evaluateTargets(r).length, 6, 'the forwarder adds no target');
+    // one round: no per-round column, no list of one
+    const one = renderMarkdown(results());
+    assert.doesNotMatch(one, /QPS by round|The forwarder|Context, not targets|interleaved/);
   });
 });

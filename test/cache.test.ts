@@ -136,6 +136,16 @@ describe('AnswerCache', () => {
     assert.equal(c.wantsPrefetch(e, 20_000), false);
     assert.equal(c.wantsPrefetch(e, 28_000), true);
   });
+
+  it('asks for no more prefetches than --prefetch-max-inflight at once', () => {
+    const c = new AnswerCache({ ...cfg, prefetchHits: 1, prefetchPercent: 10, prefetchMaxInflight: 2 }, new Stats());
+    const e = makeEntry(response('a.x', { answers: [A('a.x', 30)] }), qnameEnd('a.x'), POLICY, 0)!;
+    e.hits = 5;
+    c.prefetchesInflight = 2;
+    assert.equal(c.wantsPrefetch(e, 28_000), false, 'at the cap');
+    c.prefetchesInflight = 1;
+    assert.equal(c.wantsPrefetch(e, 28_000), true, 'below it again');
+  });
 });
 
 describe('warm restart file', () => {

@@ -5,6 +5,7 @@ import { WORKLOADS, type Workload } from './report';
 export interface BenchOptions {
   quick: boolean;
   durationS: number; // each max-throughput run
+  rounds: number; // paired rounds of ceiling, forwarder and nodedns per workload
   fixedDurationS: number; // the fixed-rate latency run
   outstanding: number; // dnsperf -q
   fixedRateQps: number;
@@ -21,8 +22,10 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: scripts/bench/run.sh [options]        (make bench runs it with none)
-  --quick               2 s runs, no metrics-cost rounds: for iterating, results to bench/results/quick.*
-  --duration S          seconds of each max-throughput run (default 10, quick 2)
+  --quick               2 s runs, one round, no metrics-cost rounds: for iterating, results to bench/results/quick.*
+  --duration S          seconds of each max-throughput run (default 6, quick 2)
+  --rounds N            interleaved rounds of ceiling, forwarder and nodedns, side by side, per workload;
+                        ratios between them are medians of per-round ratios (default 3, quick 1)
   --fixed-duration S    seconds of the fixed-rate latency run (default 10, quick 2)
   --fixed-rate QPS      rate of the latency run for nodedns and Unbound (default 20000)
   --outstanding N       dnsperf -q, queries in flight (default 100)
@@ -54,7 +57,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const quick = argv.includes('--quick');
   const o: BenchOptions = {
     quick,
-    durationS: quick ? 2 : 10,
+    durationS: quick ? 2 : 6,
+    rounds: quick ? 1 : 3,
     fixedDurationS: quick ? 2 : 10,
     outstanding: 100,
     fixedRateQps: 20000,
@@ -75,6 +79,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     switch (a) {
       case '--quick': break;
       case '--duration': o.durationS = positiveInt(a, next()); break;
+      case '--rounds': o.rounds = positiveInt(a, next()); break;
       case '--fixed-duration': o.fixedDurationS = positiveInt(a, next()); break;
       case '--fixed-rate': o.fixedRateQps = positiveInt(a, next(), 100); break;
       case '--outstanding': o.outstanding = positiveInt(a, next()); break;
@@ -98,6 +103,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     }
   }
   if (o.durationS > 60 || o.fixedDurationS > 60) throw new Error('--duration and --fixed-duration: at most 60 s (the machine is shared; keep load runs short)');
+  if (o.rounds > 15) throw new Error('--rounds: at most 15 (each round is three runs per workload)');
   return o;
 }
 

@@ -1,5 +1,8 @@
-// `make bench`: dnsperf against nodedns, Unbound, dnsmasq and a bare Node.js responder
-// (the ceiling), same backend, same query files, server on CPU 0 and client on CPU 1.
+// `make bench`: dnsperf against nodedns, Unbound, dnsmasq, a bare Node.js responder (the
+// ceiling) and a bare Node.js caching forwarder (the forwarder), same backend, same query
+// files, servers on CPU 0 and client on CPU 1. Ceiling, forwarder and nodedns, whose ratios
+// are the targets, run side by side in interleaved rounds: this VM's throughput drifts by
+// ±15-25% between runs minutes apart, and a ratio of two runs taken together drifts far less.
 // Writes the table to stdout and to bench/results/. Every process it starts, it stops.
 import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -11,7 +14,7 @@ import { HelpRequested, parseBenchArgs, USAGE, type BenchOptions } from './args'
 import { dnsperfArgs, parseStats, parseVerboseLatencies, summarizeLatencies, type DnsperfRun, type DnsperfStats, type LatencySummary } from './dnsperf';
 import { cpuBusyTicks, cpuTicksOf, Processes, reapOrphans, statCpuTicks } from './procs';
 import {
-  costPercent, evaluateTargets, renderMarkdown,
+  costPercent, evaluateTargets, forwarderContext, renderMarkdown,
   type FixedRate, type Measurement, type MemoryFill, type Results, type Workload,
 } from './report';
 import {
@@ -35,7 +38,11 @@ interface CpuUse {
 
 /** Loopback addresses, one per process, all on one port free for UDP and TCP. */
 const BASE = '127.0.77.';
-const ADDR_OF: Record<ServerName | 'knot', string> = { knot: BASE + 1, ceiling: BASE + 2, nodedns: BASE + 3, unbound: BASE + 4, dnsmasq: BASE + 5 };
+const ADDR_OF: Record<ServerName | 'knot', string> = {
+  knot: BASE + 1, ceiling: BASE + 2, nodedns: BASE + 3, unbound: BASE + 4, dnsmasq: BASE + 5, forwarder: BASE + 6,
+};
+/** Measured side by side in paired rounds (all up at once: an idle server costs nothing); the peers run alone. */
+const PAIRED: readonly ServerName[] = ['ceiling', 'forwarder', 'nodedns'];
 
 function bindable(ip: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -80,8 +87,8 @@ function machine(): Results['machine'] {
 class Bench {
   readonly results: Results;
   private files: Record<'hits' | 'ndots' | 'fillPos' | 'fillNeg', string>;
-  private mixedFile?: string;
   private maxHitQps = 0;
+  private clientLimited: string[] = []; // one note for all, not one a run: with rounds they are many
   private port = 0;
   private backend!: Addr;
   private readonly runId = newRunId();
@@ -90,7 +97,7 @@ class Bench {
     this.results = {
       startedAt: new Date().toISOString(),
       machine: machine(),
-      settings: { quick: o.quick, durationS: o.durationS, outstanding: o.outstanding, fixedRateQps: o.fixedRateQps, hitNames: o.hitNames, verboseLatency: o.verbose },
+      settings: { quick: o.quick, durationS: o.durationS, rounds: o.rounds, outstanding: o.outstanding, fixedRateQps: o.fixedRateQps, hitNames: o.hitNames, verboseLatency: o.verbose },
       measurements: [], fixedRate: [], memory: [], skipped: [], notes: [],
     };
     const write = (name: string, text: string) => { const f = path.join(workDir, name); fs.writeFileSync(f, text); return f; };
@@ -115,10 +122,16 @@ class Bench {
       servers = servers.filter((s) => s !== 'nodedns');
       log(`nodedns skipped: ${why}`);
     }
-    for (const s of servers) await this.measureServer(s);
+    const paired = servers.filter((s) => PAIRED.includes(s));
+    if (paired.length) await this.measurePaired(paired);
+    for (const s of servers) if (!PAIRED.includes(s)) await this.measureServer(s);
     const measured = (s: ServerName) => servers.includes(s) && !this.results.skipped.some((k) => k.server === s);
     if (this.o.memory) for (const s of ['nodedns', 'unbound'] as const) if (measured(s)) await this.memoryFill(s);
     if (this.o.metricsCost && measured('nodedns')) await this.metricsCost();
+    if (this.clientLimited.length) {
+      this.results.notes.push(`dnsperf used more than 90% of CPU ${CLIENT_CPU} in ${this.clientLimited.join(', ')}: ` +
+        'the client, not the server, may have limited these runs; their QPS is a lower bound');
+    }
     this.results.machine.loadAvgEnd = os.loadavg()[0];
   }
 
@@ -171,43 +184,49 @@ class Bench {
     await this.dnsperf(`${label}-warm`, { file, maxRuns: 1, outstanding: 20 }, server);
   }
 
-  private ensureMixedFile(): string {
-    if (this.mixedFile) return this.mixedFile;
+  /**
+   * A mixed file with names none of the servers that read it has seen (they are separate
+   * processes: they may share it), `tag` telling it from the run's other mixed files.
+   * The caller deletes it: at 6 s it can be a million lines.
+   */
+  private writeMixedFile(tag: string): string {
     // Read once (-n 1) so every tenth name is new to the server: sized for 150,000 QPS or
     // 2.5 times the fastest hit rate seen so far, so that the run ends on time, not on the file.
     const perS = Math.max(150_000, this.maxHitQps * 2.5);
     const total = Math.min(3_000_000, Math.max(200_000, Math.ceil(perS * this.o.durationS)));
-    this.mixedFile = path.join(this.workDir, 'mixed.txt');
-    fs.writeFileSync(this.mixedFile, mixedQueries(this.o.hitNames, total, this.runId));
-    return this.mixedFile;
+    const file = path.join(this.workDir, `mixed-${tag}.txt`);
+    fs.writeFileSync(file, mixedQueries(this.o.hitNames, total, `${this.runId}-${tag}`));
+    return file;
   }
 
-  private async maxRun(server: Server, w: Workload): Promise<void> {
-    const label = `${server.label}-${w}`;
-    if (w === 'hits') await this.warm(server, this.files.hits, label);
-    if (w === 'ndots') await this.warm(server, this.files.ndots, label);
-    if (w === 'mixed' && !this.o.workloads.includes('hits')) await this.warm(server, this.files.hits, label);
-    const file = w === 'hits' ? this.files.hits : w === 'ndots' ? this.files.ndots : this.ensureMixedFile();
+  private fileFor(w: Workload, tag: string): string {
+    return w === 'mixed' ? this.writeMixedFile(tag) : this.files[w];
+  }
+
+  /** Before a workload's runs. Mixed warms with the hit names: they may have expired (TTL 30 s) since the hits runs. */
+  private async warmFor(server: Server, w: Workload): Promise<void> {
+    await this.warm(server, w === 'ndots' ? this.files.ndots : this.files.hits, `${server.label}-${w}`);
+  }
+
+  private async maxRun(server: Server, w: Workload, file: string, round?: number): Promise<void> {
+    const label = `${server.label}-${w}${round === undefined ? '' : `-r${round}`}`;
     const { stats, latency, cpu } = await this.dnsperf(label, {
       file, durationS: this.o.durationS, outstanding: this.o.outstanding, verbose: this.o.verbose,
       maxRuns: w === 'mixed' ? 1 : undefined,
     }, server);
     if (w === 'hits') this.maxHitQps = Math.max(this.maxHitQps, stats.qps);
     if (w === 'mixed' && stats.runTimeS < this.o.durationS * 0.9) {
-      this.results.notes.push(`${server.label} mixed: the query file (read once) ran out after ${stats.runTimeS.toFixed(1)} s; QPS is over that time`);
+      this.results.notes.push(`${label}: the query file (read once) ran out after ${stats.runTimeS.toFixed(1)} s; QPS is over that time`);
     }
     const mem = server.memory();
     const m: Measurement = {
-      server: server.label, workload: w, qps: stats.qps, avgMs: stats.avgLatencyMs, p99Ms: latency?.p99Ms ?? NaN,
+      server: server.label, workload: w, ...(round === undefined ? {} : { round }), qps: stats.qps, avgMs: stats.avgLatencyMs, p99Ms: latency?.p99Ms ?? NaN,
       sent: stats.sent, lost: stats.lost, rcodes: stats.rcodes, rssMiB: MiB(mem.rssKiB), hwmMiB: MiB(mem.hwmKiB), runTimeS: stats.runTimeS,
       serverCpuPct: cpu.serverPct, cpu0BusyPct: cpu.cpu0Pct, clientCpuPct: cpu.clientPct,
     };
-    if (cpu.clientPct > 90) {
-      this.results.notes.push(`${server.label} ${w}: dnsperf used ${cpu.clientPct.toFixed(0)}% of CPU ${CLIENT_CPU}: the client, ` +
-        'not the server, may have limited this run; its QPS is a lower bound');
-    }
+    if (cpu.clientPct > 90) this.clientLimited.push(`${label} ${cpu.clientPct.toFixed(0)}%`);
     this.results.measurements.push(m);
-    log(`${server.label.padEnd(8)} ${w.padEnd(6)} ${Math.round(m.qps).toString().padStart(7)} QPS  avg ${m.avgMs.toFixed(3)} ms  ` +
+    log(`${server.label.padEnd(9)} ${w.padEnd(6)} ${round === undefined ? '  ' : `r${round}`} ${Math.round(m.qps).toString().padStart(7)} QPS  avg ${m.avgMs.toFixed(3)} ms  ` +
       `p99 ${m.p99Ms.toFixed(3)} ms  lost ${m.lost}  RSS ${m.rssMiB.toFixed(1)} MiB  ` +
       `CPU ${m.serverCpuPct.toFixed(0)}% (CPU 0 ${m.cpu0BusyPct.toFixed(0)}%, dnsperf ${cpu.clientPct.toFixed(0)}%)  ${JSON.stringify(m.rcodes)}`);
   }
@@ -225,26 +244,87 @@ class Bench {
     if (stats.qps < this.o.fixedRateQps * 0.95) {
       this.results.notes.push(`${server.label} reached only ${Math.round(stats.qps)} of the fixed ${this.o.fixedRateQps} QPS: its p99 is a saturated one`);
     }
-    log(`${server.label.padEnd(8)} fixed ${Math.round(f.qps)} QPS  avg ${f.avgMs.toFixed(3)} ms  p50 ${f.p50Ms.toFixed(3)} ms  p99 ${f.p99Ms.toFixed(3)} ms  lost ${f.lost}`);
+    log(`${server.label.padEnd(9)} fixed ${Math.round(f.qps)} QPS  avg ${f.avgMs.toFixed(3)} ms  p50 ${f.p50Ms.toFixed(3)} ms  p99 ${f.p99Ms.toFixed(3)} ms  lost ${f.lost}`);
   }
 
-  private async measureServer(name: ServerName): Promise<void> {
+  /** Starts a server to measure, or records why it did not start. */
+  private async startMeasured(name: ServerName): Promise<Server | undefined> {
     const metrics = name === 'nodedns' && this.o.nodednsMetrics ? this.metricsAddr() : '';
-    let server: Server;
     try {
-      server = await this.start(name, name, metrics);
+      const server = await this.start(name, name, metrics);
+      log(`${name} pid ${server.proc.pid} on ${server.listen.ip}:${server.listen.port}${metrics ? ` (metrics on ${metrics})` : ''}`);
+      return server;
     } catch (e) {
       this.results.skipped.push({ server: name, reason: `did not start: ${(e as Error).message.split('\n')[0]}` });
       log(`${name} did not start: ${(e as Error).message}`);
-      return;
+      return undefined;
     }
-    log(`${name} pid ${server.proc.pid} on ${server.listen.ip}:${server.listen.port}${metrics ? ` (metrics on ${metrics})` : ''}`);
+  }
+
+  private failed(name: ServerName, e: unknown): void {
+    this.results.skipped.push({ server: name, reason: `failed during the run: ${(e as Error).message.split('\n')[0]}` });
+    log(`${name} failed: ${(e as Error).message}`);
+  }
+
+  /**
+   * Ceiling, forwarder and nodedns up together; per workload, rounds of one warmed run
+   * each, order reversed every other round (A B C, C B A, …) so that drift hits all
+   * alike. One that fails is stopped and dropped; the others go on.
+   */
+  private async measurePaired(names: ServerName[]): Promise<void> {
+    let live = (await Promise.all(names.map((n) => this.startMeasured(n)))).filter((s): s is Server => Boolean(s));
+    const each = async (servers: Server[], fn: (s: Server) => Promise<void>) => {
+      for (const s of servers) {
+        if (!live.includes(s)) continue;
+        try {
+          await fn(s);
+        } catch (e) {
+          this.failed(s.name, e);
+          live = live.filter((x) => x !== s);
+          await this.procs.stop(s.proc);
+        }
+      }
+    };
     try {
-      for (const w of this.o.workloads) await this.maxRun(server, w);
-      if (this.o.fixedRate && (name === 'nodedns' || name === 'unbound')) await this.fixedRun(server);
+      for (const w of this.o.workloads) {
+        for (let round = 0; round < this.o.rounds; round++) {
+          const file = this.fileFor(w, `r${round}`); // mixed: new names for every round
+          try {
+            // Warmed right before each run, as a peer is: the ndots NXDOMAINs live 5 s, and a
+            // warm-up taken before the others' runs would have expired by a server's turn.
+            await each(round % 2 ? [...live].reverse() : live, async (s) => {
+              await this.warmFor(s, w);
+              await this.maxRun(s, w, file, round);
+            });
+          } finally {
+            if (w === 'mixed') fs.rmSync(file, { force: true });
+          }
+        }
+      }
+      const nodedns = live.find((s) => s.name === 'nodedns');
+      if (nodedns && this.o.fixedRate) await each([nodedns], (s) => this.fixedRun(s));
+    } finally {
+      await Promise.all(live.map((s) => this.procs.stop(s.proc)));
+    }
+  }
+
+  /** A peer (Unbound, dnsmasq) on its own: one run per workload. */
+  private async measureServer(name: ServerName): Promise<void> {
+    const server = await this.startMeasured(name);
+    if (!server) return;
+    try {
+      for (const w of this.o.workloads) {
+        await this.warmFor(server, w);
+        const file = this.fileFor(w, 'p');
+        try {
+          await this.maxRun(server, w, file);
+        } finally {
+          if (w === 'mixed') fs.rmSync(file, { force: true });
+        }
+      }
+      if (this.o.fixedRate && name === 'unbound') await this.fixedRun(server);
     } catch (e) {
-      this.results.skipped.push({ server: name, reason: `failed during the run: ${(e as Error).message.split('\n')[0]}` });
-      log(`${name} failed: ${(e as Error).message}`);
+      this.failed(name, e);
     } finally {
       await this.procs.stop(server.proc);
     }
@@ -326,7 +406,7 @@ function writeResults(r: Results, o: BenchOptions): string[] {
   const dir = path.resolve(REPO, o.outDir);
   fs.mkdirSync(dir, { recursive: true });
   const md = renderMarkdown(r) + '\n';
-  const json = JSON.stringify({ ...r, targets: evaluateTargets(r) }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
+  const json = JSON.stringify({ ...r, targets: evaluateTargets(r), context: forwarderContext(r) }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
   const base = o.quick ? 'quick' : 'latest';
   const written = [path.join(dir, `${base}.md`), path.join(dir, `${base}.json`)];
   fs.writeFileSync(written[0], md);

@@ -1,5 +1,8 @@
 // Turns measurements into the results table: ratios against the ceiling and the peers,
 // and PASS/MISS against the targets of issue 3. Pure: data in, text out.
+// Ceiling, forwarder and nodedns are measured side by side in interleaved rounds: a row is
+// the median of a server's rounds, and a ratio between two of them is the median of the
+// per-round ratios, so that the machine's drift between rounds cancels out.
 
 export type Workload = 'hits' | 'mixed' | 'ndots';
 export const WORKLOADS: Workload[] = ['hits', 'mixed', 'ndots'];
@@ -21,6 +24,7 @@ export interface Machine {
 export interface Settings {
   quick: boolean;
   durationS: number;
+  rounds: number;
   outstanding: number;
   fixedRateQps: number;
   hitNames: number;
@@ -30,6 +34,7 @@ export interface Settings {
 export interface Measurement {
   server: string; // label: ceiling, nodedns, unbound, dnsmasq, …
   workload: Workload;
+  round?: number; // 0-based round of the paired phase; absent for a server measured on its own (the peers)
   qps: number;
   avgMs: number;
   p99Ms: number; // NaN when per-query latencies were not recorded
@@ -129,8 +134,35 @@ export function machineWasBusy(r: Results): boolean {
   return r.machine.loadAvgStart > 0.5 || otherLoadOnServerCpu(r) > 25;
 }
 
-export function find(r: Results, server: string, workload: Workload): Measurement | undefined {
-  return r.measurements.find((m) => m.server === server && m.workload === workload);
+/** Every run of a server in a workload, in round order. */
+export function runsOf(r: Results, server: string, workload: Workload): Measurement[] {
+  return r.measurements.filter((m) => m.server === server && m.workload === workload).sort((a, b) => (a.round ?? 0) - (b.round ?? 0));
+}
+
+export interface Summary {
+  runs: Measurement[];
+  /** Field by field the median of the runs; sent, lost and answer codes summed (an error in any round shows). */
+  med: Measurement;
+  perCpu: number; // median of the runs' QPS per CPU-second
+}
+
+export function summarize(runs: Measurement[]): Summary | undefined {
+  if (runs.length === 0) return undefined;
+  const med = (f: (m: Measurement) => number) => median(runs.map(f));
+  const sum = (f: (m: Measurement) => number) => runs.reduce((t, m) => t + f(m), 0);
+  const rcodes: Record<string, number> = {};
+  for (const m of runs) for (const [k, v] of Object.entries(m.rcodes)) rcodes[k] = (rcodes[k] ?? 0) + v;
+  const { round: _round, ...first } = runs[0];
+  return {
+    runs,
+    med: {
+      ...first, qps: med((m) => m.qps), avgMs: med((m) => m.avgMs), p99Ms: med((m) => m.p99Ms),
+      sent: sum((m) => m.sent), lost: sum((m) => m.lost), rcodes,
+      rssMiB: med((m) => m.rssMiB), hwmMiB: med((m) => m.hwmMiB), runTimeS: med((m) => m.runTimeS),
+      serverCpuPct: med((m) => m.serverCpuPct), cpu0BusyPct: med((m) => m.cpu0BusyPct), clientCpuPct: med((m) => m.clientCpuPct),
+    },
+    perCpu: med(qpsPerCpu),
+  };
 }
 
 /** a / b, or NaN when either is missing or b is 0. */
@@ -139,7 +171,37 @@ export function ratio(a: number | undefined, b: number | undefined): number {
   return a / b;
 }
 
+export interface PairedRatio {
+  ratio: number; // median over the rounds both servers ran; NaN if none
+  perCpu: number; // the same for QPS per CPU-second
+  rounds: number[]; // a ÷ b in each round either ran, NaN where the other did not
+}
+
+/** a's QPS ÷ b's for two servers measured side by side: the median of the same-round ratios. */
+export function pairedRatio(r: Results, a: string, b: string, workload: Workload): PairedRatio {
+  const as = runsOf(r, a, workload).filter((m) => m.round !== undefined);
+  const bs = runsOf(r, b, workload).filter((m) => m.round !== undefined);
+  const rounds = [...new Set([...as, ...bs].map((m) => m.round!))].sort((x, y) => x - y);
+  const pairs = rounds.map((k) => [as.find((m) => m.round === k), bs.find((m) => m.round === k)]);
+  const both = pairs.filter((p): p is [Measurement, Measurement] => Boolean(p[0] && p[1]));
+  const finite = (xs: number[]) => xs.filter(Number.isFinite);
+  return {
+    ratio: median(finite(both.map(([x, y]) => ratio(x.qps, y.qps)))),
+    perCpu: median(finite(both.map(([x, y]) => ratio(qpsPerCpu(x), qpsPerCpu(y))))),
+    rounds: pairs.map(([x, y]) => ratio(x?.qps, y?.qps)),
+  };
+}
+
+/** a ÷ b in a workload: paired when both ran in rounds, else from the medians (a peer against the ceiling). */
+export function qpsRatio(r: Results, a: string, b: string, workload: Workload): number {
+  const p = pairedRatio(r, a, b, workload);
+  if (Number.isFinite(p.ratio)) return p.ratio;
+  return ratio(summarize(runsOf(r, a, workload))?.med.qps, summarize(runsOf(r, b, workload))?.med.qps);
+}
+
 const fmtRatio = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+/** "rounds 0.74, –, 0.77" for more than one round, "" for one. */
+const fmtRounds = (p: PairedRatio, label = 'rounds') => (p.rounds.length > 1 ? `${label} ${p.rounds.map(fmtRatio).join(', ')}` : '');
 const fmtMs = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '–');
 const fmtInt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
 const fmtMiB = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
@@ -148,13 +210,12 @@ export function evaluateTargets(r: Results): TargetResult[] {
   const steady = !machineWasBusy(r);
   const out: TargetResult[] = [];
   const vsCeiling = (w: Workload, goal: number) => {
-    const nd = find(r, 'nodedns', w);
-    const ce = find(r, 'ceiling', w);
-    const x = ratio(nd?.qps, ce?.qps);
-    const perCpu = nd && ce ? ratio(qpsPerCpu(nd), qpsPerCpu(ce)) : NaN;
+    const p = pairedRatio(r, 'nodedns', 'ceiling', w);
+    const x = p.ratio;
+    const rounds = fmtRounds(p);
     out.push({
       target: `${w}: nodedns QPS ≥ ${goal.toFixed(2)} × ceiling`,
-      measured: Number.isFinite(x) ? `${x.toFixed(2)} × ceiling (per CPU-second ${fmtRatio(perCpu)})` : 'not measured',
+      measured: Number.isFinite(x) ? `${x.toFixed(2)} × ceiling (${rounds ? `${rounds}; ` : ''}per CPU-second ${fmtRatio(p.perCpu)})` : 'not measured',
       verdict: Number.isFinite(x) ? (x >= goal ? 'PASS' : 'MISS') : 'n/a',
       reliable: steady,
     });
@@ -192,10 +253,26 @@ export function evaluateTargets(r: Results): TargetResult[] {
   return out;
 }
 
-/** Servers in table order: nodedns first, then the peers, then the ceiling. */
+/**
+ * Not targets: where a bare Node.js forwarder (the floor of the fresh-port rule) stands
+ * between the ceiling and nodedns, in the workloads with upstream traffic.
+ */
+export function forwarderContext(r: Results): string[] {
+  const out: string[] = [];
+  const line = (w: Workload, what: string, p: PairedRatio) => {
+    if (Number.isFinite(p.ratio)) out.push(`${w}: ${what}: ${p.ratio.toFixed(2)} (${fmtRounds(p, 'median of rounds') || 'one round'})`);
+  };
+  for (const w of ['mixed', 'ndots'] as const) {
+    line(w, 'forwarder (bare Node.js cache + fresh-port forwarding) ÷ ceiling', pairedRatio(r, 'forwarder', 'ceiling', w));
+    line(w, 'nodedns ÷ forwarder', pairedRatio(r, 'nodedns', 'forwarder', w));
+  }
+  return out;
+}
+
+/** Servers in table order: nodedns first, then the peers, then the forwarder and the ceiling. */
 function serverOrder(r: Results): string[] {
   const seen = [...new Set(r.measurements.map((m) => m.server))];
-  const rank = (s: string) => (s === 'nodedns' ? 0 : s === 'ceiling' ? 2 : 1);
+  const rank = (s: string) => ({ nodedns: 0, forwarder: 2, ceiling: 3 })[s] ?? 1;
   return seen.sort((a, b) => rank(a) - rank(b));
 }
 
@@ -223,24 +300,35 @@ export function renderMarkdown(r: Results): string {
   L.push(`- Each server pinned to CPU 0, dnsperf (and the Knot backend) to CPU 1; UDP over loopback. ` +
     `Max-throughput runs: ${r.settings.durationS} s, ${r.settings.outstanding} queries outstanding` +
     `${r.settings.verboseLatency ? ', p99 from per-query latencies (dnsperf -v)' : ''}.`);
+  if (r.settings.rounds > 1 && r.measurements.some((x) => x.round !== undefined)) {
+    L.push(`- Ceiling, forwarder and nodedns run side by side, in ${r.settings.rounds} interleaved rounds per workload ` +
+      '(order reversed every other round; each mixed round with names none of them has seen), so that drift on the machine hits them alike; ' +
+      'the peers run once. A row is the median of its server\'s rounds ("QPS by round" lists each), with "lost" and "errors" summed over them; ' +
+      'ratios among ceiling, forwarder and nodedns are medians of same-round ratios.');
+  }
+  if (r.measurements.some((x) => x.server === 'forwarder')) {
+    L.push('- The forwarder (scripts/bench/forwarder.ts) is the least a Node.js caching forwarder can do with a fresh source port per ' +
+      'upstream query (a Map from question bytes to the stored reply, a new socket per miss, no TTLs, LRU or EDNS): ' +
+      'a floor of runtime cost that shows how much of a miss is Node\'s socket layer, not a server to compare features with.');
+  }
   L.push('- Columns: "÷ ceiling" is QPS over the bare Node.js responder\'s in the same workload; "nodedns ÷ this" is nodedns\' QPS ' +
     'over this server\'s (above 1: nodedns is faster); "CPU %" is the server\'s CPU time over the run (100 = one whole core); ' +
     '"QPS per CPU-s" is QPS divided by that share; "errors" counts answers other than NOERROR and NXDOMAIN.');
   L.push('');
 
   for (const w of WORKLOADS) {
-    const rows = serverOrder(r).map((s) => find(r, s, w)).filter((x): x is Measurement => Boolean(x));
+    const rows = serverOrder(r).map((s) => summarize(runsOf(r, s, w))).filter((x): x is Summary => Boolean(x));
     if (rows.length === 0) continue;
-    const ceiling = find(r, 'ceiling', w);
-    const nodedns = find(r, 'nodedns', w);
+    const byRound = rows.some((x) => x.runs.length > 1);
     L.push(`## ${WORKLOAD_TITLES[w]}`);
     L.push('');
-    L.push('| server | QPS | ÷ ceiling | nodedns ÷ this | avg ms | p99 ms | lost | RSS MiB | CPU % | QPS per CPU-s | errors |');
-    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
-    for (const x of rows) {
-      const vsNodedns = x.server === 'nodedns' ? '' : fmtRatio(ratio(nodedns?.qps, x.qps));
-      L.push(`| ${x.server} | ${fmtInt(x.qps)} | ${fmtRatio(ratio(x.qps, ceiling?.qps))} | ${vsNodedns} | ${fmtMs(x.avgMs)} | ` +
-        `${fmtMs(x.p99Ms)} | ${fmtInt(x.lost)} | ${fmtMiB(x.rssMiB)} | ${fmtInt(x.serverCpuPct)} | ${fmtInt(qpsPerCpu(x))} | ${errorsOf(x)} |`);
+    L.push(`| server | QPS |${byRound ? ' QPS by round |' : ''} ÷ ceiling | nodedns ÷ this | avg ms | p99 ms | lost | RSS MiB | CPU % | QPS per CPU-s | errors |`);
+    L.push(`|---|---:|${byRound ? '---:|' : ''}---:|---:|---:|---:|---:|---:|---:|---:|---|`);
+    for (const { runs, med: x, perCpu } of rows) {
+      const vsNodedns = x.server === 'nodedns' ? '' : fmtRatio(qpsRatio(r, 'nodedns', x.server, w));
+      const rounds = byRound ? ` ${runs.length > 1 ? runs.map((m) => fmtInt(m.qps)).join(' / ') : ''} |` : '';
+      L.push(`| ${x.server} | ${fmtInt(x.qps)} |${rounds} ${fmtRatio(qpsRatio(r, x.server, 'ceiling', w))} | ${vsNodedns} | ${fmtMs(x.avgMs)} | ` +
+        `${fmtMs(x.p99Ms)} | ${fmtInt(x.lost)} | ${fmtMiB(x.rssMiB)} | ${fmtInt(x.serverCpuPct)} | ${fmtInt(perCpu)} | ${errorsOf(x)} |`);
     }
     L.push('');
   }
@@ -282,6 +370,13 @@ export function renderMarkdown(r: Results): string {
     L.push(`| ${t.target} | ${t.measured} | ${verdict} |`);
   }
   L.push('');
+  const context = forwarderContext(r);
+  if (context.length) {
+    L.push('Context, not targets (the forwarder is the floor of a Node.js forwarder, above):');
+    L.push('');
+    for (const c of context) L.push(`- ${c}`);
+    L.push('');
+  }
 
   if (r.skipped.length || r.notes.length) {
     L.push('## Notes');

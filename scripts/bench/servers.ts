@@ -16,8 +16,8 @@ export interface Addr {
   port: number;
 }
 
-export type ServerName = 'nodedns' | 'unbound' | 'dnsmasq' | 'ceiling';
-export const SERVER_NAMES: ServerName[] = ['ceiling', 'nodedns', 'unbound', 'dnsmasq'];
+export type ServerName = 'nodedns' | 'unbound' | 'dnsmasq' | 'ceiling' | 'forwarder';
+export const SERVER_NAMES: ServerName[] = ['ceiling', 'forwarder', 'nodedns', 'unbound', 'dnsmasq'];
 
 export interface StartOptions {
   listen: Addr;
@@ -176,20 +176,29 @@ forward-zone:
 `;
 }
 
-/** ceiling.ts as plain JS, so the ceiling runs on bare node like dist/cli.js does (no loader in its RSS). */
-function transpileCeiling(dir: string): string {
+/** ceiling.ts or forwarder.ts as plain JS, so it runs on bare node like dist/cli.js does (no loader in its RSS). */
+function transpileScript(name: 'ceiling' | 'forwarder', dir: string): string {
   const ts = require('typescript') as typeof import('typescript');
-  const src = fs.readFileSync(path.join(__dirname, 'ceiling.ts'), 'utf8');
+  const src = fs.readFileSync(path.join(__dirname, `${name}.ts`), 'utf8');
   const out = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } });
-  const file = path.join(dir, 'ceiling.js');
+  const file = path.join(dir, `${name}.js`);
   fs.writeFileSync(file, out.outputText);
   return file;
 }
 
+/**
+ * The V8 flags nodedns ships with (src/node-flags.ts): the Dockerfile, make run and the CLI
+ * shebang pass them too. The forwarder gets them as well, so that the two compare alike.
+ * BENCH_SEMI=<MiB> overrides the semi-space size of both, for experiments.
+ */
+function nodeFlags(): string[] {
+  return process.env.BENCH_SEMI ? [`--max-semi-space-size=${process.env.BENCH_SEMI}`] : ['--max-semi-space-size=2'];
+}
+
 function nodednsArgs(o: StartOptions): string[] {
   const up = `${o.backend.ip}:${o.backend.port}`;
-  // the V8 flags nodedns ships with (src/node-flags.ts): the Dockerfile, make run and the CLI shebang pass them too
-  return ['--max-semi-space-size=2', path.join(REPO, 'dist', 'cli.js'), 'run',
+  // BENCH_PROFILE_DIR=<dir>: V8 CPU profiles of nodedns, for experiments
+  return [...nodeFlags(), ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : []), path.join(REPO, 'dist', 'cli.js'), 'run',
     '--local-ip', o.listen.ip, '--port', String(o.listen.port),
     '--no-setup-interface', '--firewall', 'none', '--no-kube-api',
     '--metrics-addr', o.metricsAddr ?? '', '--health-addr', '', '--control-socket', '',
@@ -233,7 +242,11 @@ export async function startServer(procs: Processes, name: ServerName, o: StartOp
         '--user=root', '--pid-file', '--log-facility=-']);
       break;
     case 'ceiling':
-      [cmd, args] = pinned(SERVER_CPU, process.execPath, [transpileCeiling(dir), o.listen.ip, String(o.listen.port)]);
+      [cmd, args] = pinned(SERVER_CPU, process.execPath, [transpileScript('ceiling', dir), o.listen.ip, String(o.listen.port)]);
+      break;
+    case 'forwarder':
+      [cmd, args] = pinned(SERVER_CPU, process.execPath, [...nodeFlags(), transpileScript('forwarder', dir),
+        o.listen.ip, String(o.listen.port), o.backend.ip, String(o.backend.port)]);
       break;
   }
   const proc = procs.spawn(label.replace(/[^a-z0-9]+/gi, '-'), cmd, args, { env: cleanEnv(), cwd: REPO });

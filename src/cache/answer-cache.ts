@@ -16,6 +16,12 @@ function makeStore(size: number, onEvict: () => void): Store | undefined {
 }
 
 export class AnswerCache {
+  /**
+   * Refreshes upstream now. Names stored together (a warm-up, a pod's burst) expire
+   * together: unbounded, their refreshes would open a socket each in one burst and
+   * delay every answer behind them. Past the cap, a later hit in the window tries again.
+   */
+  prefetchesInflight = 0;
   private positive: Store | undefined;
   private negative: Store | undefined;
   private cfg: CacheConfig;
@@ -65,7 +71,8 @@ export class AnswerCache {
   /** Whether a hit on `e` should refresh it now (popular and close to expiry). */
   wantsPrefetch(e: Entry, now: number): boolean {
     const p = this.cfg.prefetchHits;
-    return p > 0 && !e.prefetching && e.hits >= p && e.expiresAt - now <= e.ttl * 10 * this.cfg.prefetchPercent;
+    return p > 0 && !e.prefetching && e.hits >= p && e.expiresAt - now <= e.ttl * 10 * this.cfg.prefetchPercent &&
+      this.prefetchesInflight < this.cfg.prefetchMaxInflight;
   }
 
   get size(): { success: number; denial: number } {

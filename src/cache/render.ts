@@ -35,12 +35,12 @@ export function render(e: Entry, query: Buffer, q: Query, now: number, maxSize: 
   const offs = e.ttlOffsets;
   const ttls = e.ttls;
   if (stale) {
-    for (let i = 0; i < offs.length; i++) out.writeUInt32BE(STALE_TTL, offs[i]);
+    for (let i = 0; i < offs.length; i++) writeTtl(out, offs[i], STALE_TTL);
   } else {
     const elapsed = ((now - e.storedAt) / 1000) | 0;
     for (let i = 0; i < offs.length; i++) {
       const t = ttls[i] - elapsed;
-      out.writeUInt32BE(t > 0 ? t : 0, offs[i]);
+      writeTtl(out, offs[i], t > 0 ? t : 0);
     }
   }
   if (x) {
@@ -48,4 +48,12 @@ export function render(e: Entry, query: Buffer, q: Query, now: number, maxSize: 
     out.writeUInt16BE(e.arcount + 1, 10);
   }
   return out;
+}
+
+/** Offsets were checked when the entry was made: plain byte stores, no writeUInt32BE range checks. */
+function writeTtl(out: Buffer, o: number, t: number): void {
+  out[o] = t >>> 24;
+  out[o + 1] = (t >>> 16) & 0xff;
+  out[o + 2] = (t >>> 8) & 0xff;
+  out[o + 3] = t & 0xff;
 }

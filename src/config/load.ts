@@ -49,6 +49,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
       staleWindow: 3600,
       prefetchHits: 3,
       prefetchPercent: 10,
+      prefetchMaxInflight: 64,
       file: '',
       zones: [],
     },

@@ -34,6 +34,7 @@ export interface CacheConfig {
   staleWindow: number; // seconds an expired entry may still be served when upstreams fail; 0 = off
   prefetchHits: number; // hits within the entry's life that make it worth refreshing; 0 = off
   prefetchPercent: number; // refresh when this share of the TTL remains
+  prefetchMaxInflight: number; // refreshes upstream at once: entries stored together expire together
   file: string; // warm-restart file; '' = off
   zones: ZoneCachePolicy[];
 }

@@ -16,3 +16,12 @@ export function ipLookup(host: string, _options: unknown, callback: LookupCallba
   }
   callback(null, host, family);
 }
+
+/**
+ * For sockets that only ever send to addresses the kernel gave us (rinfo.address of a
+ * query): those are valid IP literals, so the family is all there is to find. Skips
+ * isIP's regular expression on every reply (about 1% of a cache hit's CPU here).
+ */
+export function kernelAddressLookup(host: string, _options: unknown, callback: LookupCallback): void {
+  callback(null, host, host.includes(':') ? 6 : 4);
+}

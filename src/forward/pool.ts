@@ -28,9 +28,7 @@ export class UpstreamPool {
   }
 
   async exchange(question: Buffer, cd: boolean, dnssecOk: boolean, deadline: number): Promise<Answer> {
-    const healthy = this.upstreams.filter((u) => u.healthy);
-    const order = healthy.length > 0 ? healthy.concat(this.upstreams.filter((u) => !u.healthy)) : this.upstreams;
-    if (healthy.length === 0) this.stats.healthcheckBroken++;
+    const order = this.upstreams.every((u) => u.healthy) ? this.upstreams : this.healthyFirst();
     // One upstream gets a second try: a single lost datagram must not become SERVFAIL.
     const tries = Math.max(2, order.length);
     let lastAnswer: Answer | undefined;
@@ -55,6 +53,15 @@ export class UpstreamPool {
     }
     if (lastAnswer) return lastAnswer;
     throw lastError ?? new UpstreamError('timeout', `no answer from ${this.describe()} in time`);
+  }
+
+  private healthyFirst(): Upstream[] {
+    const healthy = this.upstreams.filter((u) => u.healthy);
+    if (healthy.length === 0) {
+      this.stats.healthcheckBroken++;
+      return this.upstreams;
+    }
+    return healthy.concat(this.upstreams.filter((u) => !u.healthy));
   }
 
   describe(): string {

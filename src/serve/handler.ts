@@ -116,10 +116,13 @@ export class Handler {
   private prefetch(key: string, e: Entry): void {
     e.prefetching = true;
     this.stats.cachePrefetch++;
+    const cache = this.cache; // the one counted, even if a reconfiguration swaps it meanwhile
+    cache.prefetchesInflight++;
     const flags = keyFlags(key);
     const question = entryQuestion(e);
     this.resolver.resolve(key, question, questionName(e.wire, e.qnameEnd), (flags & 1) !== 0, (flags & 2) !== 0)
-      .catch((err: Error) => this.onError?.(err));
+      .catch((err: Error) => this.onError?.(err))
+      .finally(() => { cache.prefetchesInflight--; });
   }
 
   private log(buf: Buffer, q: Query, client: string, tcp: boolean, rcode: number, cache: QueryLogEntry['cache'],

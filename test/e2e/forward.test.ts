@@ -103,6 +103,48 @@ describe('forwarding under faults', () => {
     assert.equal(s.count({ name: 'hot.example' }), 2, 'the hit after expiry came from the refreshed entry');
   });
 
+  it('refreshes names that expire together a few at a time (--prefetch-max-inflight), all before they expire', async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `hot${i}.example`);
+    const s = await server(Object.fromEntries(names.map((n, i) => [n, `192.0.2.${i + 1}`])), 6);
+    const a = await agent([s], ['--prefetch-hits', '1', '--prefetch-percent', '50', '--prefetch-max-inflight', '2',
+      '--upstream-timeout', '2s']);
+    const t0 = Date.now();
+    for (const n of names) { await query(a, n, 'A'); await query(a, n, 'A'); } // stored together, each hit once
+    assert.equal(s.queries.length, 10);
+    s.set({ delayMs: 250 }); // refreshes stay in flight long enough to count them
+    await sleep(3300 - (Date.now() - t0)); // under half of the 6 s TTL left for every name
+    await Promise.all(names.map((n) => query(a, n, 'A'))); // ten hits in the window at once
+    await sleep(100);
+    assert.equal(s.queries.length, 12, 'only two refreshes started for ten names due at once');
+    while (Date.now() - t0 < 5600) { // later hits start the others as the first ones finish
+      await Promise.all(names.map((n) => query(a, n, 'A')));
+      await sleep(100);
+    }
+    for (const n of names) assert.equal(s.count({ name: n }), 2, `${n}: refreshed once`);
+    await sleep(6600 - (Date.now() - t0)); // past the first answers' expiry
+    const answers = await Promise.all(names.map((n) => query(a, n, 'A')));
+    answers.forEach((r, i) => {
+      const rr = r.answers![0] as { data: string; ttl: number };
+      assert.equal(rr.data, `192.0.2.${i + 1}`);
+      // from a refreshed entry, stored at least a second ago; a miss would carry the full 6 s
+      assert.ok(rr.ttl < 6, `${names[i]}: answered from the cache (TTL ${rr.ttl}), not a miss`);
+    });
+  });
+
+  it('leaves --max-inflight slots to client misses while refreshes are due', async () => {
+    const names = ['p0.example', 'p1.example', 'p2.example'];
+    const s = await server({ ...Object.fromEntries(names.map((n) => [n, '192.0.2.1'])), 'new.example': '192.0.2.99' }, 4);
+    const a = await agent([s], ['--prefetch-hits', '1', '--prefetch-percent', '75', '--prefetch-max-inflight', '1',
+      '--max-inflight', '3', '--upstream-timeout', '2s']);
+    for (const n of names) { await query(a, n, 'A'); await query(a, n, 'A'); }
+    s.set({ delayMs: 500 });
+    await sleep(1200); // all three due for a refresh
+    await Promise.all(names.map((n) => query(a, n, 'A'))); // one refresh starts; uncapped, three would fill every slot
+    const r = await dig({ server: a, name: 'new.example', timeoutSec: 3 });
+    assert.equal(r.status, 'NOERROR', `a client miss still gets a slot: ${r.output}`);
+    assert.deepEqual(r.answers.map((x) => x.data), ['192.0.2.99']);
+  });
+
   it('serves a stale answer (TTL 30, EDE 3) when upstreams are gone, SERVFAIL for new names', async () => {
     const knot = await startKnot({ zones: { 'example.org': simpleZone('example.org', 'short 1 A 192.0.2.55') } });
     cleanup.push(() => knot.stop());

@@ -1,0 +1,104 @@
+// The forwarder: the floor of runtime cost of a caching forwarder on Node.js; a yardstick, never to deploy.
+// Issue 2 asks nodedns for a fresh random source port per upstream query (RFC 5452), so
+// each of the mixed workload's misses (1 in 10) costs a new socket, a bind, a connect and
+// a close. How much of nodedns' distance from the ceiling there is Node's socket layer,
+// and how much is nodedns? This is the least any Node.js forwarder does under that rule:
+// - a Map from the question bytes as received (everything after the 12-byte header) to the reply;
+// - a hit copies the stored reply into a fresh buffer, writes the client's ID, sends it;
+// - a miss opens a new socket, connects it to the backend, sends the query with a fresh
+//   random ID, takes only a reply with that ID, stores it, answers the client, closes the
+//   socket; after 2 s without an answer it closes the socket and drops the query.
+// No TTLs (an entry lives forever, so after a warm-up its ndots NXDOMAINs are all hits,
+// where nodedns refetches them every 5 s), no LRU, no EDNS handling, no coalescing, no
+// validation: every real forwarder does more.
+// Usage: node --max-semi-space-size=2 forwarder.js <ip> <port> <backend-ip> <backend-port>
+// (the benchmark runs it transpiled to plain JS with nodedns' V8 flags, like the ceiling).
+import { randomFillSync } from 'node:crypto';
+import * as dgram from 'node:dgram';
+
+const TIMEOUT_MS = 2000;
+// Replies and upstream queries go to IP literals: answer dgram's lookup at once, as nodedns does.
+const lookup = (host: string, _o: unknown, cb: (e: null, a: string, f: number) => void) => cb(null, host, host.includes(':') ? 6 : 4);
+const udp = (ip: string) => (ip.includes(':') ? 'udp6' : 'udp4');
+
+// Query IDs from the OS CSPRNG in batches, as nodedns draws them (src/forward/ids.ts).
+const idPool = Buffer.allocUnsafe(4096);
+let idAt = idPool.length;
+function randomId(): number {
+  if (idAt + 2 > idPool.length) { randomFillSync(idPool); idAt = 0; }
+  const id = (idPool[idAt] << 8) | idPool[idAt + 1];
+  idAt += 2;
+  return id;
+}
+
+/** Binds the forwarder on ip:port; resolves once it listens. */
+export function startForwarder(ip: string, port: number, backendIp: string, backendPort: number): Promise<dgram.Socket> {
+  const cache = new Map<string, Buffer>();
+  const sock = dgram.createSocket({ type: udp(ip), lookup: lookup as never });
+
+  const forward = (query: Buffer, key: string, clientPort: number, clientAddr: string) => {
+    const up = dgram.createSocket({ type: udp(backendIp), lookup: lookup as never });
+    const id = randomId();
+    const c0 = query[0];
+    const c1 = query[1];
+    query[0] = id >> 8; // the query is sent on as received, with only the ID changed
+    query[1] = id & 255;
+    let open = true;
+    const close = () => { if (open) { open = false; clearTimeout(timer); up.close(); } };
+    const timer = setTimeout(close, TIMEOUT_MS);
+    up.on('error', close);
+    up.on('message', (reply) => {
+      if (reply.length < 12 || ((reply[0] << 8) | reply[1]) !== id) return;
+      close();
+      // The reply is ours alone: give it the client's ID and keep it (hits copy it before patching).
+      reply[0] = c0;
+      reply[1] = c1;
+      cache.set(key, reply);
+      sock.send(reply, clientPort, clientAddr);
+    });
+    up.connect(backendPort, backendIp, () => up.send(query));
+  };
+
+  sock.on('message', (msg, rinfo) => {
+    if (msg.length < 12) return;
+    const key = msg.toString('latin1', 12);
+    const stored = cache.get(key);
+    if (!stored) return forward(msg, key, rinfo.port, rinfo.address);
+    // A fresh copy per reply: a queued send still references its buffer.
+    const out = Buffer.allocUnsafe(stored.length);
+    stored.copy(out);
+    out[0] = msg[0];
+    out[1] = msg[1];
+    sock.send(out, rinfo.port, rinfo.address);
+  });
+  return new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(port, ip, () => { sock.off('error', reject); resolve(sock); });
+  });
+}
+
+function main(): void {
+  const [ip, portText, backendIp, backendPortText] = process.argv.slice(2);
+  const port = Number(portText);
+  const backendPort = Number(backendPortText);
+  const isPort = (p: number) => Number.isInteger(p) && p > 0 && p <= 65535;
+  if (!ip || !backendIp || !isPort(port) || !isPort(backendPort)) {
+    console.error('usage: forwarder.ts <ip> <port> <backend-ip> <backend-port>');
+    process.exit(2);
+  }
+  startForwarder(ip, port, backendIp, backendPort).then((sock) => {
+    console.log(`forwarder listening on ${ip}:${port}, backend ${backendIp}:${backendPort}`);
+    sock.on('error', (err) => {
+      console.error(`forwarder: ${err.message}`);
+      process.exit(1);
+    });
+    const stop = () => sock.close(() => process.exit(0));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  }, (err: Error) => {
+    console.error(`forwarder: ${err.message}`);
+    process.exit(1);
+  });
+}
+
+if (require.main === module) main();

@@ -1,0 +1,44 @@
+// The lookups nodedns gives dgram so that no packet waits on dns.lookup.
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { test } from 'node:test';
+import { ipLookup, kernelAddressLookup } from '../src/forward/ip-lookup';
+
+type Result = { err: NodeJS.ErrnoException | null; address: string; family: number };
+const call = (f: typeof ipLookup, host: string): Result => {
+  let r: Result | undefined;
+  f(host, {}, (err, address, family) => { r = { err, address, family }; });
+  assert.ok(r, 'the callback runs at once');
+  return r;
+};
+
+test('ipLookup answers IP literals at once and refuses names', () => {
+  assert.deepEqual(call(ipLookup, '10.0.0.1'), { err: null, address: '10.0.0.1', family: 4 });
+  assert.deepEqual(call(ipLookup, 'fd00::1'), { err: null, address: 'fd00::1', family: 6 });
+  const r = call(ipLookup, 'kube-dns.kube-system');
+  assert.equal(r.err?.code, 'EINVAL');
+  assert.match(r.err!.message, /not an IP address/);
+});
+
+test('kernelAddressLookup gives the family of kernel-supplied addresses', () => {
+  assert.equal(call(kernelAddressLookup, '127.0.0.1').family, 4);
+  assert.equal(call(kernelAddressLookup, '::ffff:127.0.0.1').family, 6);
+  assert.equal(call(kernelAddressLookup, 'fe80::1%lo').family, 6);
+});
+
+test('a socket with kernelAddressLookup replies to the sender it received from (IPv4 and IPv6)', async () => {
+  for (const [type, ip] of [['udp4', '127.0.0.1'], ['udp6', '::1']] as const) {
+    const server = createSocket({ type, lookup: kernelAddressLookup as never });
+    const client = createSocket(type);
+    try {
+      await new Promise<void>((r) => server.bind(0, ip, () => r()));
+      server.on('message', (m, rinfo) => server.send(Buffer.concat([Buffer.from('re:'), m]), rinfo.port, rinfo.address));
+      const got = new Promise<string>((r) => client.once('message', (m) => r(m.toString())));
+      client.send('ping', server.address().port, ip);
+      assert.equal(await got, 're:ping');
+    } finally {
+      server.close();
+      client.close();
+    }
+  }
+});
