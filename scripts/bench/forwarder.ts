@@ -12,24 +12,14 @@
 // where nodedns refetches them every 5 s), no LRU, no EDNS handling, no coalescing, no
 // validation: every real forwarder does more.
 // Usage: node --max-semi-space-size=2 forwarder.js <ip> <port> <backend-ip> <backend-port>
-// (the benchmark runs it transpiled to plain JS with nodedns' V8 flags, like the ceiling).
-import { randomFillSync } from 'node:crypto';
+// (the benchmark runs it transpiled to plain JS with nodedns' V8 flags, its imports from
+// src/ taken from dist/: the same query IDs and address lookup nodedns uses).
 import * as dgram from 'node:dgram';
+import { randomId } from '../../src/forward/ids';
+import { kernelAddressLookup as lookup } from '../../src/forward/ip-lookup';
 
 const TIMEOUT_MS = 2000;
-// Replies and upstream queries go to IP literals: answer dgram's lookup at once, as nodedns does.
-const lookup = (host: string, _o: unknown, cb: (e: null, a: string, f: number) => void) => cb(null, host, host.includes(':') ? 6 : 4);
 const udp = (ip: string) => (ip.includes(':') ? 'udp6' : 'udp4');
-
-// Query IDs from the OS CSPRNG in batches, as nodedns draws them (src/forward/ids.ts).
-const idPool = Buffer.allocUnsafe(4096);
-let idAt = idPool.length;
-function randomId(): number {
-  if (idAt + 2 > idPool.length) { randomFillSync(idPool); idAt = 0; }
-  const id = (idPool[idAt] << 8) | idPool[idAt + 1];
-  idAt += 2;
-  return id;
-}
 
 /** Binds the forwarder on ip:port; resolves once it listens. */
 export function startForwarder(ip: string, port: number, backendIp: string, backendPort: number): Promise<dgram.Socket> {

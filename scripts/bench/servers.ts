@@ -176,29 +176,32 @@ forward-zone:
 `;
 }
 
-/** ceiling.ts or forwarder.ts as plain JS, so it runs on bare node like dist/cli.js does (no loader in its RSS). */
+/**
+ * ceiling.ts or forwarder.ts as plain JS, so it runs on bare node like dist/cli.js does (no
+ * loader in its RSS); its imports from src/ point at the built dist/.
+ */
 function transpileScript(name: 'ceiling' | 'forwarder', dir: string): string {
   const ts = require('typescript') as typeof import('typescript');
   const src = fs.readFileSync(path.join(__dirname, `${name}.ts`), 'utf8');
   const out = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } });
+  if (out.outputText.includes('"../../src/')) {
+    const why = nodednsMissing();
+    if (why) throw new Error(why);
+  }
   const file = path.join(dir, `${name}.js`);
-  fs.writeFileSync(file, out.outputText);
+  fs.writeFileSync(file, out.outputText.replaceAll('"../../src/', `"${path.join(REPO, 'dist')}/`));
   return file;
 }
 
 /**
  * The V8 flags nodedns ships with (src/node-flags.ts): the Dockerfile, make run and the CLI
  * shebang pass them too. The forwarder gets them as well, so that the two compare alike.
- * BENCH_SEMI=<MiB> overrides the semi-space size of both, for experiments.
  */
-function nodeFlags(): string[] {
-  return process.env.BENCH_SEMI ? [`--max-semi-space-size=${process.env.BENCH_SEMI}`] : ['--max-semi-space-size=2'];
-}
+const NODEDNS_V8_FLAGS = ['--max-semi-space-size=2'];
 
 function nodednsArgs(o: StartOptions): string[] {
   const up = `${o.backend.ip}:${o.backend.port}`;
-  // BENCH_PROFILE_DIR=<dir>: V8 CPU profiles of nodedns, for experiments
-  return [...nodeFlags(), ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : []), path.join(REPO, 'dist', 'cli.js'), 'run',
+  return [...NODEDNS_V8_FLAGS, path.join(REPO, 'dist', 'cli.js'), 'run',
     '--local-ip', o.listen.ip, '--port', String(o.listen.port),
     '--no-setup-interface', '--firewall', 'none', '--no-kube-api',
     '--metrics-addr', o.metricsAddr ?? '', '--health-addr', '', '--control-socket', '',
@@ -245,7 +248,7 @@ export async function startServer(procs: Processes, name: ServerName, o: StartOp
       [cmd, args] = pinned(SERVER_CPU, process.execPath, [transpileScript('ceiling', dir), o.listen.ip, String(o.listen.port)]);
       break;
     case 'forwarder':
-      [cmd, args] = pinned(SERVER_CPU, process.execPath, [...nodeFlags(), transpileScript('forwarder', dir),
+      [cmd, args] = pinned(SERVER_CPU, process.execPath, [...NODEDNS_V8_FLAGS, transpileScript('forwarder', dir),
         o.listen.ip, String(o.listen.port), o.backend.ip, String(o.backend.port)]);
       break;
   }
