@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { AnswerCache } from '../src/cache/answer-cache';
 import { makeEntry } from '../src/cache/entry';
+import { RefreshQueue, RETRY_MS } from '../src/cache/refresh-queue';
 import { loadCache, saveCache } from '../src/cache/persist';
 import { render, STALE_TTL } from '../src/cache/render';
 import { defaults } from '../src/config/load';
@@ -127,24 +128,62 @@ describe('AnswerCache', () => {
     assert.equal(c.stale(key('a.x'), 10_000 + 3_601_000), undefined);
   });
 
-  it('asks for a prefetch only for popular entries near expiry', () => {
+  it('refreshes a popular entry when --prefetch-percent of its TTL remains', () => {
     const c = new AnswerCache({ ...cfg, prefetchHits: 2, prefetchPercent: 10 }, new Stats());
-    const e = makeEntry(response('a.x', { answers: [A('a.x', 30)] }), qnameEnd('a.x'), POLICY, 0)!;
-    e.hits = 1;
-    assert.equal(c.wantsPrefetch(e, 28_000), false);
-    e.hits = 2;
-    assert.equal(c.wantsPrefetch(e, 20_000), false);
-    assert.equal(c.wantsPrefetch(e, 28_000), true);
+    const e = makeEntry(response('a.x', { answers: [A('a.x', 30)] }), qnameEnd('a.x'), POLICY, 1_000)!;
+    assert.equal(c.refreshAt(e), 28_000);
+    c.store(key('a.x'), e);
+    assert.equal(c.current(key('a.x')), e);
+    assert.equal(c.current(key('b.x')), undefined);
+  });
+});
+
+describe('refresh queue', () => {
+  const entry = (name: string) => makeEntry(response(name, { answers: [A(name, 30)] }), qnameEnd(name), POLICY, 0)!;
+  const until = async (what: string, ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(ok(), what);
+  };
+
+  it('runs each entry once, in the order they fall due, not before', async () => {
+    const ran: string[] = [];
+    const t0 = Date.now();
+    const q = new RefreshQueue((k) => { ran.push(k); return true; }, Date.now, () => 100);
+    q.add('late', entry('late.x'), t0 + 120);
+    q.add('early', entry('early.x'), t0 + 30);
+    q.add('middle', entry('middle.x'), t0 + 60);
+    q.add('now', entry('now.x'), t0 - 1);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(ran, ['now']);
+    await until('all four ran', () => ran.length === 4);
+    assert.deepEqual(ran, ['now', 'early', 'middle', 'late']);
+    assert.ok(Date.now() - t0 >= 120, 'the last one not before its time');
+    assert.equal(q.size, 0);
   });
 
-  it('asks for no more prefetches than --prefetch-max-inflight at once', () => {
-    const c = new AnswerCache({ ...cfg, prefetchHits: 1, prefetchPercent: 10, prefetchMaxInflight: 2 }, new Stats());
-    const e = makeEntry(response('a.x', { answers: [A('a.x', 30)] }), qnameEnd('a.x'), POLICY, 0)!;
-    e.hits = 5;
-    c.prefetchesInflight = 2;
-    assert.equal(c.wantsPrefetch(e, 28_000), false, 'at the cap');
-    c.prefetchesInflight = 1;
-    assert.equal(c.wantsPrefetch(e, 28_000), true, 'below it again');
+  it('holds due entries while refreshes are at their cap, then runs them all', async () => {
+    let open = false;
+    const ran: string[] = [];
+    const q = new RefreshQueue((k) => { if (!open) return false; ran.push(k); return true; }, Date.now, () => 100);
+    for (const n of ['a', 'b', 'c']) q.add(n, entry(`${n}.x`), Date.now());
+    await new Promise((r) => setTimeout(r, 4 * RETRY_MS));
+    assert.deepEqual(ran, [], 'nothing runs at the cap');
+    assert.equal(q.size, 3, 'and nothing is dropped');
+    open = true;
+    await until('the three ran once the cap allowed', () => ran.length === 3);
+    assert.deepEqual([...ran].sort(), ['a', 'b', 'c']);
+  });
+
+  it('is bounded, and clear() stops it', async () => {
+    let runs = 0;
+    const q = new RefreshQueue(() => { runs++; return true; }, Date.now, () => 2);
+    assert.equal(q.add('a', entry('a.x'), Date.now() + 20), true);
+    assert.equal(q.add('b', entry('b.x'), Date.now() + 20), true);
+    assert.equal(q.add('c', entry('c.x'), Date.now() + 20), false, 'full');
+    q.clear();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(runs, 0);
+    assert.equal(q.size, 0);
   });
 });
 

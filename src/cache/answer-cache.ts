@@ -19,7 +19,7 @@ export class AnswerCache {
   /**
    * Refreshes upstream now. Names stored together (a warm-up, a pod's burst) expire
    * together: unbounded, their refreshes would open a socket each in one burst and
-   * delay every answer behind them. Past the cap, a later hit in the window tries again.
+   * take every --max-inflight slot from client misses. Past the cap, refreshes wait.
    */
   prefetchesInflight = 0;
   private positive: Store | undefined;
@@ -68,11 +68,14 @@ export class AnswerCache {
     this.negative?.delete(key);
   }
 
-  /** Whether a hit on `e` should refresh it now (popular and close to expiry). */
-  wantsPrefetch(e: Entry, now: number): boolean {
-    const p = this.cfg.prefetchHits;
-    return p > 0 && !e.prefetching && e.hits >= p && e.expiresAt - now <= e.ttl * 10 * this.cfg.prefetchPercent &&
-      this.prefetchesInflight < this.cfg.prefetchMaxInflight;
+  /** The entry stored under `key`, fresh or not, without touching its recency. */
+  current(key: string): Entry | undefined {
+    return this.positive?.peek(key) ?? this.negative?.peek(key);
+  }
+
+  /** When a popular `e` should be refreshed: once --prefetch-percent of its TTL remains. */
+  refreshAt(e: Entry): number {
+    return e.expiresAt - e.ttl * 10 * this.cfg.prefetchPercent;
   }
 
   get size(): { success: number; denial: number } {

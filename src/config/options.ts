@@ -111,7 +111,7 @@ export const OPTIONS: Option[] = [
     apply: (c, r) => { c.cache.prefetchHits = int(0, 1_000_000)(r); } },
   { name: 'prefetch-percent', def: '10', help: 'refresh when this percentage of the TTL remains',
     apply: (c, r) => { c.cache.prefetchPercent = int(1, 99)(r); } },
-  { name: 'prefetch-max-inflight', def: '64', help: 'refreshes in flight at once; more wait for a later hit',
+  { name: 'prefetch-max-inflight', def: '64', help: 'refreshes in flight at once; more wait their turn',
     apply: (c, r) => { c.cache.prefetchMaxInflight = int(1, 65535)(r); } },
   { name: 'cache-file', def: '', help: 'warm-restart file written on stop and read at start ("" = off)',
     apply: (c, r) => { c.cache.file = str(r); } },

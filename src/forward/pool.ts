@@ -13,6 +13,8 @@ export interface Answer {
   latencyMs: number;
 }
 
+export type AnswerCallback = (err: Error | null, answer?: Answer) => void;
+
 export class UpstreamPool {
   readonly upstreams: Upstream[];
 
@@ -27,32 +29,41 @@ export class UpstreamPool {
       this.upstreams.every((u, i) => u.ep.host === endpoints[i].host && u.ep.port === endpoints[i].port && u.transport === transport);
   }
 
-  async exchange(question: Buffer, cd: boolean, dnssecOk: boolean, deadline: number): Promise<Answer> {
+  /** Tries the servers in turn until one answers or `deadline` (performance.now() ms) comes. */
+  exchange(question: Buffer, cd: boolean, dnssecOk: boolean, deadline: number, done: AnswerCallback): void {
     const order = this.upstreams.every((u) => u.healthy) ? this.upstreams : this.healthyFirst();
     // One upstream gets a second try: a single lost datagram must not become SERVFAIL.
     const tries = Math.max(2, order.length);
     let lastAnswer: Answer | undefined;
-    let lastError: Error | undefined;
-    for (let i = 0; i < tries; i++) {
+    let lastError: Error | null = null;
+    let i = 0;
+    const next = (): void => {
       const left = deadline - performance.now();
-      if (left < 5) break;
-      const u = order[i % order.length];
-      const started = performance.now();
-      try {
-        const response = await u.exchange(question, cd, dnssecOk, Math.min(this.tuning.timeoutMs, left));
-        const answer = { response, upstream: u, latencyMs: performance.now() - started };
-        const rcode = response[3] & 0x0f;
-        if ((rcode === RCODE.SERVFAIL || rcode === RCODE.REFUSED) && i + 1 < order.length) {
-          lastAnswer = answer;
-          continue;
-        }
-        return answer;
-      } catch (e) {
-        lastError = e as Error;
+      if (i >= tries || left < 5) {
+        if (lastAnswer) done(null, lastAnswer);
+        else done(lastError ?? new UpstreamError('timeout', `no answer from ${this.describe()} in time`));
+        return;
       }
-    }
-    if (lastAnswer) return lastAnswer;
-    throw lastError ?? new UpstreamError('timeout', `no answer from ${this.describe()} in time`);
+      const u = order[i % order.length];
+      const last = ++i >= order.length;
+      const started = performance.now();
+      u.query(question, cd, dnssecOk, Math.min(this.tuning.timeoutMs, left), (err, response) => {
+        if (err) {
+          lastError = err;
+          next();
+          return;
+        }
+        const answer = { response: response!, upstream: u, latencyMs: performance.now() - started };
+        const rcode = response![3] & 0x0f;
+        if ((rcode === RCODE.SERVFAIL || rcode === RCODE.REFUSED) && !last) {
+          lastAnswer = answer;
+          next();
+          return;
+        }
+        done(null, answer);
+      });
+    };
+    next();
   }
 
   private healthyFirst(): Upstream[] {

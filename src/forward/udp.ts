@@ -1,5 +1,8 @@
 // One query over UDP from a fresh socket: a new random source port every time, and
 // the socket is connected so the kernel drops datagrams from anyone but the upstream.
+// Callback style: the miss path is callbacks end to end, because each promise layer
+// between a reply and the client's answer costs microtask turns (measured here: four
+// async layers took ~20% of a bare forwarder's misses per second).
 import { createSocket } from 'node:dgram';
 import type { Endpoint } from '../config/types';
 import { QR } from '../wire/constants';
@@ -7,28 +10,33 @@ import { sameQuestion } from '../wire/response';
 import { UpstreamError, networkError } from './errors';
 import { ipLookup } from './ip-lookup';
 
-export function exchangeUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const sock = createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', lookup: ipLookup as never });
-    let done = false;
-    const finish = (err: Error | null, res?: Buffer) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.close();
-      if (err) reject(err);
-      else resolve(res!);
-    };
-    const timer = setTimeout(() => finish(new UpstreamError('timeout', `${ep.host}:${ep.port} did not answer within ${timeoutMs}ms`)), timeoutMs);
-    sock.on('error', (e) => finish(networkError(e, `${ep.host}:${ep.port}`)));
-    sock.on('message', (m) => {
-      // Wrong ID or question: not our answer (late, or spoofed). Keep waiting.
-      if (m.length < 12 || m[0] !== msg[0] || m[1] !== msg[1] || (m[2] & QR) === 0) return;
-      if (!sameQuestion(msg, m, questionEnd)) return;
-      finish(null, m);
-    });
-    sock.connect(ep.port, ep.host, () => {
-      sock.send(msg, (e) => { if (e) finish(networkError(e, `${ep.host}:${ep.port}`)); });
-    });
+/** Called once: with the reply, or with why there is none. */
+export type ReplyCallback = (err: Error | null, res?: Buffer) => void;
+
+export function queryUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeoutMs: number, done: ReplyCallback): void {
+  const sock = createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', lookup: ipLookup as never });
+  let finished = false;
+  const finish = (err: Error | null, res?: Buffer) => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    sock.close();
+    done(err, res);
+  };
+  const timer = setTimeout(() => finish(new UpstreamError('timeout', `${ep.host}:${ep.port} did not answer within ${timeoutMs}ms`)), timeoutMs);
+  sock.on('error', (e) => finish(networkError(e, `${ep.host}:${ep.port}`)));
+  sock.on('message', (m) => {
+    // Wrong ID or question: not our answer (late, or spoofed). Keep waiting.
+    if (m.length < 12 || m[0] !== msg[0] || m[1] !== msg[1] || (m[2] & QR) === 0) return;
+    if (!sameQuestion(msg, m, questionEnd)) return;
+    finish(null, m);
   });
+  sock.connect(ep.port, ep.host, () => {
+    sock.send(msg, (e) => { if (e) finish(networkError(e, `${ep.host}:${ep.port}`)); });
+  });
+}
+
+/** The same as a promise, for diagnostics and health probes (not the query path). */
+export function exchangeUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => queryUdp(ep, msg, questionEnd, timeoutMs, (err, res) => (err ? reject(err) : resolve(res!))));
 }

@@ -4,10 +4,10 @@ import type { Logger } from 'pino';
 import type { Endpoint, Transport } from '../config/types';
 import { Histogram, RCODE_NAMES, type Stats, type UpstreamStats } from '../observe/stats';
 import { upstreamQuery } from '../wire/build';
-import { HEADER_LEN } from '../wire/constants';
+import { HEADER_LEN, TC } from '../wire/constants';
 import { randomId } from './ids';
 import { TcpChannel } from './tcp';
-import { exchangeUdp } from './udp';
+import { exchangeUdp, queryUdp, type ReplyCallback } from './udp';
 
 // ". IN NS": what a health probe asks (as CoreDNS forward does)
 const PROBE_QUESTION = Buffer.from([0, 0, 2, 0, 1]);
@@ -35,27 +35,25 @@ export class Upstream {
   }
 
   /** One exchange: UDP (retried over TCP when truncated) or TCP, per the transport. */
-  async exchange(question: Buffer, cd: boolean, dnssecOk: boolean, timeoutMs: number): Promise<Buffer> {
+  query(question: Buffer, cd: boolean, dnssecOk: boolean, timeoutMs: number, done: ReplyCallback): void {
     const questionEnd = HEADER_LEN + question.length;
     const msg = upstreamQuery(randomId(), question, cd, dnssecOk);
     const started = performance.now();
     this.stats.queries++;
-    try {
-      let res: Buffer;
-      if (this.transport === 'tcp') {
-        res = await this.tcp.exchange(msg, questionEnd, timeoutMs);
-      } else {
-        res = await exchangeUdp(this.ep, msg, questionEnd, timeoutMs);
-        if ((res[2] & 0x02) !== 0 && this.transport === 'prefer-udp') {
-          res = await this.tcp.exchange(msg, questionEnd, Math.max(timeoutMs - (performance.now() - started), 50));
-        }
-      }
-      this.succeeded(performance.now() - started, res[3] & 0x0f);
-      return res;
-    } catch (e) {
-      this.failed(e as Error);
-      throw e;
+    const finish: ReplyCallback = (err, res) => {
+      if (err) this.failed(err);
+      else this.succeeded(performance.now() - started, res![3] & 0x0f);
+      done(err, res);
+    };
+    const overTcp = (ms: number) => this.tcp.exchange(msg, questionEnd, ms).then((res) => finish(null, res), finish);
+    if (this.transport === 'tcp') {
+      overTcp(timeoutMs);
+      return;
     }
+    queryUdp(this.ep, msg, questionEnd, timeoutMs, (err, res) => {
+      if (!err && (res![2] & TC) !== 0 && this.transport === 'prefer-udp') overTcp(Math.max(timeoutMs - (performance.now() - started), 50));
+      else finish(err, res);
+    });
   }
 
   private succeeded(ms: number, rcode: number): void {

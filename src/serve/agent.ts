@@ -208,7 +208,7 @@ export class Agent {
     if (fresh) {
       return { zone: route.zone || '.', routeKind: route.kind, cache: 'hit', latencyMs: performance.now() - started, response: render(fresh, query, q, now, 65535) };
     }
-    const o = await this.resolver.resolve(q.key, query.subarray(HEADER_LEN, q.questionEnd), lname, q.cd, q.dnssecOk);
+    const o = await this.resolver.resolveAsync(q.key, query.subarray(HEADER_LEN, q.questionEnd), lname, q.cd, q.dnssecOk);
     return {
       zone: o.route.zone || '.', routeKind: o.route.kind, cache: o.stale ? 'stale' : 'miss', upstream: o.upstream,
       latencyMs: performance.now() - started, error: o.error, response: render(o.entry, query, q, clockNow(), 65535, o.stale),
@@ -228,6 +228,7 @@ export class Agent {
     this.tcp = [];
     this.bound = false;
     for (const p of this.pools) p.close();
+    this.handler.close();
     if (saveFile && this.config.cache.file) {
       try {
         const n = saveCache(this.cache, this.config.cache.file, clockNow());

@@ -3,6 +3,7 @@
 import type { AnswerCache } from '../cache/answer-cache';
 import { EPOCH, clockNow } from '../cache/clock';
 import { entryQuestion, type Entry } from '../cache/entry';
+import { RefreshQueue, RETRY_MS } from '../cache/refresh-queue';
 import { render } from '../cache/render';
 import type { Stats } from '../observe/stats';
 import { emptyReply } from '../wire/build';
@@ -35,6 +36,8 @@ export class Handler {
   queryLog: ((e: QueryLogEntry) => void) | undefined;
 
   private readonly q: Query = newQuery();
+  private readonly refreshes = new RefreshQueue((key, e, now) => this.refreshDue(key, e, now), clockNow,
+    () => this.cache.config.positiveSize + this.cache.config.negativeSize);
 
   constructor(public cache: AnswerCache, public resolver: Resolver, public local: LocalAnswers, private readonly stats: Stats) {}
 
@@ -61,9 +64,8 @@ export class Handler {
     e = this.cache.fresh(q.key, now);
     if (e !== undefined) {
       if (e.negative) stats.cacheHits.denial++; else stats.cacheHits.success++;
-      e.hits++;
       this.send(render(e, buf, q, now, maxSize, false, this.nsid), reply, started);
-      if (this.cache.wantsPrefetch(e, now)) this.prefetch(q.key, e);
+      if (++e.hits === this.cache.config.prefetchHits) this.scheduleRefresh(q.key, e, now);
       if (this.queryLog) this.log(buf, q, client, tcp, e.rcode, 'hit', undefined, started);
       return true;
     }
@@ -75,14 +77,16 @@ export class Handler {
   private miss(buf: Buffer, q: Query, maxSize: number, tcp: boolean, client: string, reply: Reply, started: number): boolean {
     const stats = this.stats;
     const question = buf.subarray(HEADER_LEN, q.questionEnd);
-    this.resolver.resolve(q.key, question, questionName(buf, q.qnameEnd), q.cd, q.dnssecOk).then((o: Outcome) => {
-      if (o.stale) stats.cacheServedStale++;
-      this.send(render(o.entry, buf, q, clockNow(), maxSize, o.stale, this.nsid), reply, started);
-      if (this.queryLog) this.log(buf, q, client, tcp, o.entry.rcode, o.stale ? 'stale' : o.error ? 'error' : 'miss', o.upstream, started);
-    }).catch((err: Error) => {
-      // a bug, never an upstream failure (those become outcomes): answer, and keep serving
-      this.onError?.(err);
-      this.send(emptyReply(buf, q, RCODE.SERVFAIL), reply, started);
+    this.resolver.resolve(q.key, question, questionName(buf, q.qnameEnd), q.cd, q.dnssecOk, (o: Outcome) => {
+      try {
+        if (o.stale) stats.cacheServedStale++;
+        this.send(render(o.entry, buf, q, clockNow(), maxSize, o.stale, this.nsid), reply, started);
+        if (this.queryLog) this.log(buf, q, client, tcp, o.entry.rcode, o.stale ? 'stale' : o.error ? 'error' : 'miss', o.upstream, started);
+      } catch (err) {
+        // a bug, never an upstream failure (those become outcomes): answer, and keep serving
+        this.onError?.(err as Error);
+        this.send(emptyReply(buf, q, RCODE.SERVFAIL), reply, started);
+      }
     });
     return true;
   }
@@ -113,6 +117,22 @@ export class Handler {
     reply(out);
   }
 
+  /** `e` just became popular: refresh it before it expires (src/cache/refresh-queue.ts). */
+  private scheduleRefresh(key: string, e: Entry, now: number): void {
+    const at = this.cache.refreshAt(e);
+    if (at > now || !this.refreshDue(key, e, now)) this.refreshes.add(key, e, Math.max(at, now + RETRY_MS));
+  }
+
+  /** Starts the refresh of a due entry; false when --prefetch-max-inflight are already out. */
+  private refreshDue(key: string, e: Entry, now: number): boolean {
+    const cache = this.cache;
+    // replaced, evicted or expired meanwhile (a miss fetches it again), or a reconfiguration swapped the cache
+    if (e.prefetching || e.expiresAt <= now || cache.current(key) !== e) return true;
+    if (cache.prefetchesInflight >= cache.config.prefetchMaxInflight) return false;
+    this.prefetch(key, e);
+    return true;
+  }
+
   private prefetch(key: string, e: Entry): void {
     e.prefetching = true;
     this.stats.cachePrefetch++;
@@ -120,9 +140,14 @@ export class Handler {
     cache.prefetchesInflight++;
     const flags = keyFlags(key);
     const question = entryQuestion(e);
-    this.resolver.resolve(key, question, questionName(e.wire, e.qnameEnd), (flags & 1) !== 0, (flags & 2) !== 0)
-      .catch((err: Error) => this.onError?.(err))
-      .finally(() => { cache.prefetchesInflight--; });
+    this.resolver.resolve(key, question, questionName(e.wire, e.qnameEnd), (flags & 1) !== 0, (flags & 2) !== 0, () => {
+      cache.prefetchesInflight--;
+    });
+  }
+
+  /** Stops refreshing: the agent is stopping. */
+  close(): void {
+    this.refreshes.clear();
   }
 
   private log(buf: Buffer, q: Query, client: string, tcp: boolean, rcode: number, cache: QueryLogEntry['cache'],

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { AnswerCache } from '../cache/answer-cache';
 import { makeEntry, type Entry } from '../cache/entry';
+import type { Answer } from '../forward/pool';
 import type { Stats } from '../observe/stats';
 import { HEADER_LEN, QR, RA, RCODE } from '../wire/constants';
 import type { Route, Router } from './router';
@@ -35,8 +36,11 @@ export function failureEntry(question: Buffer, rcode: number): Entry {
   };
 }
 
+export type OutcomeCallback = (o: Outcome) => void;
+
 export class Resolver {
-  private readonly inflight = new Map<string, Promise<Outcome>>();
+  /** The clients waiting on each question in flight upstream. */
+  private readonly inflight = new Map<string, OutcomeCallback[]>();
 
   constructor(private readonly cache: AnswerCache, public router: Router, public limits: ResolverLimits,
     private readonly stats: Stats, private readonly log: Logger) {}
@@ -45,49 +49,73 @@ export class Resolver {
     return this.inflight.size;
   }
 
-  /** `question` is the name (any case), type and class bytes; `name` the lower-case text. */
-  resolve(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean): Promise<Outcome> {
-    const flight = this.inflight.get(key);
-    if (flight) {
+  /**
+   * `question` is the name (any case), type and class bytes; `name` the lower-case text.
+   * `done` is called once, perhaps at once (overload, no servers); it must not throw.
+   */
+  resolve(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean, done: OutcomeCallback): void {
+    const waiting = this.inflight.get(key);
+    if (waiting) {
       this.stats.coalesced++;
-      return flight;
+      waiting.push(done);
+      return;
     }
     const route = this.router.route(name);
     if (this.inflight.size >= this.limits.maxInflight) {
       this.stats.overload++;
-      return Promise.resolve({ entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: 0, error: `--max-inflight (${this.limits.maxInflight}) queries already waiting upstream` });
+      done({ entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: 0, error: `--max-inflight (${this.limits.maxInflight}) queries already waiting upstream` });
+      return;
     }
-    const p = this.fetch(key, Buffer.from(question), route, cd, dnssecOk).finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
-    return p;
+    const waiters = [done];
+    this.inflight.set(key, waiters);
+    this.fetch(key, Buffer.from(question), route, cd, dnssecOk, (o) => {
+      this.inflight.delete(key);
+      for (const w of waiters) w(o);
+    });
   }
 
-  private async fetch(key: string, question: Buffer, route: Route, cd: boolean, dnssecOk: boolean): Promise<Outcome> {
+  /** The same as a promise, for diagnostics (`nodedns query`), not the query path. */
+  resolveAsync(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean): Promise<Outcome> {
+    return new Promise((resolve) => this.resolve(key, question, name, cd, dnssecOk, resolve));
+  }
+
+  private fetch(key: string, question: Buffer, route: Route, cd: boolean, dnssecOk: boolean, done: OutcomeCallback): void {
     const started = performance.now();
-    let error: string;
     if (route.pool.upstreams.length === 0) {
-      error = route.kind === 'cluster'
+      done(this.failed(key, question, route, started, route.kind === 'cluster'
         ? 'no cluster DNS address known: set --cluster-dns, or KUBE_DNS_UPSTREAM_SERVICE_HOST, or enable --kube-api'
-        : `no servers for zone "${route.zone || '.'}"`;
-    } else {
-      try {
-        const a = await route.pool.exchange(question, cd, dnssecOk, started + this.limits.queryTimeoutMs);
-        const entry = makeEntry(a.response, HEADER_LEN + question.length - 4, route.policy, clockNow());
-        if (entry && entry.rcode !== RCODE.SERVFAIL) {
-          this.cache.store(key, entry);
-          return { entry, stale: false, route, upstream: a.upstream.address, latencyMs: a.latencyMs };
-        }
-        error = entry ? `${a.upstream.address} answered SERVFAIL` : `${a.upstream.address} sent a malformed answer`;
-        if (entry) {
-          const stale = this.staleOutcome(key, route, started, error);
-          if (stale) return stale;
-          this.cache.store(key, entry); // SERVFAIL, briefly (--servfail-ttl)
-          return { entry, stale: false, route, upstream: a.upstream.address, latencyMs: a.latencyMs };
-        }
-      } catch (e) {
-        error = (e as Error).message;
-      }
+        : `no servers for zone "${route.zone || '.'}"`));
+      return;
     }
+    route.pool.exchange(question, cd, dnssecOk, started + this.limits.queryTimeoutMs, (err, a) => {
+      let o: Outcome;
+      try {
+        o = err ? this.failed(key, question, route, started, err.message) : this.answered(key, question, route, started, a!);
+      } catch (e) {
+        // a bug, never an upstream failure: every waiter still gets an answer
+        this.log.error({ err: (e as Error).stack }, 'unexpected error storing an answer; please report it');
+        o = { entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: performance.now() - started, error: (e as Error).message };
+      }
+      done(o);
+    });
+  }
+
+  private answered(key: string, question: Buffer, route: Route, started: number, a: Answer): Outcome {
+    const entry = makeEntry(a.response, HEADER_LEN + question.length - 4, route.policy, clockNow());
+    if (entry && entry.rcode !== RCODE.SERVFAIL) {
+      this.cache.store(key, entry);
+      return { entry, stale: false, route, upstream: a.upstream.address, latencyMs: a.latencyMs };
+    }
+    const error = entry ? `${a.upstream.address} answered SERVFAIL` : `${a.upstream.address} sent a malformed answer`;
+    if (!entry) return this.failed(key, question, route, started, error);
+    const stale = this.staleOutcome(key, route, started, error);
+    if (stale) return stale;
+    this.cache.store(key, entry); // SERVFAIL, briefly (--servfail-ttl)
+    return { entry, stale: false, route, upstream: a.upstream.address, latencyMs: a.latencyMs };
+  }
+
+  /** No usable answer: a stale one if there is one, else SERVFAIL. */
+  private failed(key: string, question: Buffer, route: Route, started: number, error: string): Outcome {
     return this.staleOutcome(key, route, started, error) ??
       { entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: performance.now() - started, error };
   }
