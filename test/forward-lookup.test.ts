@@ -2,22 +2,32 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { test } from 'node:test';
-import { ipLookup, kernelAddressLookup } from '../src/forward/ip-lookup';
+import { UpstreamError } from '../src/forward/errors';
+import { familyLookup, kernelAddressLookup } from '../src/forward/ip-lookup';
+import { exchangeUdp } from '../src/forward/udp';
+import { buildQuery } from './helpers/dns-query';
 
 type Result = { err: NodeJS.ErrnoException | null; address: string; family: number };
-const call = (f: typeof ipLookup, host: string): Result => {
+const call = (f: typeof kernelAddressLookup, host: string): Result => {
   let r: Result | undefined;
   f(host, {}, (err, address, family) => { r = { err, address, family }; });
   assert.ok(r, 'the callback runs at once');
   return r;
 };
 
-test('ipLookup answers IP literals at once and refuses names', () => {
-  assert.deepEqual(call(ipLookup, '10.0.0.1'), { err: null, address: '10.0.0.1', family: 4 });
-  assert.deepEqual(call(ipLookup, 'fd00::1'), { err: null, address: 'fd00::1', family: 6 });
-  const r = call(ipLookup, 'kube-dns.kube-system');
-  assert.equal(r.err?.code, 'EINVAL');
-  assert.match(r.err!.message, /not an IP address/);
+test('an upstream query never resolves a name, even one that slipped past validation', async () => {
+  for (const family of [4, 6] as const) {
+    const host = 'localhost'; // resolvable: a lookup that resolved names would reach a server on it
+    const err = await exchangeUdp({ host, port: 53, family }, buildQuery('a.example', 'A', { id: 7 }), 12 + 11 + 4, 2000)
+      .then(() => undefined, (e: Error) => e);
+    assert.ok(err instanceof UpstreamError, `udp${family}: fails as an upstream error`);
+    assert.match(err.message, /EINVAL/, `udp${family}: the kernel address parse refused it`);
+  }
+});
+
+test('familyLookup answers at once with the socket family', () => {
+  assert.deepEqual(call(familyLookup[4], '10.0.0.1'), { err: null, address: '10.0.0.1', family: 4 });
+  assert.deepEqual(call(familyLookup[6], 'fd00::1'), { err: null, address: 'fd00::1', family: 6 });
 });
 
 test('kernelAddressLookup gives the family of kernel-supplied addresses', () => {

@@ -8,13 +8,13 @@ import type { Endpoint } from '../config/types';
 import { QR } from '../wire/constants';
 import { sameQuestion } from '../wire/response';
 import { UpstreamError, networkError } from './errors';
-import { ipLookup } from './ip-lookup';
+import { familyLookup } from './ip-lookup';
 
 /** Called once: with the reply, or with why there is none. */
 export type ReplyCallback = (err: Error | null, res?: Buffer) => void;
 
 export function queryUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeoutMs: number, done: ReplyCallback): void {
-  const sock = createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', lookup: ipLookup as never });
+  const sock = createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', lookup: familyLookup[ep.family] as never });
   let finished = false;
   const finish = (err: Error | null, res?: Buffer) => {
     if (finished) return;
@@ -31,8 +31,11 @@ export function queryUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeout
     if (!sameQuestion(msg, m, questionEnd)) return;
     finish(null, m);
   });
-  sock.connect(ep.port, ep.host, () => {
-    sock.send(msg, (e) => { if (e) finish(networkError(e, `${ep.host}:${ep.port}`)); });
+  // connect() reports its failure (no route, an address the kernel will not parse) to this
+  // callback, not as an 'error' event: sending anyway threw out of the event loop.
+  sock.connect(ep.port, ep.host, (err?: Error) => {
+    if (err) finish(networkError(err, `${ep.host}:${ep.port}`));
+    else sock.send(msg, (e) => { if (e) finish(networkError(e, `${ep.host}:${ep.port}`)); });
   });
 }
 
