@@ -59,10 +59,11 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
     }
   }
   ttl = Math.floor(ttl);
-  const ttls = ttl > 0 ? shape.ttls.map((t) => Math.min(t, ttl)) : shape.ttls;
+  // Exact-size copies: the arrays push() grew keep spare capacity, and an entry lives long.
+  const ttls = shape.ttls.map((t) => Math.min(t, ttl > 0 ? ttl : t));
   return {
-    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: shape.ttlOffsets, ttls,
-    nameOffsets: shape.nameCopies.length > 0 ? shape.nameCopies : NONE, ttl, storedAt: now, expiresAt: now + ttl * 1000,
+    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: shape.ttlOffsets.slice(), ttls,
+    nameOffsets: shape.nameCopies.length > 0 ? shape.nameCopies.slice() : NONE, ttl, storedAt: now, expiresAt: now + ttl * 1000,
     rcode, negative, hits: 0, prefetching: false,
   };
 }

@@ -74,7 +74,7 @@ export class Resolver {
     });
   }
 
-  /** The same as a promise, for diagnostics (`nodedns query`), not the query path. */
+  /** The same as a promise: for the client's answer (src/serve/handler.ts says why) and diagnostics. */
   resolveAsync(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean): Promise<Outcome> {
     return new Promise((resolve) => this.resolve(key, question, name, cd, dnssecOk, resolve));
   }
