@@ -1,8 +1,8 @@
 // One query over UDP from a fresh socket: a new random source port every time, and
 // the socket is connected so the kernel drops datagrams from anyone but the upstream.
-// Callback style: the miss path is callbacks end to end, because each promise layer
-// between a reply and the client's answer costs microtask turns (measured here: four
-// async layers took ~20% of a bare forwarder's misses per second).
+// Callback style, like the pool and the resolver above it: each promise layer between a
+// reply and the client's answer costs microtask turns (measured here: four async layers
+// added ~20 µs of CPU to a bare Node.js forwarder's 82 µs miss).
 import { createSocket } from 'node:dgram';
 import type { Endpoint } from '../config/types';
 import { QR } from '../wire/constants';
