@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { HelpRequested, parseBenchArgs, USAGE, type BenchOptions } from './args';
 import { dnsperfArgs, parseStats, parseVerboseLatencies, summarizeLatencies, type DnsperfRun, type DnsperfStats, type LatencySummary } from './dnsperf';
 import { cpuBusyTicks, cpuTicksOf, Processes, reapOrphans, statCpuTicks } from './procs';
+import { settle } from './settle';
 import {
   costPercent, evaluateTargets, forwarderContext, renderMarkdown,
   type FixedRate, type Measurement, type MemoryFill, type Results, type Workload,
@@ -447,6 +448,7 @@ async function main(): Promise<number> {
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
   process.on('exit', () => procs.killAllSync());
 
+  if (!o.quick) await settle({ load: () => os.loadavg()[0], sleep: (ms) => new Promise((r) => setTimeout(r, ms)), log });
   const bench = new Bench(o, procs, workDir);
   try {
     log(`${o.quick ? 'quick run' : 'full run'}: servers ${o.servers.join(', ')}; workloads ${o.workloads.join(', ')}; ${o.durationS} s each; work dir ${workDir}`);

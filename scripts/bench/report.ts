@@ -4,6 +4,8 @@
 // the median of a server's rounds, and a ratio between two of them is the median of the
 // per-round ratios, so that the machine's drift between rounds cancels out.
 
+import { BUSY_LOAD } from './settle';
+
 export type Workload = 'hits' | 'mixed' | 'ndots';
 export const WORKLOADS: Workload[] = ['hits', 'mixed', 'ndots'];
 export const WORKLOAD_TITLES: Record<Workload, string> = {
@@ -131,7 +133,7 @@ export function otherLoadOnServerCpu(r: Results): number {
 
 /** Busy: load before the run, or more than a quarter of the server's CPU taken by others during it. */
 export function machineWasBusy(r: Results): boolean {
-  return r.machine.loadAvgStart > 0.5 || otherLoadOnServerCpu(r) > 25;
+  return r.machine.loadAvgStart > BUSY_LOAD || otherLoadOnServerCpu(r) > 25;
 }
 
 /** Every run of a server in a workload, in round order. */
