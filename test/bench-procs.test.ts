@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  cpuBusyTicks, memoryOf, processTree, Processes, reapOrphans, REGISTRY_DIR, statCpuTicks, statusKiB,
+  cpuBusyTicks, cpuStealTicks, memoryOf, processTree, Processes, reapOrphans, REGISTRY_DIR, statCpuTicks, statusKiB,
 } from '../scripts/bench/procs';
 
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
@@ -34,6 +34,13 @@ describe('bench /proc readings', () => {
   it('reads utime+stime even when the command name has spaces and parentheses', () => {
     const stat = '1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 5 1000 200';
     assert.equal(statCpuTicks(stat), 325);
+  });
+
+  it('reads the steal ticks of one CPU (what the hypervisor took from it)', () => {
+    const stat = 'cpu  10 0 10 100 5 0 0 9 0 0\ncpu0 7 1 3 50 4 2 1 6 0 0\ncpu1 3 0 7 50 1 0 0 3 0 0\n';
+    assert.equal(cpuStealTicks(stat, 0), 6);
+    assert.equal(cpuStealTicks(stat, 1), 3);
+    assert.throws(() => cpuStealTicks(stat, 2), /no cpu2 line/);
   });
 
   it('reads busy ticks of one CPU, without idle and iowait', () => {

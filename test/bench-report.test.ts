@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { parseBenchArgs } from '../scripts/bench/args';
 import {
-  costPercent, evaluateTargets, forwarderContext, machineWasBusy, median, pairedRatio, qpsPerCpu, qpsRatio, ratio, renderMarkdown, summarize,
+  costPercent, disturbedRuns, evaluateTargets, forwarderContext, machineWasBusy, median, pairedRatio, qpsPerCpu, qpsRatio, ratio, renderMarkdown, summarize,
   type Measurement, type Results, type Workload,
 } from '../scripts/bench/report';
 
@@ -115,6 +115,19 @@ describe('bench table', () => {
     assert.match(md, /- dnsmasq not measured: did not start/);
     assert.match(md, /- a note/);
     assert.ok(machineWasBusy(results({ machine: { ...results().machine, loadAvgStart: 1.5 } })));
+  });
+});
+
+describe('host disturbance (steal time)', () => {
+  it('flags a run the hypervisor took CPU from, names it, and leaves a quiet run alone', () => {
+    const quiet = results({ measurements: [pm('ceiling', 'hits', 0, 100_000, { stealPct: 2 }), pm('nodedns', 'hits', 0, 90_000, { stealPct: 10 })] });
+    assert.deepEqual(disturbedRuns(quiet), []);
+    assert.equal(machineWasBusy(quiet), false);
+    const hit = results({ measurements: [pm('ceiling', 'hits', 1, 5_000, { stealPct: 64.4 }), pm('nodedns', 'hits', 1, 40_000, { stealPct: 3 })] });
+    assert.deepEqual(disturbedRuns(hit), ['ceiling-hits-r1 64%']);
+    assert.ok(machineWasBusy(hit));
+    assert.match(renderMarkdown(hit), /the host took more than 10% of a CPU \(steal time\) in ceiling-hits-r1 64%/);
+    assert.equal(machineWasBusy(results()), false, 'results from before steal was recorded are not flagged for it');
   });
 });
 

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { HelpRequested, parseBenchArgs, USAGE, type BenchOptions } from './args';
 import { dnsperfArgs, parseStats, parseVerboseLatencies, summarizeLatencies, type DnsperfRun, type DnsperfStats, type LatencySummary } from './dnsperf';
-import { cpuBusyTicks, cpuTicksOf, Processes, reapOrphans, statCpuTicks } from './procs';
+import { cpuBusyTicks, cpuStealTicks, cpuTicksOf, Processes, reapOrphans, statCpuTicks } from './procs';
 import { settle } from './settle';
 import {
   costPercent, evaluateTargets, forwarderContext, renderMarkdown,
@@ -29,12 +29,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = (kib: number) => kib / 1024;
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 const cpu0Busy = () => cpuBusyTicks(fs.readFileSync('/proc/stat', 'utf8'), SERVER_CPU);
+/** Steal ticks of the server's and the client's CPU (the larger share is what a run lost to the host). */
+const steal = () => { const t = fs.readFileSync('/proc/stat', 'utf8'); return [cpuStealTicks(t, SERVER_CPU), cpuStealTicks(t, CLIENT_CPU)]; };
 
 /** CPU use over a run: the server's own (its process tree) and all of CPU 0's, in percent of one CPU. */
 interface CpuUse {
   serverPct: number;
   cpu0Pct: number;
   clientPct: number; // dnsperf's own, sampled until just before it exits: near 100 means the client limited the run
+  stealPct: number; // the larger of CPU 0's and CPU 1's steal over the run
 }
 
 /** Loopback addresses, one per process, all on one port free for UDP and TCP. */
@@ -153,6 +156,7 @@ class Bench {
     const t0 = process.hrtime.bigint();
     const server0 = cpuTicksOf(server.proc.pid);
     const busy0 = cpu0Busy();
+    const steal0 = steal();
     const p = this.procs.spawn(`dnsperf-${label}`, 'taskset', dnsperfArgs(full, CLIENT_CPU), { stdoutFile: out });
     let clientTicks = 0;
     const sampler = setInterval(() => {
@@ -168,6 +172,7 @@ class Bench {
       serverPct: ((cpuTicksOf(server.proc.pid) - server0) / ticks) * 100,
       cpu0Pct: ((cpu0Busy() - busy0) / ticks) * 100,
       clientPct: (clientTicks / ticks) * 100,
+      stealPct: Math.max(...steal().map((t, i) => ((t - steal0[i]) / ticks) * 100)),
     };
     const text = fs.readFileSync(out, 'utf8');
     fs.rmSync(out, { force: true });
@@ -223,13 +228,13 @@ class Bench {
     const m: Measurement = {
       server: server.label, workload: w, ...(round === undefined ? {} : { round }), qps: stats.qps, avgMs: stats.avgLatencyMs, p99Ms: latency?.p99Ms ?? NaN,
       sent: stats.sent, lost: stats.lost, rcodes: stats.rcodes, rssMiB: MiB(mem.rssKiB), hwmMiB: MiB(mem.hwmKiB), runTimeS: stats.runTimeS,
-      serverCpuPct: cpu.serverPct, cpu0BusyPct: cpu.cpu0Pct, clientCpuPct: cpu.clientPct,
+      serverCpuPct: cpu.serverPct, cpu0BusyPct: cpu.cpu0Pct, clientCpuPct: cpu.clientPct, stealPct: cpu.stealPct,
     };
     if (cpu.clientPct > 90) this.clientLimited.push(`${label} ${cpu.clientPct.toFixed(0)}%`);
     this.results.measurements.push(m);
     log(`${server.label.padEnd(9)} ${w.padEnd(6)} ${round === undefined ? '  ' : `r${round}`} ${Math.round(m.qps).toString().padStart(7)} QPS  avg ${m.avgMs.toFixed(3)} ms  ` +
       `p99 ${m.p99Ms.toFixed(3)} ms  lost ${m.lost}  RSS ${m.rssMiB.toFixed(1)} MiB  ` +
-      `CPU ${m.serverCpuPct.toFixed(0)}% (CPU 0 ${m.cpu0BusyPct.toFixed(0)}%, dnsperf ${cpu.clientPct.toFixed(0)}%)  ${JSON.stringify(m.rcodes)}`);
+      `CPU ${m.serverCpuPct.toFixed(0)}% (CPU 0 ${m.cpu0BusyPct.toFixed(0)}%, dnsperf ${cpu.clientPct.toFixed(0)}%, steal ${cpu.stealPct.toFixed(0)}%)  ${JSON.stringify(m.rcodes)}`);
   }
 
   private async fixedRun(server: Server): Promise<void> {

@@ -204,3 +204,10 @@ export function cpuBusyTicks(procStat: string, cpu: number): number {
   // user nice system idle iowait irq softirq steal (guest time is already in user)
   return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] ?? 0);
 }
+
+/** Ticks the hypervisor ran something else while this (virtual) CPU wanted to run: /proc/stat "steal". */
+export function cpuStealTicks(procStat: string, cpu: number): number {
+  const m = new RegExp(`^cpu${cpu} (.*)$`, 'm').exec(procStat);
+  if (!m) throw new Error(`/proc/stat has no cpu${cpu} line`);
+  return Number(m[1].trim().split(/\s+/)[7] ?? 0);
+}

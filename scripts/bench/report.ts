@@ -49,6 +49,7 @@ export interface Measurement {
   serverCpuPct: number; // the server's CPU time over the run, % of one CPU: ~100 when it is the bottleneck
   cpu0BusyPct: number; // all of CPU 0 over the run; above serverCpuPct by other load (and softirq) on it
   clientCpuPct: number; // dnsperf's CPU over the run, % of CPU 1
+  stealPct?: number; // time the host took from CPU 0 or CPU 1 (the larger), %; absent in older results
 }
 
 export interface FixedRate {
@@ -131,9 +132,18 @@ export function otherLoadOnServerCpu(r: Results): number {
   return median(r.measurements.map((m) => m.cpu0BusyPct - m.serverCpuPct).filter(Number.isFinite));
 }
 
-/** Busy: load before the run, or more than a quarter of the server's CPU taken by others during it. */
+/** A run in which the hypervisor took more than this share of CPU 0 or 1: its figures are the host's. */
+export const STEAL_LIMIT_PCT = 10;
+
+/** Runs the host disturbed (steal time above STEAL_LIMIT_PCT), as "label N%". */
+export function disturbedRuns(r: Results): string[] {
+  return r.measurements.filter((m) => (m.stealPct ?? 0) > STEAL_LIMIT_PCT)
+    .map((m) => `${m.server}-${m.workload}${m.round === undefined ? '' : `-r${m.round}`} ${Math.round(m.stealPct!)}%`);
+}
+
+/** Busy: load before the run, more than a quarter of the server's CPU taken by others, or any run the host disturbed. */
 export function machineWasBusy(r: Results): boolean {
-  return r.machine.loadAvgStart > BUSY_LOAD || otherLoadOnServerCpu(r) > 25;
+  return r.machine.loadAvgStart > BUSY_LOAD || otherLoadOnServerCpu(r) > 25 || disturbedRuns(r).length > 0;
 }
 
 /** Every run of a server in a workload, in round order. */
@@ -293,7 +303,8 @@ export function renderMarkdown(r: Results): string {
   if (busy) {
     L.push('');
     L.push(`**Development run on a busy machine** (load average ${m.loadAvgStart.toFixed(2)} at start; ` +
-      `other processes took a median ${fmtInt(otherLoadOnServerCpu(r))}% of the server's CPU during the runs): ` +
+      `other processes took a median ${fmtInt(otherLoadOnServerCpu(r))}% of the server's CPU during the runs` +
+      `${disturbedRuns(r).length ? `; the host took more than ${STEAL_LIMIT_PCT}% of a CPU (steal time) in ${disturbedRuns(r).join(', ')}` : ''}): ` +
       'absolute figures and ratios are noisy; the "QPS per CPU-s" column is the steadier one. Take final figures on a quiet machine.');
   }
   L.push('');
