@@ -28,9 +28,11 @@ const log = (msg: string) => console.log(`bench: ${msg}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = (kib: number) => kib / 1024;
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-const cpu0Busy = () => cpuBusyTicks(fs.readFileSync('/proc/stat', 'utf8'), SERVER_CPU);
-/** Steal ticks of the server's and the client's CPU (the larger share is what a run lost to the host). */
-const steal = () => { const t = fs.readFileSync('/proc/stat', 'utf8'); return [cpuStealTicks(t, SERVER_CPU), cpuStealTicks(t, CLIENT_CPU)]; };
+/** CPU 0's busy ticks, then the steal ticks of CPU 0 and CPU 1 (the larger share is what a run lost to the host). */
+const cpuSample = () => {
+  const t = fs.readFileSync('/proc/stat', 'utf8');
+  return [cpuBusyTicks(t, SERVER_CPU), cpuStealTicks(t, SERVER_CPU), cpuStealTicks(t, CLIENT_CPU)];
+};
 
 /** CPU use over a run: the server's own (its process tree) and all of CPU 0's, in percent of one CPU. */
 interface CpuUse {
@@ -155,8 +157,7 @@ class Bench {
     const full: DnsperfRun = { ...run, server: server.listen.ip, port: server.listen.port };
     const t0 = process.hrtime.bigint();
     const server0 = cpuTicksOf(server.proc.pid);
-    const busy0 = cpu0Busy();
-    const steal0 = steal();
+    const before = cpuSample();
     const p = this.procs.spawn(`dnsperf-${label}`, 'taskset', dnsperfArgs(full, CLIENT_CPU), { stdoutFile: out });
     let clientTicks = 0;
     const sampler = setInterval(() => {
@@ -168,11 +169,12 @@ class Bench {
     clearTimeout(watchdog);
     clearInterval(sampler);
     const ticks = (Number(process.hrtime.bigint() - t0) / 1e9) * CLK_TCK;
+    const after = cpuSample();
     const cpu: CpuUse = {
       serverPct: ((cpuTicksOf(server.proc.pid) - server0) / ticks) * 100,
-      cpu0Pct: ((cpu0Busy() - busy0) / ticks) * 100,
+      cpu0Pct: ((after[0] - before[0]) / ticks) * 100,
       clientPct: (clientTicks / ticks) * 100,
-      stealPct: Math.max(...steal().map((t, i) => ((t - steal0[i]) / ticks) * 100)),
+      stealPct: (Math.max(after[1] - before[1], after[2] - before[2]) / ticks) * 100,
     };
     const text = fs.readFileSync(out, 'utf8');
     fs.rmSync(out, { force: true });
@@ -453,7 +455,7 @@ async function main(): Promise<number> {
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
   process.on('exit', () => procs.killAllSync());
 
-  if (!o.quick) await settle({ load: () => os.loadavg()[0], sleep: (ms) => new Promise((r) => setTimeout(r, ms)), log });
+  if (!o.quick) await settle({ load: () => os.loadavg()[0], sleep: async (ms) => { await sleep(ms); }, log });
   const bench = new Bench(o, procs, workDir);
   try {
     log(`${o.quick ? 'quick run' : 'full run'}: servers ${o.servers.join(', ')}; workloads ${o.workloads.join(', ')}; ${o.durationS} s each; work dir ${workDir}`);

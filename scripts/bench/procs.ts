@@ -196,18 +196,20 @@ export function cpuTicksOf(root: number): number {
   return t;
 }
 
-/** Busy clock ticks of one CPU so far (everything but idle and iowait), from /proc/stat. */
-export function cpuBusyTicks(procStat: string, cpu: number): number {
+/** One CPU's line of /proc/stat: user nice system idle iowait irq softirq steal … (guest time is already in user). */
+function cpuFields(procStat: string, cpu: number): number[] {
   const m = new RegExp(`^cpu${cpu} (.*)$`, 'm').exec(procStat);
   if (!m) throw new Error(`/proc/stat has no cpu${cpu} line`);
-  const v = m[1].trim().split(/\s+/).map(Number);
-  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  return m[1].trim().split(/\s+/).map(Number);
+}
+
+/** Busy clock ticks of one CPU so far (everything but idle and iowait), from /proc/stat. */
+export function cpuBusyTicks(procStat: string, cpu: number): number {
+  const v = cpuFields(procStat, cpu);
   return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] ?? 0);
 }
 
 /** Ticks the hypervisor ran something else while this (virtual) CPU wanted to run: /proc/stat "steal". */
 export function cpuStealTicks(procStat: string, cpu: number): number {
-  const m = new RegExp(`^cpu${cpu} (.*)$`, 'm').exec(procStat);
-  if (!m) throw new Error(`/proc/stat has no cpu${cpu} line`);
-  return Number(m[1].trim().split(/\s+/)[7] ?? 0);
+  return cpuFields(procStat, cpu)[7] ?? 0;
 }

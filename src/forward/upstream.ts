@@ -45,15 +45,21 @@ export class Upstream {
       else this.succeeded(performance.now() - started, res![3] & 0x0f);
       done(err, res);
     };
-    const overTcp = (ms: number) => this.tcp.exchange(msg, questionEnd, ms).then((res) => finish(null, res), finish);
     if (this.transport === 'tcp') {
-      overTcp(timeoutMs);
+      this.overTcp(msg, questionEnd, timeoutMs, finish);
       return;
     }
     queryUdp(this.ep, msg, questionEnd, timeoutMs, (err, res) => {
-      if (!err && (res![2] & TC) !== 0 && this.transport === 'prefer-udp') overTcp(Math.max(timeoutMs - (performance.now() - started), 50));
-      else finish(err, res);
+      if (!err && (res![2] & TC) !== 0 && this.transport === 'prefer-udp') {
+        this.overTcp(msg, questionEnd, Math.max(timeoutMs - (performance.now() - started), 50), finish);
+      } else {
+        finish(err, res);
+      }
     });
+  }
+
+  private overTcp(msg: Buffer, questionEnd: number, timeoutMs: number, finish: ReplyCallback): void {
+    this.tcp.exchange(msg, questionEnd, timeoutMs).then((res) => finish(null, res), finish);
   }
 
   private succeeded(ms: number, rcode: number): void {
