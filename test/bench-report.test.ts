@@ -137,7 +137,7 @@ describe('bench options', () => {
     assert.equal(full.durationS, 6);
     assert.equal(full.rounds, 3);
     assert.equal(full.metricsCost, true);
-    assert.deepEqual(full.servers, ['ceiling', 'forwarder', 'nodedns', 'unbound', 'dnsmasq']);
+    assert.deepEqual(full.servers, ['ceiling', 'forwarder', 'forwarder-shared', 'nodedns', 'unbound', 'dnsmasq']);
     const quick = parseBenchArgs(['--quick']);
     assert.equal(quick.durationS, 2);
     assert.equal(quick.rounds, 1);
@@ -149,7 +149,7 @@ describe('bench options', () => {
   it('reads lists in canonical order and rejects what it does not know, saying why', () => {
     assert.deepEqual(parseBenchArgs(['--servers', 'dnsmasq,nodedns']).servers, ['nodedns', 'dnsmasq']);
     assert.deepEqual(parseBenchArgs(['--workloads', 'ndots,hits']).workloads, ['hits', 'ndots']);
-    assert.throws(() => parseBenchArgs(['--servers', 'coredns']), /"coredns" is not one of ceiling, forwarder, nodedns, unbound, dnsmasq/);
+    assert.throws(() => parseBenchArgs(['--servers', 'coredns']), /"coredns" is not one of ceiling, forwarder, forwarder-shared, nodedns, unbound, dnsmasq/);
     assert.throws(() => parseBenchArgs(['--rounds', '0']), /--rounds needs a whole number ≥ 1/);
     assert.throws(() => parseBenchArgs(['--duration', '0']), /--duration needs a whole number ≥ 1/);
     assert.throws(() => parseBenchArgs(['--duration', '120']), /at most 60 s/);
@@ -240,5 +240,20 @@ describe('bench paired rounds', () => {
     // one round: no per-round column, no list of one
     const one = renderMarkdown(results());
     assert.doesNotMatch(one, /QPS by round|The forwarder|Context, not targets|interleaved/);
+  });
+
+  it('shows the shared-socket forwarder beside the fresh-port one, after it in the table', () => {
+    const fw = [pm('forwarder', 'mixed', 0, 40_000), pm('forwarder', 'mixed', 1, 25_000), pm('forwarder', 'mixed', 2, 40_000)];
+    const shared = [pm('forwarder-shared', 'mixed', 0, 70_000), pm('forwarder-shared', 'mixed', 1, 30_000), pm('forwarder-shared', 'mixed', 2, 56_000)];
+    const r = results({ measurements: [...drifting(), ...shared, ...fw], settings: { ...results().settings, rounds: 3 } });
+    // the ceiling's rounds are 100,000, 50,000 and 80,000: 0.70, 0.60, 0.70
+    assert.deepEqual(forwarderContext(r).filter((c) => c.includes('forwarder-shared')), [
+      'mixed: forwarder-shared (the same on one shared upstream socket: no fresh port) ÷ ceiling: 0.70 (median of rounds 0.70, 0.60, 0.70)',
+    ]);
+    const md = renderMarkdown(r);
+    assert.match(md, /forwarder-shared is the same forwarder sending every miss on one upstream socket/);
+    const mixed = md.slice(md.indexOf('## mixed'), md.indexOf('## Targets'));
+    assert.ok(['| nodedns', '| forwarder |', '| forwarder-shared', '| ceiling'].map((x) => mixed.indexOf(x)).every((i, k, a) => i > 0 && (k === 0 || i > a[k - 1])));
+    assert.equal(evaluateTargets(r).length, 6, 'no target of its own');
   });
 });

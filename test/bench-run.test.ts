@@ -70,14 +70,16 @@ describe('make bench (scripts/bench/run.sh)', () => {
   it('runs ceiling and forwarder side by side in rounds; the forwarder really forwards', async (t) => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-run-'));
     t.after(() => fs.rmSync(out, { recursive: true, force: true }));
-    const r = await runBench(['--quick', '--duration', '1', '--rounds', '2', '--servers', 'ceiling,forwarder', '--workloads', 'mixed,ndots',
+    const r = await runBench(['--quick', '--duration', '1', '--rounds', '2', '--servers', 'ceiling,forwarder,forwarder-shared', '--workloads', 'mixed,ndots',
       '--no-memory', '--no-fixed-rate', '--out', out]);
     assert.equal(r.code, 0, r.out);
     const json = JSON.parse(fs.readFileSync(path.join(out, 'quick.json'), 'utf8'));
     type M = { server: string; workload: string; round: number; rcodes: Record<string, number>; qps: number };
     const runs = (s: string, w: string) => (json.measurements as M[]).filter((x) => x.server === s && x.workload === w);
     for (const s of ['ceiling', 'forwarder']) for (const w of ['mixed', 'ndots']) assert.deepEqual(runs(s, w).map((x) => x.round), [0, 1], `${s} ${w}`);
-    for (const m of runs('forwarder', 'mixed')) {
+    assert.deepEqual(runs('forwarder-shared', 'mixed').map((x) => x.round), [0, 1]);
+    assert.deepEqual(runs('forwarder-shared', 'ndots'), [], 'nothing misses in ndots after the warm-up: not run there');
+    for (const m of [...runs('forwarder', 'mixed'), ...runs('forwarder-shared', 'mixed')]) {
       // every answer from Knot through the forwarder (the ceiling answers anything NOERROR too, but never forwards)
       assert.ok(m.rcodes.NOERROR > 1000 && Object.keys(m.rcodes).length === 1, JSON.stringify(m.rcodes));
     }
@@ -85,7 +87,8 @@ describe('make bench (scripts/bench/run.sh)', () => {
     const md = fs.readFileSync(path.join(out, 'quick.md'), 'utf8');
     assert.match(md, /\| forwarder \| [\d,]+ \| [\d,]+ \/ [\d,]+ \| [\d.]+ \|/);
     assert.match(md, /- mixed: forwarder \(bare Node\.js cache \+ fresh-port forwarding\) ÷ ceiling: [\d.]+ \(median of rounds [\d.]+, [\d.]+\)/);
-    assert.equal(json.context.length, 2, 'nodedns not run: only forwarder ÷ ceiling');
+    assert.match(md, /- mixed: forwarder-shared \(the same on one shared upstream socket: no fresh port\) ÷ ceiling: [\d.]+/);
+    assert.equal(json.context.length, 3, 'nodedns not run: only forwarder ÷ ceiling (mixed, ndots) and forwarder-shared ÷ ceiling');
     assert.ok(startedPids(r.out).every((p) => !alive(p)), 'servers stopped');
     assert.equal(fs.existsSync(/work dir (\S+)/.exec(r.out)![1]), false, 'work dir removed');
   });

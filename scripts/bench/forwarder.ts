@@ -11,7 +11,10 @@
 // No TTLs (an entry lives forever, so after a warm-up its ndots NXDOMAINs are all hits,
 // where nodedns refetches them every 5 s), no LRU, no EDNS handling, no coalescing, no
 // validation: every real forwarder does more.
-// Usage: node --max-semi-space-size=2 forwarder.js <ip> <port> <backend-ip> <backend-port>
+// With --shared-socket, every miss goes out on one socket connected once at start (what
+// the rule forbids; a random ID per query still): the mixed workload run both ways shows
+// what the fresh port itself costs, and how far the ceiling stays even without it.
+// Usage: node --max-semi-space-size=2 forwarder.js <ip> <port> <backend-ip> <backend-port> [--shared-socket]
 // (the benchmark runs it transpiled to plain JS with nodedns' V8 flags, its imports from
 // src/ taken from dist/: the same query IDs and address lookup nodedns uses).
 import * as dgram from 'node:dgram';
@@ -22,11 +25,21 @@ const TIMEOUT_MS = 2000;
 const udp = (ip: string) => (ip.includes(':') ? 'udp6' : 'udp4');
 
 /** Binds the forwarder on ip:port; resolves once it listens. */
-export function startForwarder(ip: string, port: number, backendIp: string, backendPort: number): Promise<dgram.Socket> {
+export async function startForwarder(ip: string, port: number, backendIp: string, backendPort: number,
+  sharedSocket = false): Promise<dgram.Socket> {
   const cache = new Map<string, Buffer>();
   const sock = dgram.createSocket({ type: udp(ip), lookup: lookup as never });
 
-  const forward = (query: Buffer, key: string, clientPort: number, clientAddr: string) => {
+  /** Stores a reply with the client's ID and answers the client. */
+  const answer = (reply: Buffer, c0: number, c1: number, key: string, clientPort: number, clientAddr: string) => {
+    // The reply is ours alone: give it the client's ID and keep it (hits copy it before patching).
+    reply[0] = c0;
+    reply[1] = c1;
+    cache.set(key, reply);
+    sock.send(reply, clientPort, clientAddr);
+  };
+
+  const forwardFresh = (query: Buffer, key: string, clientPort: number, clientAddr: string) => {
     const up = dgram.createSocket({ type: udp(backendIp), lookup: lookup as never });
     const id = randomId();
     const c0 = query[0];
@@ -40,14 +53,44 @@ export function startForwarder(ip: string, port: number, backendIp: string, back
     up.on('message', (reply) => {
       if (reply.length < 12 || ((reply[0] << 8) | reply[1]) !== id) return;
       close();
-      // The reply is ours alone: give it the client's ID and keep it (hits copy it before patching).
-      reply[0] = c0;
-      reply[1] = c1;
-      cache.set(key, reply);
-      sock.send(reply, clientPort, clientAddr);
+      answer(reply, c0, c1, key, clientPort, clientAddr);
     });
     up.connect(backendPort, backendIp, () => up.send(query));
   };
+
+  // --shared-socket: the queries in flight by ID, each dropped after TIMEOUT_MS as above
+  const waiting = new Map<number, (reply: Buffer) => void>();
+  const shared = sharedSocket ? dgram.createSocket({ type: udp(backendIp), lookup: lookup as never }) : undefined;
+  const forwardShared = (query: Buffer, key: string, clientPort: number, clientAddr: string) => {
+    let id = randomId();
+    while (waiting.has(id)) id = randomId();
+    const c0 = query[0];
+    const c1 = query[1];
+    query[0] = id >> 8;
+    query[1] = id & 255;
+    const timer = setTimeout(() => waiting.delete(id), TIMEOUT_MS);
+    waiting.set(id, (reply) => {
+      clearTimeout(timer);
+      answer(reply, c0, c1, key, clientPort, clientAddr);
+    });
+    shared!.send(query);
+  };
+  if (shared) {
+    shared.on('message', (reply) => {
+      if (reply.length < 12) return;
+      const id = (reply[0] << 8) | reply[1];
+      const w = waiting.get(id);
+      if (!w) return;
+      waiting.delete(id);
+      w(reply);
+    });
+    await new Promise<void>((resolve, reject) => {
+      shared.once('error', reject);
+      shared.connect(backendPort, backendIp, () => { shared.off('error', reject); resolve(); });
+    });
+    sock.once('close', () => shared.close());
+  }
+  const forward = shared ? forwardShared : forwardFresh;
 
   sock.on('message', (msg, rinfo) => {
     if (msg.length < 12) return;
@@ -68,16 +111,16 @@ export function startForwarder(ip: string, port: number, backendIp: string, back
 }
 
 function main(): void {
-  const [ip, portText, backendIp, backendPortText] = process.argv.slice(2);
+  const [ip, portText, backendIp, backendPortText, flag] = process.argv.slice(2);
   const port = Number(portText);
   const backendPort = Number(backendPortText);
   const isPort = (p: number) => Number.isInteger(p) && p > 0 && p <= 65535;
-  if (!ip || !backendIp || !isPort(port) || !isPort(backendPort)) {
-    console.error('usage: forwarder.ts <ip> <port> <backend-ip> <backend-port>');
+  if (!ip || !backendIp || !isPort(port) || !isPort(backendPort) || (flag !== undefined && flag !== '--shared-socket')) {
+    console.error('usage: forwarder.ts <ip> <port> <backend-ip> <backend-port> [--shared-socket]');
     process.exit(2);
   }
-  startForwarder(ip, port, backendIp, backendPort).then((sock) => {
-    console.log(`forwarder listening on ${ip}:${port}, backend ${backendIp}:${backendPort}`);
+  startForwarder(ip, port, backendIp, backendPort, flag !== undefined).then((sock) => {
+    console.log(`forwarder listening on ${ip}:${port}, backend ${backendIp}:${backendPort}${flag ? ', one shared upstream socket' : ''}`);
     sock.on('error', (err) => {
       console.error(`forwarder: ${err.message}`);
       process.exit(1);

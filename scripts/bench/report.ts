@@ -277,6 +277,7 @@ export function forwarderContext(r: Results): string[] {
   for (const w of ['mixed', 'ndots'] as const) {
     line(w, 'forwarder (bare Node.js cache + fresh-port forwarding) ÷ ceiling', pairedRatio(r, 'forwarder', 'ceiling', w));
     line(w, 'nodedns ÷ forwarder', pairedRatio(r, 'nodedns', 'forwarder', w));
+    line(w, 'forwarder-shared (the same on one shared upstream socket: no fresh port) ÷ ceiling', pairedRatio(r, 'forwarder-shared', 'ceiling', w));
   }
   return out;
 }
@@ -284,7 +285,7 @@ export function forwarderContext(r: Results): string[] {
 /** Servers in table order: nodedns first, then the peers, then the forwarder and the ceiling. */
 function serverOrder(r: Results): string[] {
   const seen = [...new Set(r.measurements.map((m) => m.server))];
-  const rank = (s: string) => ({ nodedns: 0, forwarder: 2, ceiling: 3 })[s] ?? 1;
+  const rank = (s: string) => ({ nodedns: 0, forwarder: 2, 'forwarder-shared': 3, ceiling: 4 })[s] ?? 1;
   return seen.sort((a, b) => rank(a) - rank(b));
 }
 
@@ -323,6 +324,10 @@ export function renderMarkdown(r: Results): string {
     L.push('- The forwarder (scripts/bench/forwarder.ts) is the least a Node.js caching forwarder can do with a fresh source port per ' +
       'upstream query (a Map from question bytes to the stored reply, a new socket per miss, no TTLs, LRU or EDNS): ' +
       'a floor of runtime cost that shows how much of a miss is Node\'s socket layer, not a server to compare features with.');
+  }
+  if (r.measurements.some((x) => x.server === 'forwarder-shared')) {
+    L.push('- forwarder-shared is the same forwarder sending every miss on one upstream socket, connected once, as the fresh-port rule ' +
+      'forbids: measured in the mixed workload only (elsewhere nothing misses), it shows what the fresh port costs.');
   }
   L.push('- Columns: "÷ ceiling" is QPS over the bare Node.js responder\'s in the same workload; "nodedns ÷ this" is nodedns\' QPS ' +
     'over this server\'s (above 1: nodedns is faster); "CPU %" is the server\'s CPU time over the run (100 = one whole core); ' +

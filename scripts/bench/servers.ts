@@ -16,8 +16,8 @@ export interface Addr {
   port: number;
 }
 
-export type ServerName = 'nodedns' | 'unbound' | 'dnsmasq' | 'ceiling' | 'forwarder';
-export const SERVER_NAMES: ServerName[] = ['ceiling', 'forwarder', 'nodedns', 'unbound', 'dnsmasq'];
+export type ServerName = 'nodedns' | 'unbound' | 'dnsmasq' | 'ceiling' | 'forwarder' | 'forwarder-shared';
+export const SERVER_NAMES: ServerName[] = ['ceiling', 'forwarder', 'forwarder-shared', 'nodedns', 'unbound', 'dnsmasq'];
 
 export interface StartOptions {
   listen: Addr;
@@ -248,8 +248,9 @@ export async function startServer(procs: Processes, name: ServerName, o: StartOp
       [cmd, args] = pinned(SERVER_CPU, process.execPath, [transpileScript('ceiling', dir), o.listen.ip, String(o.listen.port)]);
       break;
     case 'forwarder':
+    case 'forwarder-shared':
       [cmd, args] = pinned(SERVER_CPU, process.execPath, [...NODEDNS_V8_FLAGS, transpileScript('forwarder', dir),
-        o.listen.ip, String(o.listen.port), o.backend.ip, String(o.backend.port)]);
+        o.listen.ip, String(o.listen.port), o.backend.ip, String(o.backend.port), ...(name === 'forwarder-shared' ? ['--shared-socket'] : [])]);
       break;
   }
   const proc = procs.spawn(label.replace(/[^a-z0-9]+/gi, '-'), cmd, args, { env: cleanEnv(), cwd: REPO });
