@@ -103,7 +103,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     }
   }
   if (o.durationS > 60 || o.fixedDurationS > 60) throw new Error('--duration and --fixed-duration: at most 60 s (the machine is shared; keep load runs short)');
-  if (o.rounds > 15) throw new Error('--rounds: at most 15 (each round is three runs per workload)');
+  if (o.rounds > 15) throw new Error('--rounds: at most 15 (each round is one run per paired server per workload)');
   return o;
 }
 

@@ -19,16 +19,19 @@
 // src/ taken from dist/: the same query IDs and address lookup nodedns uses).
 import * as dgram from 'node:dgram';
 import { randomId } from '../../src/forward/ids';
-import { kernelAddressLookup as lookup } from '../../src/forward/ip-lookup';
+import { familyLookup } from '../../src/forward/ip-lookup';
 
 const TIMEOUT_MS = 2000;
-const udp = (ip: string) => (ip.includes(':') ? 'udp6' : 'udp4');
+/** A socket for addresses of ip's family, with nodedns' lookup for it. */
+const socketFor = (ip: string) => (ip.includes(':')
+  ? dgram.createSocket({ type: 'udp6', lookup: familyLookup[6] as never })
+  : dgram.createSocket({ type: 'udp4', lookup: familyLookup[4] as never }));
 
 /** Binds the forwarder on ip:port; resolves once it listens. */
 export async function startForwarder(ip: string, port: number, backendIp: string, backendPort: number,
   sharedSocket = false): Promise<dgram.Socket> {
   const cache = new Map<string, Buffer>();
-  const sock = dgram.createSocket({ type: udp(ip), lookup: lookup as never });
+  const sock = socketFor(ip);
 
   /** Stores a reply with the client's ID and answers the client. */
   const answer = (reply: Buffer, c0: number, c1: number, key: string, clientPort: number, clientAddr: string) => {
@@ -40,7 +43,7 @@ export async function startForwarder(ip: string, port: number, backendIp: string
   };
 
   const forwardFresh = (query: Buffer, key: string, clientPort: number, clientAddr: string) => {
-    const up = dgram.createSocket({ type: udp(backendIp), lookup: lookup as never });
+    const up = socketFor(backendIp);
     const id = randomId();
     const c0 = query[0];
     const c1 = query[1];
@@ -60,7 +63,7 @@ export async function startForwarder(ip: string, port: number, backendIp: string
 
   // --shared-socket: the queries in flight by ID, each dropped after TIMEOUT_MS as above
   const waiting = new Map<number, (reply: Buffer) => void>();
-  const shared = sharedSocket ? dgram.createSocket({ type: udp(backendIp), lookup: lookup as never }) : undefined;
+  const shared = sharedSocket ? socketFor(backendIp) : undefined;
   const forwardShared = (query: Buffer, key: string, clientPort: number, clientAddr: string) => {
     let id = randomId();
     while (waiting.has(id)) id = randomId();

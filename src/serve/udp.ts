@@ -2,7 +2,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import type { Handler } from './handler';
 import { bindError } from './listen-errors';
-import { kernelAddressLookup } from '../forward/ip-lookup';
+import { familyLookup } from '../forward/ip-lookup';
 
 const RECV_BUFFER = 4 * 1024 * 1024; // absorbs bursts (a pod's ndots:5 fan-out); capped by net.core.rmem_max
 
@@ -13,7 +13,7 @@ export class UdpListener {
 
   async start(): Promise<void> {
     const v6 = this.ip.includes(':');
-    const sock = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, lookup: kernelAddressLookup as never }); // replies go to rinfo.address
+    const sock = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, lookup: familyLookup[v6 ? 6 : 4] as never }); // replies go to rinfo.address, of the socket's family
     await new Promise<void>((resolve, reject) => {
       sock.once('error', (e) => reject(bindError(e, 'udp', this.ip, this.port)));
       // exclusive: false lets cluster workers share the primary's socket
