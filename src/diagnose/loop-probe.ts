@@ -6,7 +6,7 @@
 // so the check itself never circles.
 import { randomBytes } from 'node:crypto';
 import type { Agent } from '../serve/agent';
-import type { Handler } from '../serve/handler';
+import type { Handler, Reply } from '../serve/handler';
 import type { RouteKind } from '../serve/router';
 import { emptyReply } from '../wire/build';
 import { RCODE } from '../wire/constants';
@@ -43,17 +43,17 @@ function watch(handler: Handler, name: string, seen: Seen): () => void {
   if (!tap) {
     const original = handler.handle;
     const t: Tap = { original, watched: new Map() };
-    handler.handle = function tapped(buf, tcp, v6, client, reply) {
+    handler.handle = function tapped(buf, tcp, v6, client, reply, peer) {
       const q = scanQuery(buf);
       if (q.verdict === Verdict.OK) {
         const cb = t.watched.get(questionName(buf, q.qnameEnd));
         if (cb) {
           cb(client);
-          reply(emptyReply(buf, q, RCODE.SERVFAIL));
+          reply(emptyReply(buf, q, RCODE.SERVFAIL), peer);
           return true;
         }
       }
-      return original.call(handler, buf, tcp, v6, client, reply);
+      return original.call(handler, buf, tcp, v6, client, reply as Reply<unknown>, peer);
     };
     taps.set(handler, t);
     tap = t;

@@ -1,7 +1,7 @@
 // The query path: scan -> local answers -> cache -> resolver -> reply.
 // A cache hit allocates one reply buffer and one key string; nothing is decoded.
 import type { AnswerCache } from '../cache/answer-cache';
-import { EPOCH, clockNow } from '../cache/clock';
+import { EPOCH, clockNow, monotonicMs } from '../cache/clock';
 import { entryQuestion, type Entry } from '../cache/entry';
 import { RefreshQueue } from '../cache/refresh-queue';
 import { render } from '../cache/render';
@@ -12,7 +12,8 @@ import { keyFlags, newQuery, questionName, rcodeForVerdict, scanQueryInto, Speci
 import type { LocalAnswers } from './local';
 import type { Outcome, Resolver } from './resolver';
 
-export type Reply = (out: Buffer) => void;
+/** Sends `out` to `peer`: one function per listener, so that a query allocates no closure to be answered. */
+export type Reply<P> = (out: Buffer, peer: P) => void;
 
 export interface QueryLogEntry {
   name: string;
@@ -42,8 +43,8 @@ export class Handler {
   constructor(public cache: AnswerCache, public resolver: Resolver, public local: LocalAnswers, private readonly stats: Stats) {}
 
   /** Returns false when the packet is dropped (reply is then never called). */
-  handle(buf: Buffer, tcp: boolean, v6: boolean, client: string, reply: Reply): boolean {
-    const started = performance.now();
+  handle<P>(buf: Buffer, tcp: boolean, v6: boolean, client: string, reply: Reply<P>, peer: P): boolean {
+    const started = monotonicMs();
     const stats = this.stats;
     const q = scanQueryInto(buf, this.q); // reused: copied below before anything async
     const qt = q.qtype;
@@ -51,31 +52,31 @@ export class Handler {
     if (q.verdict !== Verdict.OK) {
       if (q.verdict === Verdict.DROP) { stats.dropped++; return false; }
       if (q.verdict === Verdict.FORMERR) stats.formerr++;
-      this.send(emptyReply(buf, q, rcodeForVerdict(q.verdict)), reply, started);
+      this.send(emptyReply(buf, q, rcodeForVerdict(q.verdict)), reply, peer, started);
       return true;
     }
     const maxSize = tcp ? 65535 : q.edns ? q.udpSize : 512;
     const now = EPOCH + started; // one clock read for both latency and TTLs
     let e: Entry | undefined;
     if (q.special !== Special.NONE || q.qclass !== CLASS.IN || (this.local.hosts.size > 0 && (e = this.local.host(q.key)))) {
-      this.answerLocally(buf, q, e, now, maxSize, tcp, client, reply, started);
+      this.answerLocally(buf, q, e, now, maxSize, tcp, client, reply, peer, started);
       return true;
     }
     e = this.cache.fresh(q.key, now);
     if (e !== undefined) {
       if (e.negative) stats.cacheHits.denial++; else stats.cacheHits.success++;
-      this.send(render(e, buf, q, now, maxSize, false, this.nsid), reply, started);
+      this.send(render(e, buf, q, now, maxSize, false, this.nsid), reply, peer, started);
       // just became popular: refresh it before it expires (src/cache/refresh-queue.ts), at once if that time has come
       if (++e.hits === this.cache.config.prefetchHits) this.refreshes.add(q.key, e, this.cache.refreshAt(e));
       if (this.queryLog) this.log(buf, q, client, tcp, e.rcode, 'hit', undefined, started);
       return true;
     }
     stats.cacheMisses++;
-    return this.miss(buf, { ...q }, maxSize, tcp, client, reply, started);
+    return this.miss(buf, { ...q }, maxSize, tcp, client, reply, peer, started);
   }
 
   /** `q` is this query's own copy: the shared one is reused by the next packet. */
-  private miss(buf: Buffer, q: Query, maxSize: number, tcp: boolean, client: string, reply: Reply, started: number): boolean {
+  private miss<P>(buf: Buffer, q: Query, maxSize: number, tcp: boolean, client: string, reply: Reply<P>, peer: P, started: number): boolean {
     const stats = this.stats;
     const question = buf.subarray(HEADER_LEN, q.questionEnd);
     // One promise here, the only one on the miss path: with the client's callback stored among
@@ -84,40 +85,40 @@ export class Handler {
     // misses per second were the same either way.
     this.resolver.resolveAsync(q.key, question, questionName(buf, q.qnameEnd), q.cd, q.dnssecOk).then((o: Outcome) => {
       if (o.stale) stats.cacheServedStale++;
-      this.send(render(o.entry, buf, q, clockNow(), maxSize, o.stale, this.nsid), reply, started);
+      this.send(render(o.entry, buf, q, clockNow(), maxSize, o.stale, this.nsid), reply, peer, started);
       if (this.queryLog) this.log(buf, q, client, tcp, o.entry.rcode, o.stale ? 'stale' : o.error ? 'error' : 'miss', o.upstream, started);
     }).catch((err: Error) => {
       // a bug, never an upstream failure (those become outcomes): answer, and keep serving
       this.onError?.(err);
-      this.send(emptyReply(buf, q, RCODE.SERVFAIL), reply, started);
+      this.send(emptyReply(buf, q, RCODE.SERVFAIL), reply, peer, started);
     });
     return true;
   }
 
-  private answerLocally(buf: Buffer, q: Query, e: Entry | undefined, now: number, maxSize: number, tcp: boolean,
-    client: string, reply: Reply, started: number): void {
+  private answerLocally<P>(buf: Buffer, q: Query, e: Entry | undefined, now: number, maxSize: number, tcp: boolean,
+    client: string, reply: Reply<P>, peer: P, started: number): void {
     this.stats.localAnswers++;
     if (q.qclass === CLASS.CH) {
       const out = this.chaos?.(buf, q, maxSize) ?? emptyReply(buf, q, RCODE.REFUSED);
-      this.send(out, reply, started);
+      this.send(out, reply, peer, started);
       if (this.queryLog) this.log(buf, q, client, tcp, out[3] & 0x0f, 'local', undefined, started);
       return;
     }
     if (q.qclass !== CLASS.IN) {
-      this.send(emptyReply(buf, q, RCODE.REFUSED), reply, started);
+      this.send(emptyReply(buf, q, RCODE.REFUSED), reply, peer, started);
       return;
     }
     const entry = e ?? this.local.special(questionName(buf, q.qnameEnd), q.qtype, q.special);
     entry.storedAt = now; // static answers do not count down
-    this.send(render(entry, buf, q, now, maxSize, false, this.nsid), reply, started);
+    this.send(render(entry, buf, q, now, maxSize, false, this.nsid), reply, peer, started);
     if (this.queryLog) this.log(buf, q, client, tcp, entry.rcode, 'local', undefined, started);
   }
 
-  private send(out: Buffer, reply: Reply, started: number): void {
+  private send<P>(out: Buffer, reply: Reply<P>, peer: P, started: number): void {
     const rc = out[3] & 0x0f;
     this.stats.responses[rc]++;
-    this.stats.requestDuration.observe((performance.now() - started) / 1000);
-    reply(out);
+    this.stats.requestDuration.observe((monotonicMs() - started) / 1000);
+    reply(out, peer);
   }
 
   /** Starts the refresh of a due entry; false when --prefetch-max-inflight are already out. */
@@ -151,7 +152,7 @@ export class Handler {
     upstream: string | undefined, started: number): void {
     this.queryLog!({
       name: questionName(buf, q.qnameEnd) + '.', type: q.qtype, client, transport: tcp ? 'tcp' : 'udp', rcode, cache, upstream,
-      latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+      latencyMs: Math.round((monotonicMs() - started) * 1000) / 1000,
     });
   }
 }

@@ -44,6 +44,15 @@ export class TcpListener {
     let buf: Buffer = Buffer.alloc(0);
     let open = 0;
     s.setTimeout(this.limits.idleTimeoutMs, () => { if (open === 0) s.destroy(); });
+    const reply = (out: Buffer) => {
+      open--;
+      if (s.destroyed) return;
+      const frame = Buffer.allocUnsafe(out.length + 2);
+      frame.writeUInt16BE(out.length, 0);
+      out.copy(frame, 2);
+      s.write(frame);
+      if (s.isPaused() && open < this.limits.maxQueriesPerConnection) s.resume();
+    };
     s.on('error', () => s.destroy());
     s.on('close', () => this.conns.delete(s));
     s.on('data', (chunk) => {
@@ -56,15 +65,7 @@ export class TcpListener {
         buf = buf.subarray(2 + len);
         open++;
         if (open >= this.limits.maxQueriesPerConnection) s.pause();
-        const answered = this.handler().handle(msg, true, v6, client, (out) => {
-          open--;
-          if (s.destroyed) return;
-          const frame = Buffer.allocUnsafe(out.length + 2);
-          frame.writeUInt16BE(out.length, 0);
-          out.copy(frame, 2);
-          s.write(frame);
-          if (s.isPaused() && open < this.limits.maxQueriesPerConnection) s.resume();
-        });
+        const answered = this.handler().handle(msg, true, v6, client, reply, undefined);
         if (!answered) open--;
       }
     });

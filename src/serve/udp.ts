@@ -1,5 +1,5 @@
 // UDP listener on one local address.
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { Handler } from './handler';
 import { bindError } from './listen-errors';
 import { familyLookup } from '../forward/ip-lookup';
@@ -21,8 +21,9 @@ export class UdpListener {
     });
     try { sock.setRecvBufferSize(RECV_BUFFER); } catch { /* kernel cap; the default still works */ }
     sock.on('error', () => { /* per-datagram send errors (ICMP unreachable): nothing to do */ });
+    const reply = (out: Buffer, to: RemoteInfo) => sock.send(out, to.port, to.address);
     sock.on('message', (msg, rinfo) => {
-      this.handler().handle(msg, false, v6, rinfo.address, (out) => sock.send(out, rinfo.port, rinfo.address));
+      this.handler().handle(msg, false, v6, rinfo.address, reply, rinfo);
     });
     this.sock = sock;
   }
