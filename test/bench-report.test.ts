@@ -1,10 +1,12 @@
 // The benchmark's verdicts and table: ratios, PASS/MISS at the target boundaries, busy labels,
-// and the paired rounds: medians of same-round ratios, rows as medians of rounds.
+// the paired rounds (medians of same-round ratios, rows as medians of rounds), and the runs
+// together on one core that the targets judge when they were made.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { parseBenchArgs } from '../scripts/bench/args';
 import {
-  costPercent, disturbedRuns, evaluateTargets, forwarderContext, machineWasBusy, median, pairedRatio, qpsPerCpu, qpsRatio, ratio, renderMarkdown, summarize,
+  costPercent, disturbedRuns, evaluateTargets, forwarderContext, judgedRatio, machineWasBusy, median, pairedRatio, qpsPerCpu, qpsRatio, ratio, renderMarkdown,
+  summarize, togetherCost, togetherRatio,
   type Measurement, type Results, type Workload,
 } from '../scripts/bench/report';
 
@@ -146,6 +148,12 @@ describe('bench options', () => {
     assert.equal(parseBenchArgs(['--quick', '--metrics-cost']).metricsCost, true);
   });
 
+  it('runs the paired servers together in each round unless --no-together', () => {
+    assert.equal(parseBenchArgs([]).together, true);
+    assert.equal(parseBenchArgs(['--quick']).together, true);
+    assert.equal(parseBenchArgs(['--no-together']).together, false);
+  });
+
   it('reads lists in canonical order and rejects what it does not know, saying why', () => {
     assert.deepEqual(parseBenchArgs(['--servers', 'dnsmasq,nodedns']).servers, ['nodedns', 'dnsmasq']);
     assert.deepEqual(parseBenchArgs(['--workloads', 'ndots,hits']).workloads, ['hits', 'ndots']);
@@ -255,5 +263,92 @@ describe('bench paired rounds', () => {
     const mixed = md.slice(md.indexOf('## mixed'), md.indexOf('## Targets'));
     assert.ok(['| nodedns', '| forwarder |', '| forwarder-shared', '| ceiling'].map((x) => mixed.indexOf(x)).every((i, k, a) => i > 0 && (k === 0 || i > a[k - 1])));
     assert.equal(evaluateTargets(r).length, 6, 'no target of its own');
+  });
+});
+
+describe('bench runs together on one core', () => {
+  // In turns the host moved the ratio 0.95 → 0.70 → 0.78; together, each server's QPS per
+  // CPU-second held: nodedns 0.86 and 0.84 of the ceiling's, the forwarder 0.92 and 0.94.
+  const turns = () => [
+    pm('ceiling', 'hits', 0, 50_000), pm('nodedns', 'hits', 0, 47_500), pm('forwarder', 'hits', 0, 48_000),
+    pm('ceiling', 'hits', 1, 60_000), pm('nodedns', 'hits', 1, 42_000), pm('forwarder', 'hits', 1, 55_000),
+  ];
+  const together = () => [
+    pm('ceiling', 'hits', 0, 20_000, { serverCpuPct: 33 }), pm('nodedns', 'hits', 0, 17_200, { serverCpuPct: 33 }),
+    pm('forwarder', 'hits', 0, 18_400, { serverCpuPct: 33 }),
+    pm('ceiling', 'hits', 1, 20_000, { serverCpuPct: 30 }), pm('nodedns', 'hits', 1, 18_480, { serverCpuPct: 33 }),
+    pm('forwarder', 'hits', 1, 20_680, { serverCpuPct: 33 }),
+  ];
+  const both = (over: Partial<Results> = {}) => results({ measurements: turns(), together: together(), settings: { ...results().settings, rounds: 2 }, ...over });
+
+  it('judges by QPS per CPU-second together, and shows the QPS ratio and the runs in turns beside it', () => {
+    const t = togetherRatio(both(), 'nodedns', 'ceiling', 'hits');
+    assert.deepEqual(t.perCpuRounds.map((x) => x.toFixed(2)), ['0.86', '0.84']); // 18,480 / 33 ÷ 20,000 / 30 = 0.84
+    assert.deepEqual(t.rounds.map((x) => x.toFixed(3)), ['0.860', '0.924']); // the QPS ratio counts the unequal share too
+    const j = judgedRatio(both(), 'nodedns', 'ceiling', 'hits');
+    assert.equal(j.together, true);
+    assert.ok(Math.abs(j.value - 0.85) < 1e-12);
+    const hits = evaluateTargets(both())[0];
+    assert.equal(hits.measured, '0.850 × ceiling per CPU-second, together on one core (rounds 0.86, 0.84; QPS 0.89); ' +
+      'in turns 0.82 (rounds 0.95, 0.70; per CPU-second 0.82)');
+    assert.equal(hits.verdict, 'PASS');
+    // just below the line together, PASS in turns: the runs together decide
+    const below = both({ together: together().map((x) => (x.server === 'nodedns' && x.round === 1 ? { ...x, qps: 18_440 } : x)) });
+    assert.equal(evaluateTargets(below)[0].verdict, 'MISS');
+    assert.match(evaluateTargets(below)[0].measured, /^0\.849 × ceiling per CPU-second/, 'never rounded up to the target it misses');
+  });
+
+  it('stays reliable on a busy host, where the runs in turns are not', () => {
+    const busy = (x: Measurement) => ({ ...x, stealPct: 40 });
+    const r = both({ measurements: turns().map(busy), together: together().map(busy) });
+    assert.ok(machineWasBusy(r));
+    const [hits] = evaluateTargets(r);
+    assert.equal(hits.reliable, true);
+    assert.match(renderMarkdown(r), /\| hits: nodedns QPS ≥ 0\.85 × ceiling \| 0\.850 × ceiling per CPU-second, together on one core .*\| PASS \|/);
+    const inTurnsOnly = results({ measurements: turns().map(busy), settings: { ...results().settings, rounds: 2 } });
+    assert.equal(evaluateTargets(inTurnsOnly)[0].reliable, false);
+  });
+
+  it('judges the cost of metrics from the rounds off and on ran together', () => {
+    // per round, on ÷ off per CPU-second: 0.97, 0.99, 0.90 (a round the "on" one lost): median 0.97
+    const mc = { offQps: [20_000, 21_000, 20_000], onQps: [19_400, 20_790, 18_000], costPercent: 5.2,
+      offQpsPerCpu: [40_000, 42_000, 40_000], onQpsPerCpu: [38_800, 41_580, 36_000], costPerCpuPercent: 7.5 };
+    assert.ok(Math.abs(togetherCost(mc.offQpsPerCpu, mc.onQpsPerCpu) - 3) < 1e-9);
+    const r = results({ metricsCost: { ...mc, togetherCostPercent: togetherCost(mc.offQpsPerCpu, mc.onQpsPerCpu) } });
+    const t = evaluateTargets(r)[5];
+    assert.equal(t.measured, '3.0% per CPU-second, together on one core (median of 3 rounds; QPS 20,000 off, 19,400 on)');
+    assert.equal(t.verdict, 'PASS', 'in turns the medians would say 5.2%: a MISS');
+    assert.equal(evaluateTargets(results({ metricsCost: mc }))[5].verdict, 'MISS');
+    assert.equal(evaluateTargets(results({ metricsCost: { ...mc, togetherCostPercent: 5.01 } }))[5].verdict, 'MISS');
+    const busy = results({ metricsCost: { ...mc, togetherCostPercent: 3 }, machine: { ...results().machine, loadAvgStart: 3 } });
+    assert.equal(evaluateTargets(busy)[5].reliable, true);
+    assert.match(renderMarkdown(r), /Together on one core, two nodedns \(metrics off, metrics on\) at once, each with its own dnsperf, in 3 rounds: off 20,000, 21,000, 20,000 QPS; on 19,400, 20,790, 18,000 QPS\. .*cost 3\.0% \(median of the rounds' on ÷ off\)\./);
+  });
+
+  it('falls back to the runs in turns where nothing ran together', () => {
+    const r = both({ together: together().filter((x) => x.server !== 'ceiling') });
+    const j = judgedRatio(r, 'nodedns', 'ceiling', 'hits');
+    assert.equal(j.together, false);
+    assert.equal(evaluateTargets(r)[0].measured, '0.82 × ceiling (rounds 0.95, 0.70; per CPU-second 0.82)');
+  });
+
+  it('renders a table of the runs together under the workload, and the context from them', () => {
+    const md = renderMarkdown(both());
+    assert.match(md, /Then, in each round of hits and mixed \(mixed: with new names again\), the same servers together: all at once on CPU 0/);
+    assert.match(md, /Not ndots: .*; ndots is judged in turns\./);
+    assert.match(md, /take turns, in 2 interleaved rounds per workload/);
+    const hits = md.slice(md.indexOf('## cache hits'), md.indexOf('## Targets'));
+    assert.match(hits, /Together on one core \(2 rounds, all at once, each with its own dnsperf\):/);
+    assert.match(hits, /\| server \| QPS by round \| CPU % \| QPS per CPU-s \| ÷ ceiling per CPU-s \| nodedns ÷ this per CPU-s \| lost \| errors \|/);
+    // medians of the rounds' QPS per CPU-s: nodedns 52,121 and 56,000; the ceiling 60,606 and 66,667
+    assert.match(hits, /\| nodedns \| 17,200 \/ 18,480 \| 33 \| 54,061 \| 0\.85 \| {2}\| 0 \| {2}\|/);
+    assert.match(hits, /\| forwarder \| 18,400 \/ 20,680 \| 33 \| 59,212 \| 0\.93 \| 0\.91 \| 0 \| {2}\|/);
+    assert.match(hits, /\| ceiling \| 20,000 \/ 20,000 \| 32 \| 63,636 \| 1\.00 \| 0\.85 \| 0 \| {2}\|/);
+    assert.ok(hits.indexOf('| nodedns | 17,200') < hits.indexOf('| forwarder | 18,400'));
+    assert.deepEqual(forwarderContext(both()), [
+      'hits: forwarder (bare Node.js cache + fresh-port forwarding) ÷ ceiling: 0.93 per CPU-second, together on one core (median of rounds 0.92, 0.94)',
+      'hits: nodedns ÷ forwarder: 0.91 per CPU-second, together on one core (median of rounds 0.93, 0.89)',
+    ]);
+    assert.doesNotMatch(renderMarkdown(results()), /Together on one core|together:/, 'nothing about it when it did not run');
   });
 });

@@ -67,7 +67,7 @@ describe('make bench (scripts/bench/run.sh)', () => {
     assert.equal(fs.existsSync(workDir), false, 'work dir removed');
   });
 
-  it('runs ceiling and forwarder side by side in rounds; the forwarder really forwards', async (t) => {
+  it('runs ceiling and forwarder in turns and together in rounds; the forwarder really forwards', async (t) => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-run-'));
     t.after(() => fs.rmSync(out, { recursive: true, force: true }));
     const r = await runBench(['--quick', '--duration', '1', '--rounds', '2', '--servers', 'ceiling,forwarder,forwarder-shared', '--workloads', 'mixed,ndots',
@@ -84,13 +84,43 @@ describe('make bench (scripts/bench/run.sh)', () => {
       assert.ok(m.rcodes.NOERROR > 1000 && Object.keys(m.rcodes).length === 1, JSON.stringify(m.rcodes));
     }
     for (const m of runs('forwarder', 'ndots')) assert.ok(m.rcodes.NXDOMAIN > m.rcodes.NOERROR * 2, 'Knot\'s NXDOMAINs came through');
+    // together: in each round all of them at once, each answered (and its CPU time counted) on its own
+    type T = M & { serverCpuPct: number };
+    const together = (s: string, w: string) => (json.together as T[]).filter((x) => x.server === s && x.workload === w);
+    for (const s of ['ceiling', 'forwarder', 'forwarder-shared']) assert.deepEqual(together(s, 'mixed').map((x) => x.round), [0, 1], `${s} mixed together`);
+    assert.deepEqual((json.together as T[]).filter((x) => x.workload === 'ndots'), [], 'ndots is judged in turns only');
+    for (const m of together('forwarder', 'mixed')) assert.ok(m.rcodes.NOERROR > 300 && Object.keys(m.rcodes).length === 1, JSON.stringify(m.rcodes));
+    for (const m of json.together as T[]) assert.ok(m.qps > 0 && m.serverCpuPct > 5 && m.serverCpuPct < 90, `${m.server} shared CPU 0: ${m.serverCpuPct}%`);
     const md = fs.readFileSync(path.join(out, 'quick.md'), 'utf8');
     assert.match(md, /\| forwarder \| [\d,]+ \| [\d,]+ \/ [\d,]+ \| [\d.]+ \|/);
-    assert.match(md, /- mixed: forwarder \(bare Node\.js cache \+ fresh-port forwarding\) ÷ ceiling: [\d.]+ \(median of rounds [\d.]+, [\d.]+\)/);
+    assert.match(md, /Together on one core \(2 rounds, all at once, each with its own dnsperf\):/);
+    assert.match(md, /- mixed: forwarder \(bare Node\.js cache \+ fresh-port forwarding\) ÷ ceiling: [\d.]+ per CPU-second, together on one core \(median of rounds [\d.]+, [\d.]+\)/);
+    assert.match(md, /- ndots: forwarder \(bare Node\.js cache \+ fresh-port forwarding\) ÷ ceiling: [\d.]+ \(median of rounds [\d.]+, [\d.]+\)/);
     assert.match(md, /- mixed: forwarder-shared \(the same on one shared upstream socket: no fresh port\) ÷ ceiling: [\d.]+/);
     assert.equal(json.context.length, 3, 'nodedns not run: only forwarder ÷ ceiling (mixed, ndots) and forwarder-shared ÷ ceiling');
     assert.ok(startedPids(r.out).every((p) => !alive(p)), 'servers stopped');
     assert.equal(fs.existsSync(/work dir (\S+)/.exec(r.out)![1]), false, 'work dir removed');
+  });
+
+  it('measures the cost of metrics with two nodedns together on one core', async (t) => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-run-'));
+    t.after(() => fs.rmSync(out, { recursive: true, force: true }));
+    const r = await runBench(['--quick', '--duration', '1', '--servers', 'nodedns', '--workloads', 'hits', '--no-memory', '--no-fixed-rate',
+      '--metrics-cost', '--metrics-rounds', '2', '--out', out]);
+    assert.equal(r.code, 0, r.out);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'quick.json'), 'utf8'));
+    const mc = json.metricsCost;
+    assert.equal(mc.offQps.length, 2);
+    assert.equal(mc.onQps.length, 2);
+    for (const x of [...mc.offQpsPerCpu, ...mc.onQpsPerCpu]) assert.ok(x > 1000, `QPS per CPU-second ${x}`);
+    assert.equal(typeof mc.togetherCostPercent, 'number');
+    assert.match(r.out, /nodedns-metrics-off r1 together \d+ QPS {2}CPU \d+%/);
+    assert.match(r.out, /nodedns-metrics-on {2}r1 together \d+ QPS {2}CPU \d+%/);
+    assert.ok(!json.notes.some((n: string) => n.includes('served no /metrics')), 'the "on" one served /metrics');
+    const target = json.targets.find((x: { target: string }) => x.target.startsWith('metrics on costs'));
+    assert.match(target.measured, /% per CPU-second, together on one core \(median of 2 rounds; /);
+    assert.ok(startedPids(r.out).every((p) => !alive(p)), 'servers stopped');
+    assert.deepEqual(benchProcesses(/work dir (\S+)/.exec(r.out)![1]), [], 'both nodedns of the comparison stopped');
   });
 
   it('stops every process it started on Ctrl-C (SIGINT)', async (t) => {

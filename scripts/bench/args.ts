@@ -6,6 +6,7 @@ export interface BenchOptions {
   quick: boolean;
   durationS: number; // each max-throughput run
   rounds: number; // paired rounds of ceiling, forwarder and nodedns per workload
+  together: boolean; // in each round, also all of them at once on one core
   fixedDurationS: number; // the fixed-rate latency run
   outstanding: number; // dnsperf -q
   fixedRateQps: number;
@@ -26,6 +27,8 @@ export const USAGE = `usage: scripts/bench/run.sh [options]        (make bench r
   --duration S          seconds of each max-throughput run (default 6, quick 2)
   --rounds N            interleaved rounds of ceiling, forwarder and nodedns, side by side, per workload;
                         ratios between them are medians of per-round ratios (default 3, quick 1)
+  --no-together         skip the run of each round (hits, mixed) with all of them at once on CPU 0, each
+                        with its own dnsperf (the targets are then judged by the runs in turns)
   --fixed-duration S    seconds of the fixed-rate latency run (default 10, quick 2)
   --fixed-rate QPS      rate of the latency run for nodedns and Unbound (default 20000)
   --outstanding N       dnsperf -q, queries in flight (default 100)
@@ -59,6 +62,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     quick,
     durationS: quick ? 2 : 6,
     rounds: quick ? 1 : 3,
+    together: true,
     fixedDurationS: quick ? 2 : 10,
     outstanding: 100,
     fixedRateQps: 20000,
@@ -85,6 +89,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--outstanding': o.outstanding = positiveInt(a, next()); break;
       case '--servers': o.servers = list(a, next(), SERVER_NAMES); break;
       case '--workloads': o.workloads = list(a, next(), WORKLOADS); break;
+      case '--no-together': o.together = false; break;
       case '--no-memory': o.memory = false; break;
       case '--no-fixed-rate': o.fixedRate = false; break;
       case '--metrics-cost': o.metricsCost = true; break;
@@ -103,7 +108,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     }
   }
   if (o.durationS > 60 || o.fixedDurationS > 60) throw new Error('--duration and --fixed-duration: at most 60 s (the machine is shared; keep load runs short)');
-  if (o.rounds > 15) throw new Error('--rounds: at most 15 (each round is one run per paired server per workload)');
+  if (o.rounds > 15) throw new Error('--rounds: at most 15 (each round is one run per paired server per workload, and one run of them together)');
   return o;
 }
 

@@ -2,8 +2,10 @@
 // ceiling) and a bare Node.js caching forwarder (the forwarder; in mixed also its shared-socket
 // twin, forwarder-shared), same backend, same query
 // files, servers on CPU 0 and client on CPU 1. Ceiling, forwarder and nodedns, whose ratios
-// are the targets, run side by side in interleaved rounds: this VM's throughput drifts by
-// ±15-25% between runs minutes apart, and a ratio of two runs taken together drifts far less.
+// are the targets, take turns in interleaved rounds, and in each round also run together, all
+// at once on CPU 0: this VM's throughput drifts by ±15-25% between runs minutes apart, and
+// even same-round ratios in turns move by ±10%; together, the ratio of QPS per CPU-second
+// holds within about ±2% (two copies of one server measure 0.99-1.02 of each other).
 // Writes the table to stdout and to bench/results/. Every process it starts, it stops.
 import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -16,7 +18,7 @@ import { dnsperfArgs, parseStats, parseVerboseLatencies, summarizeLatencies, typ
 import { cpuBusyTicks, cpuStealTicks, cpuTicksOf, Processes, reapOrphans, statCpuTicks } from './procs';
 import { settle } from './settle';
 import {
-  costPercent, evaluateTargets, forwarderContext, renderMarkdown,
+  costPercent, evaluateTargets, forwarderContext, renderMarkdown, TOGETHER_WORKLOADS, togetherCost,
   type FixedRate, type Measurement, type MemoryFill, type Results, type Workload,
 } from './report';
 import {
@@ -49,6 +51,8 @@ const ADDR_OF: Record<ServerName | 'knot', string> = {
   knot: BASE + 1, ceiling: BASE + 2, nodedns: BASE + 3, unbound: BASE + 4, dnsmasq: BASE + 5, forwarder: BASE + 6,
   'forwarder-shared': BASE + 7,
 };
+/** The second nodedns of the metrics comparison, beside the first (metrics off) on ADDR_OF.nodedns. */
+const METRICS_ON_IP = BASE + 8;
 /** Measured side by side in paired rounds (all up at once: an idle server costs nothing); the peers run alone. */
 const PAIRED: readonly ServerName[] = ['ceiling', 'forwarder', 'forwarder-shared', 'nodedns'];
 /** Only where misses happen in the measured run: elsewhere it is the forwarder, to the byte. */
@@ -108,7 +112,7 @@ class Bench {
       startedAt: new Date().toISOString(),
       machine: machine(),
       settings: { quick: o.quick, durationS: o.durationS, rounds: o.rounds, outstanding: o.outstanding, fixedRateQps: o.fixedRateQps, hitNames: o.hitNames, verboseLatency: o.verbose },
-      measurements: [], fixedRate: [], memory: [], skipped: [], notes: [],
+      measurements: [], together: [], fixedRate: [], memory: [], skipped: [], notes: [],
     };
     const write = (name: string, text: string) => { const f = path.join(workDir, name); fs.writeFileSync(f, text); return f; };
     this.files = {
@@ -120,7 +124,7 @@ class Bench {
   }
 
   async run(): Promise<void> {
-    this.port = await freePort(Object.values(ADDR_OF));
+    this.port = await freePort([...Object.values(ADDR_OF), METRICS_ON_IP]);
     this.backend = { ip: ADDR_OF.knot, port: this.port };
     log(`Knot backend on ${this.backend.ip}:${this.port} (CPU ${CLIENT_CPU})`);
     await startKnot(this.procs, this.backend, this.workDir, this.o.hitNames);
@@ -145,9 +149,9 @@ class Bench {
     this.results.machine.loadAvgEnd = os.loadavg()[0];
   }
 
-  private async start(name: ServerName, label: string, metricsAddr = ''): Promise<Server> {
+  private async start(name: ServerName, label: string, metricsAddr = '', ip = ADDR_OF[name]): Promise<Server> {
     return startServer(this.procs, name, {
-      listen: { ip: ADDR_OF[name], port: this.port }, backend: this.backend, workDir: this.workDir, cacheEntries: 10_000, metricsAddr,
+      listen: { ip, port: this.port }, backend: this.backend, workDir: this.workDir, cacheEntries: 10_000, metricsAddr,
     }, label);
   }
 
@@ -220,13 +224,14 @@ class Bench {
     await this.warm(server, w === 'ndots' ? this.files.ndots : this.files.hits, `${server.label}-${w}`);
   }
 
-  private async maxRun(server: Server, w: Workload, file: string, round?: number): Promise<void> {
-    const label = `${server.label}-${w}${round === undefined ? '' : `-r${round}`}`;
+  /** One max-throughput run; `together`: one of several at once on CPU 0 (no per-query latencies: dnsperf -v costs the shared client CPU). */
+  private async maxRun(server: Server, w: Workload, file: string, round?: number, together = false): Promise<Measurement> {
+    const label = `${server.label}-${w}${round === undefined ? '' : `-r${round}`}${together ? '-together' : ''}`;
     const { stats, latency, cpu } = await this.dnsperf(label, {
-      file, durationS: this.o.durationS, outstanding: this.o.outstanding, verbose: this.o.verbose,
+      file, durationS: this.o.durationS, outstanding: this.o.outstanding, verbose: this.o.verbose && !together,
       maxRuns: w === 'mixed' ? 1 : undefined,
     }, server);
-    if (w === 'hits') this.maxHitQps = Math.max(this.maxHitQps, stats.qps);
+    if (w === 'hits' && !together) this.maxHitQps = Math.max(this.maxHitQps, stats.qps);
     if (w === 'mixed' && stats.runTimeS < this.o.durationS * 0.9) {
       this.results.notes.push(`${label}: the query file (read once) ran out after ${stats.runTimeS.toFixed(1)} s; QPS is over that time`);
     }
@@ -237,10 +242,11 @@ class Bench {
       serverCpuPct: cpu.serverPct, cpu0BusyPct: cpu.cpu0Pct, clientCpuPct: cpu.clientPct, stealPct: cpu.stealPct,
     };
     if (cpu.clientPct > 90) this.clientLimited.push(`${label} ${cpu.clientPct.toFixed(0)}%`);
-    this.results.measurements.push(m);
-    log(`${server.label.padEnd(9)} ${w.padEnd(6)} ${round === undefined ? '  ' : `r${round}`} ${Math.round(m.qps).toString().padStart(7)} QPS  avg ${m.avgMs.toFixed(3)} ms  ` +
+    (together ? this.results.together! : this.results.measurements).push(m);
+    log(`${server.label.padEnd(9)} ${w.padEnd(6)} ${round === undefined ? '  ' : `r${round}`}${together ? ' together' : ''} ${Math.round(m.qps).toString().padStart(7)} QPS  avg ${m.avgMs.toFixed(3)} ms  ` +
       `p99 ${m.p99Ms.toFixed(3)} ms  lost ${m.lost}  RSS ${m.rssMiB.toFixed(1)} MiB  ` +
       `CPU ${m.serverCpuPct.toFixed(0)}% (CPU 0 ${m.cpu0BusyPct.toFixed(0)}%, dnsperf ${cpu.clientPct.toFixed(0)}%, steal ${cpu.stealPct.toFixed(0)}%)  ${JSON.stringify(m.rcodes)}`);
+    return m;
   }
 
   private async fixedRun(server: Server): Promise<void> {
@@ -279,9 +285,9 @@ class Bench {
   }
 
   /**
-   * Ceiling, forwarder and nodedns up together; per workload, rounds of one warmed run
-   * each, order reversed every other round (A B C, C B A, …) so that drift hits all
-   * alike. One that fails is stopped and dropped; the others go on.
+   * Ceiling, forwarder and nodedns up at once; per workload, rounds of one warmed run
+   * each in turns, order reversed every other round (A B C, C B A, …) so that drift hits
+   * all alike, then one run of them together. One that fails is stopped and dropped; the others go on.
    */
   private async measurePaired(names: ServerName[]): Promise<void> {
     let live = (await Promise.all(names.map((n) => this.startMeasured(n)))).filter((s): s is Server => Boolean(s));
@@ -297,6 +303,7 @@ class Bench {
         }
       }
     };
+    const here = (w: Workload) => live.filter((s) => w === 'mixed' || !MIXED_ONLY.includes(s.name));
     try {
       for (const w of this.o.workloads) {
         for (let round = 0; round < this.o.rounds; round++) {
@@ -304,13 +311,21 @@ class Bench {
           try {
             // Warmed right before each run, as a peer is: the ndots NXDOMAINs live 5 s, and a
             // warm-up taken before the others' runs would have expired by a server's turn.
-            const here = live.filter((s) => w === 'mixed' || !MIXED_ONLY.includes(s.name));
-            await each(round % 2 ? [...here].reverse() : here, async (s) => {
+            const servers = here(w);
+            await each(round % 2 ? [...servers].reverse() : servers, async (s) => {
               await this.warmFor(s, w);
               await this.maxRun(s, w, file, round);
             });
           } finally {
             if (w === 'mixed') fs.rmSync(file, { force: true });
+          }
+          if (this.o.together && TOGETHER_WORKLOADS.includes(w) && here(w).length > 1) {
+            const failed = await this.together(here(w), w, round);
+            for (const [s, e] of failed) {
+              this.failed(s.name, e);
+              live = live.filter((x) => x !== s);
+              await this.procs.stop(s.proc);
+            }
           }
         }
       }
@@ -319,6 +334,29 @@ class Bench {
     } finally {
       await Promise.all(live.map((s) => this.procs.stop(s.proc)));
     }
+  }
+
+  /**
+   * The round's servers all at once on CPU 0, each warmed, then each driven by its own dnsperf
+   * (mixed: names none of them has seen). The kernel shares the core among them, and what the
+   * host takes from it, it takes from all. Returns the servers that failed, with why.
+   */
+  private async together(servers: Server[], w: Workload, round: number): Promise<[Server, unknown][]> {
+    const file = this.fileFor(w, `t${round}`);
+    const failed: [Server, unknown][] = [];
+    try {
+      for (const s of servers) {
+        try { await this.warmFor(s, w); } catch (e) { failed.push([s, e]); }
+      }
+      const ok = servers.filter((s) => !failed.some(([f]) => f === s));
+      const runs = await Promise.allSettled(ok.map((s) => this.maxRun(s, w, file, round, true)));
+      runs.forEach((x, i) => { if (x.status === 'rejected') failed.push([ok[i], x.reason]); });
+      const client = runs.reduce((t, x) => t + (x.status === 'fulfilled' ? x.value.clientCpuPct : 0), 0);
+      if (client > 90) this.clientLimited.push(`${w}-r${round}-together (all dnsperfs) ${client.toFixed(0)}%`);
+    } finally {
+      if (w === 'mixed') fs.rmSync(file, { force: true });
+    }
+    return failed;
   }
 
   /** A peer (Unbound, dnsmasq) on its own: one run per workload. */
@@ -369,8 +407,42 @@ class Bench {
     }
   }
 
-  /** Hit QPS with metrics off and on, alternating (off on on off …) so drift hits both alike. */
+  /**
+   * Hit QPS with metrics off and on. Together (the default): both at once on CPU 0, each
+   * with its own dnsperf, once per round. Else alternating (off on on off …) so drift hits both alike.
+   */
   private async metricsCost(): Promise<void> {
+    if (!this.o.together) return this.metricsCostInTurns();
+    const off = await this.start('nodedns', 'nodedns-metrics-off');
+    const on = await this.start('nodedns', 'nodedns-metrics-on', this.metricsAddr(), METRICS_ON_IP).catch(async (e) => { await this.procs.stop(off.proc); throw e; });
+    const qps: Record<'off' | 'on', number[]> = { off: [], on: [] };
+    const perCpu: Record<'off' | 'on', number[]> = { off: [], on: [] };
+    try {
+      if (!(await scrape(`http://${this.metricsAddr()}/metrics`))) {
+        this.results.notes.push(`nodedns with --metrics-addr ${this.metricsAddr()} served no /metrics: the comparison shows only the flag's cost`);
+      }
+      for (let round = 0; round < this.o.metricsRounds; round++) {
+        for (const s of [off, on]) await this.warm(s, this.files.hits, s.label);
+        const [a, b] = await Promise.all([off, on].map((s) => this.dnsperf(`${s.label}-${round}`, {
+          file: this.files.hits, durationS: this.o.durationS, outstanding: this.o.outstanding,
+        }, s)));
+        for (const [k, x] of [['off', a], ['on', b]] as const) {
+          qps[k].push(x.stats.qps);
+          perCpu[k].push((x.stats.qps * 100) / x.cpu.serverPct);
+          log(`nodedns-metrics-${k.padEnd(3)} r${round} together ${Math.round(x.stats.qps)} QPS  CPU ${x.cpu.serverPct.toFixed(0)}%`);
+        }
+      }
+    } finally {
+      await Promise.all([off, on].map((s) => this.procs.stop(s.proc)));
+    }
+    this.results.metricsCost = {
+      offQps: qps.off, onQps: qps.on, costPercent: costPercent(qps.off, qps.on),
+      offQpsPerCpu: perCpu.off, onQpsPerCpu: perCpu.on, costPerCpuPercent: costPercent(perCpu.off, perCpu.on),
+      togetherCostPercent: togetherCost(perCpu.off, perCpu.on),
+    };
+  }
+
+  private async metricsCostInTurns(): Promise<void> {
     const offQps: number[] = [];
     const onQps: number[] = [];
     const offPerCpu: number[] = [];
