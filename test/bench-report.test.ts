@@ -3,7 +3,7 @@
 // together on one core that the targets judge when they were made.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { parseBenchArgs } from '../scripts/bench/args';
+import { parseBenchArgs, resultsName } from '../scripts/bench/args';
 import {
   costPercent, disturbedRuns, evaluateTargets, forwarderContext, judgedRatio, machineWasBusy, median, pairedRatio, qpsPerCpu, qpsRatio, ratio, renderMarkdown,
   summarize, togetherCost, togetherRatio,
@@ -152,6 +152,15 @@ describe('bench options', () => {
     assert.equal(parseBenchArgs([]).together, true);
     assert.equal(parseBenchArgs(['--quick']).together, true);
     assert.equal(parseBenchArgs(['--no-together']).together, false);
+  });
+
+  it('replaces latest.* only with a full run; a run of some pieces writes partial.*', () => {
+    assert.equal(resultsName(parseBenchArgs([])), 'latest');
+    assert.equal(resultsName(parseBenchArgs(['--rounds', '5', '--duration', '10'])), 'latest', 'longer is still full');
+    assert.equal(resultsName(parseBenchArgs(['--quick'])), 'quick');
+    for (const part of [['--servers', 'nodedns,ceiling'], ['--workloads', 'hits'], ['--no-memory'], ['--no-fixed-rate'], ['--no-metrics-cost'], ['--no-together']]) {
+      assert.equal(resultsName(parseBenchArgs(part)), 'partial', part.join(' '));
+    }
   });
 
   it('reads lists in canonical order and rejects what it does not know, saying why', () => {

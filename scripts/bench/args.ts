@@ -24,6 +24,8 @@ export interface BenchOptions {
 
 export const USAGE = `usage: scripts/bench/run.sh [options]        (make bench runs it with none)
   --quick               2 s runs, one round, no metrics-cost rounds: for iterating, results to bench/results/quick.*
+                        (a run that leaves out a server, a workload or a part writes partial.*; only a full
+                        run replaces latest.* and keeps a stamped copy)
   --duration S          seconds of each max-throughput run (default 6, quick 2)
   --rounds N            interleaved rounds of ceiling, forwarder and nodedns, side by side, per workload;
                         ratios between them are medians of per-round ratios (default 3, quick 1)
@@ -110,6 +112,18 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   if (o.durationS > 60 || o.fixedDurationS > 60) throw new Error('--duration and --fixed-duration: at most 60 s (the machine is shared; keep load runs short)');
   if (o.rounds > 15) throw new Error('--rounds: at most 15 (each round is one run per paired server per workload, and one run of them together)');
   return o;
+}
+
+/**
+ * Where a run's results go: quick.* for --quick, partial.* for a run that leaves out a
+ * server, a workload or a part, latest.* (plus a stamped copy) only for a full run, so that
+ * iterating on one piece never replaces the full results the README quotes.
+ */
+export function resultsName(o: BenchOptions): 'quick' | 'partial' | 'latest' {
+  if (o.quick) return 'quick';
+  const full = o.servers.length === SERVER_NAMES.length && o.workloads.length === WORKLOADS.length &&
+    o.memory && o.fixedRate && o.metricsCost && o.together;
+  return full ? 'latest' : 'partial';
 }
 
 export class HelpRequested extends Error {

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { HelpRequested, parseBenchArgs, USAGE, type BenchOptions } from './args';
+import { HelpRequested, parseBenchArgs, resultsName, USAGE, type BenchOptions } from './args';
 import { dnsperfArgs, parseStats, parseVerboseLatencies, summarizeLatencies, type DnsperfRun, type DnsperfStats, type LatencySummary } from './dnsperf';
 import { cpuBusyTicks, cpuStealTicks, cpuTicksOf, Processes, reapOrphans, statCpuTicks } from './procs';
 import { settle } from './settle';
@@ -492,11 +492,11 @@ function writeResults(r: Results, o: BenchOptions): string[] {
   fs.mkdirSync(dir, { recursive: true });
   const md = renderMarkdown(r) + '\n';
   const json = JSON.stringify({ ...r, targets: evaluateTargets(r), context: forwarderContext(r) }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n';
-  const base = o.quick ? 'quick' : 'latest';
+  const base = resultsName(o);
   const written = [path.join(dir, `${base}.md`), path.join(dir, `${base}.json`)];
   fs.writeFileSync(written[0], md);
   fs.writeFileSync(written[1], json);
-  if (!o.quick) {
+  if (base === 'latest') {
     const stamped = path.join(dir, `${r.startedAt.replace(/[:.]/g, '-')}.json`);
     fs.writeFileSync(stamped, json);
     written.push(stamped);
