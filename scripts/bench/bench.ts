@@ -418,9 +418,7 @@ class Bench {
     const qps: Record<'off' | 'on', number[]> = { off: [], on: [] };
     const perCpu: Record<'off' | 'on', number[]> = { off: [], on: [] };
     try {
-      if (!(await scrape(`http://${this.metricsAddr()}/metrics`))) {
-        this.results.notes.push(`nodedns with --metrics-addr ${this.metricsAddr()} served no /metrics: the comparison shows only the flag's cost`);
-      }
+      await this.noteIfNoMetrics();
       for (let round = 0; round < this.o.metricsRounds; round++) {
         for (const s of [off, on]) await this.warm(s, this.files.hits, s.label);
         const [a, b] = await Promise.all([off, on].map((s) => this.dnsperf(`${s.label}-${round}`, {
@@ -442,6 +440,12 @@ class Bench {
     };
   }
 
+  /** The "on" nodedns must really serve /metrics, or the comparison measures only the flag. */
+  private async noteIfNoMetrics(): Promise<void> {
+    if (await scrape(`http://${this.metricsAddr()}/metrics`)) return;
+    this.results.notes.push(`nodedns with --metrics-addr ${this.metricsAddr()} served no /metrics: the comparison shows only the flag's cost`);
+  }
+
   private async metricsCostInTurns(): Promise<void> {
     const offQps: number[] = [];
     const onQps: number[] = [];
@@ -460,10 +464,7 @@ class Bench {
           (on ? onQps : offQps).push(stats.qps);
           (on ? onPerCpu : offPerCpu).push((stats.qps * 100) / cpu.serverPct);
           log(`${label.padEnd(19)} ${Math.round(stats.qps)} QPS  CPU ${cpu.serverPct.toFixed(0)}%`);
-          if (on && round === 0) {
-            const scraped = await scrape(`http://${this.metricsAddr()}/metrics`);
-            if (!scraped) this.results.notes.push(`nodedns with --metrics-addr ${this.metricsAddr()} served no /metrics: the comparison shows only the flag's cost`);
-          }
+          if (on && round === 0) await this.noteIfNoMetrics();
         } finally {
           await this.procs.stop(server.proc);
         }

@@ -6,6 +6,7 @@ import type { Stats } from '../observe/stats';
 import { RCODE } from '../wire/constants';
 import { UpstreamError } from './errors';
 import { Upstream, type UpstreamTuning } from './upstream';
+import { monotonicMs } from '../cache/clock';
 
 export interface Answer {
   response: Buffer;
@@ -29,7 +30,7 @@ export class UpstreamPool {
       this.upstreams.every((u, i) => u.ep.host === endpoints[i].host && u.ep.port === endpoints[i].port && u.transport === transport);
   }
 
-  /** Tries the servers in turn until one answers or `deadline` (performance.now() ms) comes. */
+  /** Tries the servers in turn until one answers or `deadline` (monotonicMs(), ms) comes. */
   exchange(question: Buffer, cd: boolean, dnssecOk: boolean, deadline: number, done: AnswerCallback): void {
     const order = this.upstreams.every((u) => u.healthy) ? this.upstreams : this.healthyFirst();
     // One upstream gets a second try: a single lost datagram must not become SERVFAIL.
@@ -38,7 +39,7 @@ export class UpstreamPool {
     let lastError: Error | null = null;
     let i = 0;
     const next = (): void => {
-      const left = deadline - performance.now();
+      const left = deadline - monotonicMs();
       if (i >= tries || left < 5) {
         if (lastAnswer) done(null, lastAnswer);
         else done(lastError ?? new UpstreamError('timeout', `no answer from ${this.describe()} in time`));
@@ -46,14 +47,14 @@ export class UpstreamPool {
       }
       const u = order[i % order.length];
       const last = ++i >= order.length;
-      const started = performance.now();
+      const started = monotonicMs();
       u.query(question, cd, dnssecOk, Math.min(this.tuning.timeoutMs, left), (err, response) => {
         if (err) {
           lastError = err;
           next();
           return;
         }
-        const answer = { response: response!, upstream: u, latencyMs: performance.now() - started };
+        const answer = { response: response!, upstream: u, latencyMs: monotonicMs() - started };
         const rcode = response![3] & 0x0f;
         if ((rcode === RCODE.SERVFAIL || rcode === RCODE.REFUSED) && !last) {
           lastAnswer = answer;

@@ -8,6 +8,7 @@ import { HEADER_LEN, TC } from '../wire/constants';
 import { randomId } from './ids';
 import { TcpChannel } from './tcp';
 import { exchangeUdp, queryUdp, type ReplyCallback } from './udp';
+import { monotonicMs } from '../cache/clock';
 
 // ". IN NS": what a health probe asks (as CoreDNS forward does)
 const PROBE_QUESTION = Buffer.from([0, 0, 2, 0, 1]);
@@ -38,11 +39,11 @@ export class Upstream {
   query(question: Buffer, cd: boolean, dnssecOk: boolean, timeoutMs: number, done: ReplyCallback): void {
     const questionEnd = HEADER_LEN + question.length;
     const msg = upstreamQuery(randomId(), question, cd, dnssecOk);
-    const started = performance.now();
+    const started = monotonicMs();
     this.stats.queries++;
     const finish: ReplyCallback = (err, res) => {
       if (err) this.failed(err);
-      else this.succeeded(performance.now() - started, res![3] & 0x0f);
+      else this.succeeded(monotonicMs() - started, res![3] & 0x0f);
       done(err, res);
     };
     if (this.transport === 'tcp') {
@@ -51,7 +52,7 @@ export class Upstream {
     }
     queryUdp(this.ep, msg, questionEnd, timeoutMs, (err, res) => {
       if (!err && (res![2] & TC) !== 0 && this.transport === 'prefer-udp') {
-        this.overTcp(msg, questionEnd, Math.max(timeoutMs - (performance.now() - started), 50), finish);
+        this.overTcp(msg, questionEnd, Math.max(timeoutMs - (monotonicMs() - started), 50), finish);
       } else {
         finish(err, res);
       }

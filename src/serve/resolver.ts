@@ -7,7 +7,7 @@ import type { Answer } from '../forward/pool';
 import type { Stats } from '../observe/stats';
 import { HEADER_LEN, QR, RA, RCODE } from '../wire/constants';
 import type { Route, Router } from './router';
-import { clockNow } from '../cache/clock';
+import { clockNow, monotonicMs } from '../cache/clock';
 
 export interface Outcome {
   entry: Entry;
@@ -80,7 +80,7 @@ export class Resolver {
   }
 
   private fetch(key: string, question: Buffer, route: Route, cd: boolean, dnssecOk: boolean, done: OutcomeCallback): void {
-    const started = performance.now();
+    const started = monotonicMs();
     if (route.pool.upstreams.length === 0) {
       done(this.failed(key, question, route, started, route.kind === 'cluster'
         ? 'no cluster DNS address known: set --cluster-dns, or KUBE_DNS_UPSTREAM_SERVICE_HOST, or enable --kube-api'
@@ -94,7 +94,7 @@ export class Resolver {
       } catch (e) {
         // a bug, never an upstream failure: every waiter still gets an answer
         this.log.error({ err: (e as Error).stack }, 'unexpected error storing an answer; please report it');
-        o = { entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: performance.now() - started, error: (e as Error).message };
+        o = { entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: monotonicMs() - started, error: (e as Error).message };
       }
       done(o);
     });
@@ -117,7 +117,7 @@ export class Resolver {
   /** No usable answer: a stale one if there is one, else SERVFAIL. */
   private failed(key: string, question: Buffer, route: Route, started: number, error: string): Outcome {
     return this.staleOutcome(key, route, started, error) ??
-      { entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: performance.now() - started, error };
+      { entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: monotonicMs() - started, error };
   }
 
   private staleOutcome(key: string, route: Route, started: number, error: string): Outcome | undefined {
@@ -125,6 +125,6 @@ export class Resolver {
     const e = this.cache.stale(key, clockNow());
     if (!e) return undefined;
     this.log.debug({ zone: route.zone || '.', err: error }, 'upstreams failed; serving a stale answer');
-    return { entry: e, stale: true, route, latencyMs: performance.now() - started, error };
+    return { entry: e, stale: true, route, latencyMs: monotonicMs() - started, error };
   }
 }
