@@ -556,9 +556,10 @@ describe('daemonset/Dockerfile', () => {
   const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   const lines = text.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#'));
 
-  it('builds on node:20-slim with iptables and nftables, production dependencies only', () => {
+  it('builds on Node.js 24 (node:24-slim unless a base is given) with iptables and nftables, production dependencies only', () => {
     const froms = lines.filter((l) => l.startsWith('FROM '));
-    assert.ok(froms.length >= 1 && froms.every((l) => /^FROM node:20-slim\b/.test(l)), froms.join('\n'));
+    assert.match(text, /^ARG BASE=node:24-slim$/m);
+    assert.ok(froms.length >= 1 && froms.every((l) => /^FROM \$\{BASE\}( |$)/.test(l)), froms.join('\n'));
     assert.match(text, /apt-get install -y --no-install-recommends [^\n]*\biptables\b[^\n]*\bnftables\b/);
     assert.match(text, /npm ci --omit=dev/);
     // the V8 flags nodedns ships with (src/node-flags.ts) come before the script
