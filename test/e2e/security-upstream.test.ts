@@ -168,7 +168,7 @@ describe('untrusted upstream replies', () => {
     const h = await httpGet(`http://${health}/health`, 5000);
     assert.ok(h.status > 0, '/health still answers');
     const out = child.tail(200);
-    assert.match(out, /file descriptor/, 'the log names the cause');
+    assert.match(out, /short of file descriptors/, 'the log names the cause');
     assert.doesNotMatch(out, /upstream marked down/, 'and does not blame the upstream');
   });
 });
