@@ -5,12 +5,14 @@
 //    case; only the 0x20 letter case tells them apart;
 //  - "flood": it does not know the ID and sends replies for every ID before the real one;
 //    the unwanted-reply threshold drops the socket and asks again over TCP.
+// SPOOF_FLOOD_WINDOWS=<n> runs more flood windows (default 5).
 import { strict as assert } from 'node:assert';
 import { createSocket, type Socket } from 'node:dgram';
 import * as net from 'node:net';
 import { after, describe, it } from 'node:test';
 import * as dnsPacket from 'dns-packet';
 import { startAgent } from '../helpers/agent';
+import { startFaultServer } from '../helpers/fault-server';
 import { buildQuery, exchange } from '../helpers/dns-query';
 import { freeAddress, freePort, type Endpoint } from '../helpers/ports';
 import { httpGet, key, parseExposition } from './observe-scrape';
@@ -88,6 +90,7 @@ async function startForger(mode: 'oracle' | 'flood'): Promise<Forger> {
   });
   await new Promise<void>((res) => tcp.listen(port, address, () => res()));
   f.stop = async () => {
+    if (stopped) return;
     stopped = true;
     for (const c of conns) c.destroy();
     await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
@@ -153,12 +156,39 @@ describe('forged upstream replies with the port known', () => {
     const f = await startForger('flood');
     cleanup.push(() => f.stop());
     const { a, metrics } = await agentFor(f);
-    const n = 5;
+    const n = Number(process.env.SPOOF_FLOOD_WINDOWS ?? 5); // each window is 65,536 forged datagrams
     const r = await windows(a, n);
     assert.equal(r.poisoned, 0, `forged answers accepted in ${r.poisoned} of ${n} windows`);
     assert.equal(r.real, n, r.other.join('\n'));
     assert.equal(f.tcpQueries, n, 'each window was asked again over TCP');
     assert.equal(await metric(metrics, 'nodedns_upstream_spoof_suspected_total'), n);
     await a.waitForLog('replies forged at this query');
+    await f.stop(); // floods still being sent must not load the machine for the next test
+  });
+
+  it('an upstream that does not keep the letter case is never stuck: asked again without 0x20, then without it for good, logged once', async () => {
+    // dns-packet echoes the name as asked; this one lower-cases it in the reply, as some servers do
+    const lower = await startFaultServer({
+      handler: (q) => ({
+        answers: [{ name: q.name, type: 'A', ttl: 60, data: REAL }],
+        mutate: (b) => {
+          for (let i = 12; b[i] !== 0; i += b[i] + 1) for (let k = i + 1; k <= i + b[i]; k++) if (b[k] >= 0x41 && b[k] <= 0x5a) b[k] |= 0x20;
+          return b;
+        },
+      }),
+    });
+    cleanup.push(() => lower.stop());
+    const ip = freeAddress();
+    const metrics = `${ip}:${await freePort(ip)}`;
+    const a = await startAgent({ localIps: [ip], upstreams: [lower], args: ['--metrics-addr', metrics] });
+    cleanup.push(() => a.stop());
+    for (let i = 0; i < 6; i++) {
+      const r = dnsPacket.decode(await exchange(a, buildQuery(`k${i}.case.test`, 'A', { id: i }), 'udp', 10_000));
+      assert.deepEqual((r.answers ?? []).map((x) => x.data), [REAL], `query ${i}: ${r.rcode}`);
+    }
+    assert.equal(await metric(metrics, 'nodedns_upstream_case_fallbacks_total'), 3, 'three fallbacks, then no more 0x20');
+    assert.equal(a.logs.filter((l) => String(l.msg).includes('did not echo the letter case')).length, 1, a.tail());
+    const last = lower.queries.filter((q) => q.name.toLowerCase() === 'k5.case.test');
+    assert.deepEqual(last.map((q) => q.name), ['k5.case.test'], 'asked once, in the client\'s own spelling');
   });
 });

@@ -4,6 +4,7 @@
 // for the listeners and /health.
 import { strict as assert } from 'node:assert';
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { agentArgs, CLI, REPO_ROOT, startAgent } from '../helpers/agent';
 import { dig } from '../helpers/dig';
@@ -170,5 +171,16 @@ describe('untrusted upstream replies', () => {
     const out = child.tail(200);
     assert.match(out, /short of file descriptors/, 'the log names the cause');
     assert.doesNotMatch(out, /upstream marked down/, 'and does not blame the upstream');
+  });
+
+  it('raises its soft open-files limit to the hard limit at start', async () => {
+    const s = track(await startFaultServer({}));
+    const ip = freeAddress();
+    const port = await freePort(ip);
+    const child = spawnChild('nodedns agent (nofile 300:2048)', 'prlimit', ['--nofile=300:2048', '--', process.execPath, CLI, ...agentArgs([ip], port, { upstreams: [s] })], { cwd: REPO_ROOT });
+    cleanup.push(() => child.stop('SIGTERM', 10_000));
+    await waitUntilAnswering({ child, ep: { address: ip, port }, name: 'localhost.', type: 'A', timeoutMs: 20_000, cleanup: () => child.stop('SIGKILL') });
+    const limits = readFileSync(`/proc/${child.pid}/limits`, 'utf8');
+    assert.match(limits, /^Max open files\s+2048\s+2048/m, limits);
   });
 });
