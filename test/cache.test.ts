@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { strict as assert } from 'node:assert';
 import * as dnsPacket from 'dns-packet';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -198,7 +199,7 @@ describe('warm restart file', () => {
     c.store(key('gone.x'), makeEntry(response('gone.x', { answers: [A('gone.x', 30)] }), qnameEnd('gone.x'), POLICY, now - 100_000)!);
     assert.equal(saveCache(c, file, now), 2);
     const d = new AnswerCache(cfg, new Stats());
-    assert.equal(loadCache(d, file, now, log), 2);
+    assert.equal(loadCache(d, file, now, log, () => POLICY), 2);
     const hit = d.fresh(key('fresh.x'), now)!;
     const q = query('fresh.x');
     assert.equal(dnsPacket.decode(render(hit, q, scanQuery(q), now, 512)).answers![0].ttl, 20);
@@ -210,9 +211,9 @@ describe('warm restart file', () => {
   it('ignores a missing or corrupt file and never loads an answer under another name', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nodedns-cache-'));
     const c = new AnswerCache(cfg, new Stats());
-    assert.equal(loadCache(c, join(dir, 'missing'), Date.now(), log), 0);
+    assert.equal(loadCache(c, join(dir, 'missing'), Date.now(), log, () => POLICY), 0);
     writeFileSync(join(dir, 'garbage'), '\x00\x01binary junk');
-    assert.equal(loadCache(c, join(dir, 'garbage'), Date.now(), log), 0);
+    assert.equal(loadCache(c, join(dir, 'garbage'), Date.now(), log, () => POLICY), 0);
     // a valid file whose key was swapped to another name
     const now = Date.now();
     const src = new AnswerCache(cfg, new Stats());
@@ -220,10 +221,11 @@ describe('warm restart file', () => {
     const file = join(dir, 'swapped');
     saveCache(src, file, now);
     const [magic, line] = readFileSync(file, 'utf8').split('\n');
-    const rec = JSON.parse(line);
+    const rec = JSON.parse(line.slice(9));
     rec.k = Buffer.from(key('bank.x'), 'latin1').toString('base64');
-    writeFileSync(file, `${magic}\n${JSON.stringify(rec)}\n{"k":1,"w":"%%%"}\nnot json\n`);
-    assert.equal(loadCache(c, file, now, log), 0);
+    const json = JSON.stringify(rec); // with a correct checksum: the key check itself must refuse it
+    writeFileSync(file, `${magic}\n${crc32(json).toString(16).padStart(8, '0')} ${json}\n{"k":1,"w":"%%%"}\nnot json\n`);
+    assert.equal(loadCache(c, file, now, log, () => POLICY), 0);
     assert.equal(c.fresh(key('bank.x'), now), undefined);
   });
 });

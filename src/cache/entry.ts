@@ -59,8 +59,11 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
     }
   }
   ttl = Math.floor(ttl);
+  // An answer served once without being cached (truncated, no SOA, REFUSED…) gets the caps a cached one would.
+  const positive = rcode === RCODE.NOERROR && shape.answers > 0;
+  const cap = ttl > 0 || (positive && !shape.truncated) ? ttl : positive ? policy.successCap : policy.denialCap;
   // Exact-size copies: the arrays push() grew keep spare capacity, and an entry lives long.
-  const ttls = shape.ttls.map((t) => Math.min(t, ttl > 0 ? ttl : t));
+  const ttls = shape.ttls.map((t) => Math.min(t, cap));
   return {
     wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: shape.ttlOffsets.slice(), ttls,
     nameOffsets: shape.nameCopies.length > 0 ? shape.nameCopies.slice() : NONE, ttl, storedAt: now, expiresAt: now + ttl * 1000,

@@ -38,6 +38,10 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
     tcpMaxConnections: 1024,
     tcpIdleTimeoutMs: 10_000,
     tcpMaxQueriesPerConnection: 128,
+    upstreamCaseRandomization: true,
+    unwantedReplyThreshold: 10,
+    staleClientTimeoutMs: 1800,
+    fdReserve: 64,
     cache: {
       positiveSize: 9984,
       negativeSize: 9984,

@@ -61,6 +61,10 @@ export interface Config {
   tcpMaxConnections: number;
   tcpIdleTimeoutMs: number;
   tcpMaxQueriesPerConnection: number; // pipelined queries per client connection
+  upstreamCaseRandomization: boolean; // DNS 0x20 on upstream UDP queries
+  unwantedReplyThreshold: number; // unwanted replies one query may draw before it moves to TCP; 0 = off
+  staleClientTimeoutMs: number; // RFC 8767 client-response timer; 0 = wait for every try
+  fdReserve: number; // file descriptors upstream sockets leave free
   cache: CacheConfig;
   // node setup
   setupInterface: boolean;

@@ -51,6 +51,7 @@ export class UpstreamPool {
       u.query(question, cd, dnssecOk, Math.min(this.tuning.timeoutMs, left), (err, response) => {
         if (err) {
           lastError = err;
+          if ((err as UpstreamError).kind === 'fds') i = tries; // every other upstream needs a socket too
           next();
           return;
         }

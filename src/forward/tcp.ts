@@ -2,10 +2,10 @@
 // written as they come and answers matched by ID, in whatever order they return.
 import { connect, type Socket } from 'node:net';
 import type { Endpoint } from '../config/types';
-import { QR } from '../wire/constants';
-import { sameQuestion } from '../wire/response';
-import { UpstreamError, networkError } from './errors';
+import { Check, checkReply, isUnwanted, REASONS } from '../wire/validate';
+import { FD_ADVICE, UpstreamError, networkError } from './errors';
 import { randomId } from './ids';
+import { upstreamSockets } from './sockets';
 
 interface Pending {
   msg: Buffer;
@@ -33,6 +33,9 @@ export class TcpChannel {
     if (this.pending.size >= MAX_PENDING) {
       return Promise.reject(new UpstreamError('busy', `${this.address}: ${MAX_PENDING} queries already waiting on the TCP connection`));
     }
+    if (!(this.sock && !this.sock.destroyed) && !upstreamSockets.acquire()) {
+      return Promise.reject(new UpstreamError('fds', `no file descriptor left under --fd-reserve for a TCP connection to ${this.address}: ${FD_ADVICE}`));
+    }
     let id = randomId();
     while (this.pending.has(id)) id = randomId();
     msg.writeUInt16BE(id, 0);
@@ -51,9 +54,11 @@ export class TcpChannel {
     });
   }
 
+  /** The connection; a new one has already taken its place in upstreamSockets (exchange). */
   private socket(): Socket {
     if (this.sock && !this.sock.destroyed) return this.sock;
     const s = connect({ host: this.ep.host, port: this.ep.port, noDelay: true });
+    s.once('close', () => upstreamSockets.release());
     this.sock = s;
     this.buf = Buffer.alloc(0);
     s.on('data', (d) => this.onData(d));
@@ -69,12 +74,15 @@ export class TcpChannel {
       if (this.buf.length < 2 + len) break;
       const m = this.buf.subarray(2, 2 + len);
       this.buf = this.buf.subarray(2 + len);
-      if (m.length < 12 || (m[2] & QR) === 0) continue;
-      const p = this.pending.get(m.readUInt16BE(0));
-      if (!p || !sameQuestion(p.msg, m, p.questionEnd)) continue;
+      const p = m.length >= 2 ? this.pending.get(m.readUInt16BE(0)) : undefined;
+      if (!p) continue;
+      // The case of the name is not checked over TCP: a forger cannot inject into the stream.
+      const c = checkReply(m, p.msg, p.questionEnd, false);
+      if (isUnwanted(c)) continue;
       this.pending.delete(m.readUInt16BE(0));
       clearTimeout(p.timer);
-      p.resolve(Buffer.from(m)); // copy: the chunk may hold other answers
+      if (c === Check.OK) p.resolve(Buffer.from(m)); // copy: the chunk may hold other answers
+      else p.reject(new UpstreamError('malformed', `${this.address} (tcp) sent an invalid reply (${REASONS[c]})`, c));
     }
     this.armIdle();
   }

@@ -5,37 +5,69 @@
 // added ~20 µs of CPU to a bare Node.js forwarder's 82 µs miss).
 import { createSocket } from 'node:dgram';
 import type { Endpoint } from '../config/types';
-import { QR } from '../wire/constants';
-import { sameQuestion } from '../wire/response';
-import { UpstreamError, networkError } from './errors';
+import { Check, checkReply, isUnwanted, REASONS } from '../wire/validate';
+import { FD_ADVICE, UpstreamError, networkError } from './errors';
 import { familyLookup } from './ip-lookup';
+import { upstreamSockets } from './sockets';
 
 /** Called once: with the reply, or with why there is none. */
 export type ReplyCallback = (err: Error | null, res?: Buffer) => void;
 
-export function queryUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeoutMs: number, done: ReplyCallback): void {
+/** How a query screens what arrives on its socket (src/wire/validate.ts). */
+export interface ReplyGuard {
+  exactCase: boolean; // the name was sent in 0x20 case: a reply must echo it
+  unwantedLimit: number; // more unwanted datagrams than this: a forgery attempt (0 = no limit)
+  counts: number[]; // by Check, for the metrics
+}
+
+/**
+ * A reply with our question in another letter case may be a forgery that guessed the ID
+ * (the real reply, in our case, is still on its way) or the reply of an upstream that does
+ * not keep case: wait this long for one in our case before asking again without 0x20.
+ */
+export const CASE_GRACE_MS = 250;
+
+const LENIENT: ReplyGuard = { exactCase: false, unwantedLimit: 0, counts: new Array(16).fill(0) };
+
+export function queryUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeoutMs: number, done: ReplyCallback, guard = LENIENT): void {
+  const address = ep.family === 6 ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
+  if (!upstreamSockets.acquire()) {
+    done(new UpstreamError('fds', `${upstreamSockets.open} upstream sockets open, the most the open-files limit allows with --fd-reserve free: ${FD_ADVICE}`));
+    return;
+  }
   const sock = createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', lookup: familyLookup[ep.family] as never });
   let finished = false;
+  let unwanted = 0;
+  let caseTimer: NodeJS.Timeout | undefined;
   const finish = (err: Error | null, res?: Buffer) => {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
-    sock.close();
+    if (caseTimer) clearTimeout(caseTimer);
+    sock.close(); // also discards whatever else arrives on this port
+    upstreamSockets.release();
     done(err, res);
   };
-  const timer = setTimeout(() => finish(new UpstreamError('timeout', `${ep.host}:${ep.port} did not answer within ${timeoutMs}ms`)), timeoutMs);
-  sock.on('error', (e) => finish(networkError(e, `${ep.host}:${ep.port}`)));
+  const timer = setTimeout(() => finish(new UpstreamError('timeout', `${address} did not answer within ${timeoutMs}ms`)), timeoutMs);
+  sock.on('error', (e) => finish(networkError(e, address)));
   sock.on('message', (m) => {
-    // Wrong ID or question: not our answer (late, or spoofed). Keep waiting.
-    if (m.length < 12 || m[0] !== msg[0] || m[1] !== msg[1] || (m[2] & QR) === 0) return;
-    if (!sameQuestion(msg, m, questionEnd)) return;
-    finish(null, m);
+    const c = checkReply(m, msg, questionEnd, guard.exactCase);
+    if (c === Check.OK) { finish(null, m); return; }
+    guard.counts[c]++;
+    if (c === Check.CASE) {
+      caseTimer ??= setTimeout(() => finish(new UpstreamError('case', `${address} did not echo the 0x20 letter case of the query name`, c)), CASE_GRACE_MS);
+    } else if (!isUnwanted(c)) {
+      finish(new UpstreamError('malformed', `${address} sent an invalid reply (${REASONS[c]})`, c));
+    } else if (guard.unwantedLimit > 0 && ++unwanted > guard.unwantedLimit) {
+      // Late replies go to sockets already closed: this many on a fresh port are forged.
+      finish(new UpstreamError('spoofed', `${unwanted} replies with a wrong ID or question reached the query socket for ${address}`, c));
+    }
   });
   // connect() reports its failure (no route, an address the kernel will not parse) to this
   // callback, not as an 'error' event: sending anyway threw out of the event loop.
   sock.connect(ep.port, ep.host, (err?: Error) => {
-    if (err) finish(networkError(err, `${ep.host}:${ep.port}`));
-    else sock.send(msg, (e) => { if (e) finish(networkError(e, `${ep.host}:${ep.port}`)); });
+    if (err) finish(networkError(err, address));
+    else sock.send(msg, (e) => { if (e) finish(networkError(e, address)); });
   });
 }
 

@@ -2,12 +2,14 @@
 // repeated failures, then probed until it answers again.
 import type { Logger } from 'pino';
 import type { Endpoint, Transport } from '../config/types';
-import { Histogram, RCODE_NAMES, type Stats, type UpstreamStats } from '../observe/stats';
+import { Histogram, RCODE_NAMES, type GuardCounters, type Stats, type UpstreamStats } from '../observe/stats';
 import { upstreamQuery } from '../wire/build';
 import { HEADER_LEN, TC } from '../wire/constants';
-import { randomId } from './ids';
+import { UpstreamError } from './errors';
+import { randomId, randomizeCase } from './ids';
+import { upstreamWarnings } from './log-sample';
 import { TcpChannel } from './tcp';
-import { exchangeUdp, queryUdp, type ReplyCallback } from './udp';
+import { exchangeUdp, queryUdp, type ReplyCallback, type ReplyGuard } from './udp';
 import { monotonicMs } from '../cache/clock';
 
 // ". IN NS": what a health probe asks (as CoreDNS forward does)
@@ -17,7 +19,12 @@ export interface UpstreamTuning {
   timeoutMs: number;
   maxFails: number;
   healthCheckIntervalMs: number;
+  caseRandomization: boolean;
+  unwantedReplyThreshold: number;
 }
+
+/** Replies without our 0x20 case, each asked again without it, before the upstream is queried without 0x20 for good. */
+const CASE_STRIKES = 3;
 
 export class Upstream {
   readonly address: string;
@@ -26,6 +33,12 @@ export class Upstream {
   private fails = 0;
   private probeTimer: NodeJS.Timeout | undefined;
   healthy = true;
+  /** DNS 0x20 on this upstream's UDP queries: off once it is seen not to echo the case. */
+  mixCase: boolean;
+  private caseStrikes = 0;
+  private readonly guard: GuardCounters;
+  private readonly exactGuard: ReplyGuard;
+  private readonly plainGuard: ReplyGuard;
 
   constructor(readonly ep: Endpoint, readonly zone: string, readonly transport: Transport, private tuning: UpstreamTuning,
     stats: Stats, private readonly log: Logger) {
@@ -33,9 +46,13 @@ export class Upstream {
     this.tcp = new TcpChannel(ep);
     this.stats = stats.upstream(zone, this.address);
     this.stats.healthy = true;
+    this.mixCase = tuning.caseRandomization;
+    this.guard = stats.guard;
+    this.exactGuard = { exactCase: true, unwantedLimit: tuning.unwantedReplyThreshold, counts: stats.guard.replies };
+    this.plainGuard = { ...this.exactGuard, exactCase: false };
   }
 
-  /** One exchange: UDP (retried over TCP when truncated) or TCP, per the transport. */
+  /** One exchange: UDP (retried over TCP when truncated or forged at) or TCP, per the transport. */
   query(question: Buffer, cd: boolean, dnssecOk: boolean, timeoutMs: number, done: ReplyCallback): void {
     const questionEnd = HEADER_LEN + question.length;
     const msg = upstreamQuery(randomId(), question, cd, dnssecOk);
@@ -50,13 +67,50 @@ export class Upstream {
       this.overTcp(msg, questionEnd, timeoutMs, finish);
       return;
     }
-    queryUdp(this.ep, msg, questionEnd, timeoutMs, (err, res) => {
-      if (!err && (res![2] & TC) !== 0 && this.transport === 'prefer-udp') {
-        this.overTcp(msg, questionEnd, Math.max(timeoutMs - (monotonicMs() - started), 50), finish);
-      } else {
-        finish(err, res);
+    const mixed = this.mixCase;
+    if (mixed) randomizeCase(msg, HEADER_LEN, questionEnd - 4);
+    this.overUdp(msg, question, mixed, started + timeoutMs, finish);
+  }
+
+  private overUdp(msg: Buffer, question: Buffer, mixed: boolean, deadline: number, finish: ReplyCallback): void {
+    const questionEnd = HEADER_LEN + question.length;
+    const left = () => Math.max(deadline - monotonicMs(), 50);
+    queryUdp(this.ep, msg, questionEnd, left(), (err, res) => {
+      if (!err) {
+        if (mixed) this.caseStrikes = 0;
+        if ((res![2] & TC) !== 0 && this.transport === 'prefer-udp') this.overTcp(msg, questionEnd, left(), finish);
+        else finish(null, res);
+        return;
       }
-    });
+      const kind = (err as UpstreamError).kind;
+      if (kind === 'case') {
+        // Unbound's caps fallback: the same question without 0x20, from a new port with a new ID.
+        this.guard.caseFallbacks++;
+        this.caseMismatch();
+        msg.writeUInt16BE(randomId(), 0);
+        question.copy(msg, HEADER_LEN);
+        this.overUdp(msg, question, false, deadline, finish);
+      } else if (kind === 'spoofed') {
+        this.guard.spoofed++;
+        this.warn('spoofed', err.message, 'replies forged at this query (Unbound\'s unwanted-reply-threshold); its socket was dropped and the query asked again over TCP. Look for a process on this node sending DNS replies');
+        this.overTcp(msg, questionEnd, left(), finish);
+      } else {
+        finish(err);
+      }
+    }, mixed ? this.exactGuard : this.plainGuard);
+  }
+
+  private caseMismatch(): void {
+    if (++this.caseStrikes < CASE_STRIKES || !this.mixCase) return;
+    this.mixCase = false;
+    this.log.warn({ upstream: this.address, zone: this.zone || '.' },
+      `upstream did not echo the letter case of ${CASE_STRIKES} queries in a row (DNS 0x20); it is asked without case randomisation from now on, so only the ID and port protect its UDP answers. Prefer an upstream that preserves case, or --upstream-transport tcp`);
+  }
+
+  /** A warning the upstream (or a forger) can cause per packet: sampled. */
+  private warn(kind: string, err: string, msg: string): void {
+    const skipped = upstreamWarnings.take(`${kind}|${this.address}`);
+    if (skipped !== undefined) this.log.warn({ upstream: this.address, zone: this.zone || '.', err, skipped }, msg);
   }
 
   private overTcp(msg: Buffer, questionEnd: number, timeoutMs: number, finish: ReplyCallback): void {
@@ -74,6 +128,12 @@ export class Upstream {
   }
 
   private failed(e: Error): void {
+    const kind = (e as UpstreamError).kind;
+    if (kind === 'fds') {
+      this.warn('fds', e.message, 'upstream query refused: nodedns is short of file descriptors (not a fault of the upstream)');
+      return;
+    }
+    if (kind === 'malformed') this.warn('malformed', e.message, 'invalid reply from the upstream, neither cached nor served; trying the next upstream');
     this.stats.failures++;
     this.fails++;
     if (this.healthy && this.fails >= this.tuning.maxFails) this.markDown(e);

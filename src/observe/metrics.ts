@@ -8,6 +8,7 @@ import type { ServingState } from './source';
 import type { HistogramSnapshot, Snapshot } from './snapshot';
 import { DURATION_BUCKETS, RCODE_NAMES } from './stats';
 import { VERSION } from './introspection';
+import { Check, REASONS } from '../wire/validate';
 
 type Labels = Record<string, string>;
 interface Sample { labels: Labels; value: number; metricName?: string }
@@ -162,6 +163,18 @@ function definitions(server: string): [string, string, 'counter' | 'gauge' | 'hi
     ['nodedns_malformed_queries_total', 'Packets that were not answerable queries: dropped, or answered FORMERR.', 'counter', (v) => [
       { labels: { action: 'dropped' }, value: s(v).dropped },
       { labels: { action: 'formerr' }, value: s(v).formerr }]],
+    // ---- nodedns: upstream replies and sockets refused for safety (docs/security-upstreams.md)
+    ['nodedns_upstream_invalid_replies_total', 'Upstream replies to our query refused as malformed, by reason; never cached or served.', 'counter',
+      (v) => REASONS.map((reason, i) => ({ reason, i })).filter((r) => r.i >= Check.OPCODE)
+        .map((r) => ({ labels: { reason: r.reason }, value: s(v).guard.replies[r.i] }))],
+    ['nodedns_upstream_unwanted_replies_total', 'Datagrams on an upstream query socket that were not its reply: wrong ID, question or 0x20 letter case.', 'counter',
+      (v) => [Check.ID, Check.QUESTION, Check.CASE].map((i) => ({ labels: { reason: REASONS[i] }, value: s(v).guard.replies[i] }))],
+    ['nodedns_upstream_spoof_suspected_total', 'Queries that drew more than --unwanted-reply-threshold unwanted replies: the socket was dropped and the query asked again over TCP.', 'counter',
+      (v) => one(s(v).guard.spoofed)],
+    ['nodedns_upstream_case_fallbacks_total', 'Replies that did not echo the 0x20 letter case of our query: asked again without it.', 'counter',
+      (v) => one(s(v).guard.caseFallbacks)],
+    ['nodedns_upstream_sockets_refused_total', 'Upstream tries refused to keep --fd-reserve file descriptors free (answered SERVFAIL, counted as overload too).', 'counter',
+      (v) => one(s(v).guard.fdRefused)],
     ['nodedns_local_answers_total', 'Queries answered locally (localhost., invalid., --hosts, CHAOS).', 'counter', (v) => one(s(v).localAnswers)],
     ['nodedns_cache_capacity', 'Cache capacity in entries by type (summed over workers: each has its own cache).', 'gauge', (v) => [
       { labels: { type: 'success' }, value: s(v).cacheCapacity.success },

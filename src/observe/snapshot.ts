@@ -2,7 +2,7 @@
 // objects only: it crosses the cluster IPC channel as JSON, and snapshots of several
 // workers add up into one (mergeSnapshots) so /metrics reports the whole node.
 import type { Agent } from '../serve/agent';
-import { DURATION_BUCKETS, type Histogram, type Stats } from './stats';
+import { DURATION_BUCKETS, newGuardCounters, type GuardCounters, type Histogram, type Stats } from './stats';
 
 export interface HistogramSnapshot {
   counts: number[]; // per bucket of DURATION_BUCKETS, then the overflow (not cumulative)
@@ -45,6 +45,7 @@ export interface Snapshot {
   loopsDetected: number;
   configReloads: { ok: number; rejected: number };
   healthcheckBroken: number;
+  guard: GuardCounters;
   upstreams: UpstreamSnapshot[];
   rssBytes: number;
   cpuSeconds: number;
@@ -88,6 +89,7 @@ export function takeSnapshot(agent: Agent): Snapshot {
     loopsDetected: s.loopsDetected,
     configReloads: { ...s.configReloads },
     healthcheckBroken: s.healthcheckBroken,
+    guard: { ...s.guard, replies: s.guard.replies.slice() },
     upstreams,
     rssBytes: process.memoryUsage.rss(),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
@@ -101,7 +103,7 @@ export function emptySnapshot(): Snapshot {
     cacheHits: { success: 0, denial: 0 }, cacheMisses: 0, cacheServedStale: 0, cacheEvictions: { success: 0, denial: 0 },
     cachePrefetch: 0, cacheEntries: { success: 0, denial: 0 }, cacheCapacity: { success: 0, denial: 0 }, coalesced: 0,
     dropped: 0, formerr: 0, overload: 0, localAnswers: 0, loopsDetected: 0, configReloads: { ok: 0, rejected: 0 },
-    healthcheckBroken: 0, upstreams: [], rssBytes: 0, cpuSeconds: 0,
+    healthcheckBroken: 0, guard: newGuardCounters(), upstreams: [], rssBytes: 0, cpuSeconds: 0,
   };
 }
 
@@ -145,6 +147,10 @@ export function mergeSnapshots(list: Snapshot[]): Snapshot {
     addArray(out.responses, s.responses);
     addHistogram(out.duration, s.duration);
     for (const k of ['cacheHits', 'cacheEvictions', 'cacheEntries', 'configReloads'] as const) addFields(out[k], s[k]);
+    if (s.guard) {
+      addArray(out.guard.replies, s.guard.replies);
+      for (const k of ['spoofed', 'caseFallbacks', 'fdRefused'] as const) out.guard[k] += s.guard[k];
+    }
     out.cacheCapacity = { success: out.cacheCapacity.success + s.cacheCapacity.success, denial: out.cacheCapacity.denial + s.cacheCapacity.denial };
     for (const k of ['cacheMisses', 'cacheServedStale', 'cachePrefetch', 'coalesced', 'dropped', 'formerr', 'overload',
       'localAnswers', 'loopsDetected', 'healthcheckBroken', 'rssBytes', 'cpuSeconds'] as const) out[k] += s[k];

@@ -64,6 +64,8 @@ export class Stats {
   localAnswers = 0;
   loopsDetected = 0;
   configReloads = { ok: 0, rejected: 0 };
+  /** upstream replies and sockets refused for safety (docs/security-upstreams.md) */
+  guard = newGuardCounters();
   upstreams = new Map<string, UpstreamStats>(); // key zone|host:port
   /** set by the cache so gauges can read sizes at scrape time */
   cacheSize: () => { success: number; denial: number } = () => ({ success: 0, denial: 0 });
@@ -77,4 +79,16 @@ export class Stats {
     }
     return u;
   }
+}
+
+/** replies: by Check (src/wire/validate.ts REASONS) */
+export interface GuardCounters {
+  replies: number[];
+  spoofed: number; // queries whose unwanted replies passed --unwanted-reply-threshold (asked again over TCP)
+  caseFallbacks: number; // replies without our 0x20 case, asked again without it
+  fdRefused: number; // upstream tries refused to keep --fd-reserve descriptors free
+}
+
+export function newGuardCounters(): GuardCounters {
+  return { replies: new Array(16).fill(0), spoofed: 0, caseFallbacks: 0, fdRefused: 0 };
 }

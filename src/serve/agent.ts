@@ -16,7 +16,8 @@ import { render } from '../cache/render';
 import { Handler } from './handler';
 import { clockNow } from '../cache/clock';
 import { LocalAnswers } from './local';
-import { Resolver } from './resolver';
+import { Resolver, resolverLimits } from './resolver';
+import { sizeUpstreamSockets } from '../forward/sockets';
 import type { RouteKind, Router } from './router';
 import { buildRouter } from './routes';
 import { TcpListener } from './tcp';
@@ -59,14 +60,15 @@ export class Agent {
     this.cache = new AnswerCache(config.cache, stats);
     const { router, pools } = buildRouter(config, this.hostUpstreams.upstreams, [], stats, log);
     this.pools = pools;
-    this.resolver = new Resolver(this.cache, router, { maxInflight: config.maxInflight, queryTimeoutMs: config.queryTimeoutMs }, stats, log);
+    this.resolver = new Resolver(this.cache, router, resolverLimits(config), stats, log);
     this.handler = new Handler(this.cache, this.resolver, new LocalAnswers(config.hosts), stats);
     this.handler.onError = (e) => log.error({ err: e.stack ?? e.message }, 'unexpected error answering a query (answered SERVFAIL); please report it');
   }
 
   static async start(opts: { config: Config; log: Logger; stats?: Stats }): Promise<Agent> {
     const a = new Agent(opts.config, opts.log, opts.stats ?? new Stats());
-    if (a.config.cache.file) loadCache(a.cache, a.config.cache.file, clockNow(), a.log);
+    sizeUpstreamSockets({ fdReserve: a.config.fdReserve, clientConnections: a.config.tcpMaxConnections * a.config.localIps.length }, a.log);
+    if (a.config.cache.file) loadCache(a.cache, a.config.cache.file, clockNow(), a.log, (name) => a.router.route(name).policy);
     try {
       await a.listen();
     } catch (e) {
@@ -122,7 +124,7 @@ export class Agent {
     this.hostUpstreams = upstreams;
     this.pools = pools;
     this.resolver.router = router;
-    this.resolver.limits = { maxInflight: next.maxInflight, queryTimeoutMs: next.queryTimeoutMs };
+    this.resolver.limits = resolverLimits(next);
     this.handler.local = local;
     this.cache.reconfigure(next.cache);
     for (const t of this.tcp) t.limits = { maxConnections: next.tcpMaxConnections, idleTimeoutMs: next.tcpIdleTimeoutMs, maxQueriesPerConnection: next.tcpMaxQueriesPerConnection };

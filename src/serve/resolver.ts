@@ -2,7 +2,9 @@
 // the answer stored, and stale answers when every upstream fails (RFC 8767).
 import type { Logger } from 'pino';
 import type { AnswerCache } from '../cache/answer-cache';
+import type { Config } from '../config/types';
 import { makeEntry, type Entry } from '../cache/entry';
+import type { UpstreamError } from '../forward/errors';
 import type { Answer } from '../forward/pool';
 import type { Stats } from '../observe/stats';
 import { HEADER_LEN, QR, RA, RCODE } from '../wire/constants';
@@ -21,6 +23,18 @@ export interface Outcome {
 export interface ResolverLimits {
   maxInflight: number;
   queryTimeoutMs: number;
+  /** RFC 8767 client-response timer: a stale answer after this long upstream (0 = only when every try failed) */
+  staleClientTimeoutMs: number;
+}
+
+export function resolverLimits(c: Config): ResolverLimits {
+  return { maxInflight: c.maxInflight, queryTimeoutMs: c.queryTimeoutMs, staleClientTimeoutMs: c.staleClientTimeoutMs };
+}
+
+/** The clients waiting on one question upstream, and the stale answer they got meanwhile. */
+interface Waiting {
+  waiters: OutcomeCallback[];
+  stale: Outcome | undefined;
 }
 
 /** An answer with no records (SERVFAIL when upstreams fail), never cached. */
@@ -40,7 +54,7 @@ export type OutcomeCallback = (o: Outcome) => void;
 
 export class Resolver {
   /** The clients waiting on each question in flight upstream. */
-  private readonly inflight = new Map<string, OutcomeCallback[]>();
+  private readonly inflight = new Map<string, Waiting>();
 
   constructor(private readonly cache: AnswerCache, public router: Router, public limits: ResolverLimits,
     private readonly stats: Stats, private readonly log: Logger) {}
@@ -57,7 +71,8 @@ export class Resolver {
     const waiting = this.inflight.get(key);
     if (waiting) {
       this.stats.coalesced++;
-      waiting.push(done);
+      if (waiting.stale) done(waiting.stale); // the client-response timer already fired for this question
+      else waiting.waiters.push(done);
       return;
     }
     const route = this.router.route(name);
@@ -66,12 +81,37 @@ export class Resolver {
       done({ entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: 0, error: `--max-inflight (${this.limits.maxInflight}) queries already waiting upstream` });
       return;
     }
-    const waiters = [done];
-    this.inflight.set(key, waiters);
+    const w: Waiting = { waiters: [done], stale: undefined };
+    this.inflight.set(key, w);
+    const timer = this.staleTimer(key, route, w);
     this.fetch(key, Buffer.from(question), route, cd, dnssecOk, (o) => {
+      if (timer) clearTimeout(timer);
       this.inflight.delete(key);
-      for (const w of waiters) w(o);
+      for (const cb of w.waiters) cb(o);
     });
+  }
+
+  /**
+   * RFC 8767 §5: with an expired answer in the stale window, the clients get it after
+   * --stale-answer-client-timeout (at once when every upstream of the zone is marked down)
+   * while the upstream query goes on and refreshes the cache if it answers.
+   */
+  private staleTimer(key: string, route: Route, w: Waiting): NodeJS.Timeout | undefined {
+    const cfg = this.cache.config;
+    if (cfg.staleWindow <= 0 || (this.limits.staleClientTimeoutMs <= 0 && route.pool.upstreams.some((u) => u.healthy))) return undefined;
+    const started = monotonicMs();
+    const e = this.cache.stale(key, clockNow());
+    if (!e || e.expiresAt > clockNow()) return undefined; // none, or fresh (a refresh ahead of expiry)
+    const allDown = route.pool.upstreams.length > 0 && route.pool.upstreams.every((u) => !u.healthy);
+    const fire = () => {
+      w.stale = { entry: e, stale: true, route, latencyMs: monotonicMs() - started, error: allDown ? 'every upstream of the zone is marked down' : `no answer within --stale-answer-client-timeout (${this.limits.staleClientTimeoutMs}ms)` };
+      const waiters = w.waiters;
+      w.waiters = [];
+      for (const cb of waiters) cb(w.stale);
+    };
+    const t = setTimeout(fire, allDown ? 0 : this.limits.staleClientTimeoutMs);
+    t.unref();
+    return t;
   }
 
   /** The same as a promise: for the client's answer (src/serve/handler.ts says why) and diagnostics. */
@@ -90,6 +130,10 @@ export class Resolver {
     route.pool.exchange(question, cd, dnssecOk, started + this.limits.queryTimeoutMs, (err, a) => {
       let o: Outcome;
       try {
+        if (err && (err as UpstreamError).kind === 'fds') {
+          this.stats.overload++;
+          this.stats.guard.fdRefused++;
+        }
         o = err ? this.failed(key, question, route, started, err.message) : this.answered(key, question, route, started, a!);
       } catch (e) {
         // a bug, never an upstream failure: every waiter still gets an answer

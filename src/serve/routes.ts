@@ -7,7 +7,10 @@ import type { Stats } from '../observe/stats';
 import { Router, type Route } from './router';
 
 export function buildRouter(c: Config, hostUpstreams: Endpoint[], old: UpstreamPool[], stats: Stats, log: Logger): { router: Router; pools: UpstreamPool[] } {
-  const tuning = { timeoutMs: c.upstreamTimeoutMs, maxFails: c.upstreamMaxFails, healthCheckIntervalMs: c.healthCheckIntervalMs };
+  const tuning = {
+    timeoutMs: c.upstreamTimeoutMs, maxFails: c.upstreamMaxFails, healthCheckIntervalMs: c.healthCheckIntervalMs,
+    caseRandomization: c.upstreamCaseRandomization, unwantedReplyThreshold: c.unwantedReplyThreshold,
+  };
   const pools: UpstreamPool[] = [];
   const pool = (zone: string, eps: Endpoint[], transport: Transport) => {
     const kept = old.find((p) => p.zone === zone && p.sameAs(eps, transport) && !pools.includes(p));

@@ -75,6 +75,8 @@ export interface Reply {
   ede?: { code: number; text?: string };
   /** NSID returned when the query asks for it */
   nsid?: string;
+  /** rewrites the encoded reply bytes before they are sent (malformed replies); undefined = silence */
+  mutate?: (reply: Buffer, q: ReceivedQuery) => Buffer | undefined;
 }
 
 /** What to reply with; undefined = answer from the record map. */
@@ -242,7 +244,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
     let bytes = encode(q, reply, udpTc);
     const limit = q.edns ? Math.max(512, q.ednsUdpSize ?? 512) : 512;
     if (q.transport === 'udp' && !reply.ignoreSize && bytes.length > limit) bytes = encode(q, reply, true);
-    return { bytes, reply };
+    return { bytes: reply.mutate ? reply.mutate(bytes, q) : bytes, reply };
   }
 
   // --- UDP
