@@ -12,6 +12,7 @@ import type { UpstreamPool } from '../forward/pool';
 import { Stats } from '../observe/stats';
 import { scanQuery, questionName, Special, Verdict } from '../wire/query';
 import { CLASS, HEADER_LEN } from '../wire/constants';
+import { localReverseZone } from '../wire/local-zones';
 import { render } from '../cache/render';
 import { Handler } from './handler';
 import { clockNow } from '../cache/clock';
@@ -198,10 +199,10 @@ export class Agent {
     const lname = questionName(query, q.qnameEnd);
     const now = clockNow();
     const hostEntry = this.handler.local.host(q.key);
-    if (q.special !== Special.NONE || q.qclass !== CLASS.IN || hostEntry) {
+    if (q.special !== Special.NONE || (q.qclass !== CLASS.IN && !q.classAny) || hostEntry) {
       const e = hostEntry ?? this.handler.local.special(lname, q.qtype, q.special);
       e.storedAt = now;
-      return { zone: q.special === Special.INVALID ? 'invalid' : hostEntry ? 'hosts' : 'localhost', routeKind: 'local', cache: 'local', latencyMs: performance.now() - started, response: render(e, query, q, now, 65535) };
+      return { zone: q.special === Special.INVALID ? 'invalid' : q.special === Special.REVERSE ? localReverseZone(lname)! : hostEntry ? 'hosts' : 'localhost', routeKind: 'local', cache: 'local', latencyMs: performance.now() - started, response: render(e, query, q, now, 65535) };
     }
     const route = this.router.route(lname);
     const fresh = this.cache.fresh(q.key, now);
