@@ -17,7 +17,7 @@ import { NetnsLab, netnsUnavailable, spawnNodedns, type Netns } from '../helpers
 import { waitUntil } from '../helpers/process';
 
 /** Another build can be pinned with NODEDNS_CLI (how this test was shown to fail on the old one). */
-const cli = process.env.NODEDNS_CLI ?? CLI;
+const cli = process.env.NODEDNS_CLI || CLI;
 const tools = ['musl-gcc', 'gcc', 'knotd', 'dig', 'kdig'].find((t) => {
   try { execFileSync('sh', ['-c', `command -v ${t}`]); return false; } catch { return true; }
 });
