@@ -40,7 +40,7 @@ export const WIRE: Record<ResolverKind, WireModel> = {
     udpSize: 512, edns: false, onTc: 'tcp', tcpAll: true, restartOnOverflow: true,
   },
   musl: {
-    versions: 'musl 1.2.4 and later: Alpine 3.18 and later',
+    versions: 'musl 1.2.4 and later: Alpine 3.18 and later (from its source; not checked here, Debian ships 1.2.3)',
     udpSize: 512, edns: false, onTc: 'tcp', tcpAll: false, restartOnOverflow: false,
   },
   'musl-1.2.3': {

@@ -156,7 +156,10 @@ export async function runExplain(inp: ExplainInput): Promise<ExplainResult> {
       res.answer = final.filter((q) => q.answers > 0).map((q) => q.answer).join('; ');
       res.stopWhy = `answered by query ${hit.n} (${hit.name} ${hit.type})`;
       const kept = final.filter((q) => q.truncated && q.transport === 'udp');
-      if (kept.length) res.notes.push(`${inp.resolver} (${wireModel.versions}) keeps the truncated UDP answer: only the records that fit in ${wireModel.udpSize} bytes`);
+      if (kept.length) {
+        res.notes.push(`${inp.resolver} keeps the truncated UDP answer (no TCP): only the ${kept.map((q) => q.answers).join(' + ')} records that fit in ${wireModel.udpSize} bytes`);
+        res.advice.push('this musl never asks over TCP, so the pod sees only part of the answer: musl 1.2.4 and later (Alpine 3.18+) retry over TCP and get all of it');
+      }
       if (wireModel.restartOnOverflow && ['A', 'AAAA', 'A+AAAA'].includes(inp.ask)) restartsForBuffer(res, final);
       break;
     }
@@ -179,7 +182,7 @@ export async function runExplain(inp: ExplainInput): Promise<ExplainResult> {
     }
     i++;
   }
-  res.advice = advise(res, cands, inp);
+  res.advice = [...advise(res, cands, inp), ...res.advice];
   return res;
 }
 
