@@ -48,7 +48,7 @@ export const WIRE: Record<ResolverKind, WireModel> = {
     udpSize: 512, edns: false, onTc: 'keep', tcpAll: false, restartOnOverflow: false,
   },
   go: {
-    versions: 'Go pure resolver, Go 1.20 and later (CGO_ENABLED=0 / netgo builds); EDNS 1232 (not checked here)',
+    versions: 'Go pure resolver (CGO_ENABLED=0 / netgo builds), checked against Go 1.19: EDNS 1232, A and AAAA in parallel',
     udpSize: 1232, edns: true, onTc: 'tcp', tcpAll: false, restartOnOverflow: false,
   },
   'c-ares': {
