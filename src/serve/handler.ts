@@ -111,7 +111,7 @@ export class Handler {
       if (this.queryLog) this.log(buf, q, client, tcp, out[3] & 0x0f, 'local', undefined, started);
       return;
     }
-    if (q.qclass !== CLASS.IN) {
+    if (q.qclass !== CLASS.IN && !q.classAny) {
       this.send(emptyReply(buf, q, RCODE.REFUSED), reply, peer, started);
       return;
     }

@@ -181,6 +181,12 @@ describe('answers, exactly: header bits, OPT in error replies, QCLASS ANY, local
       assert.deepEqual(ours.answers.map((a) => a.data), ref.answers.map((a) => a.data));
     });
 
+    it('a local name in class ANY: the local answer, as for IN', async () => {
+      const r = await ask({ name: 'localhost', class: 'ANY' });
+      assert.equal(r.status, 'NOERROR', r.output);
+      assert.deepEqual(r.answers.map((a) => a.data), ['127.0.0.1']);
+    });
+
     it('upstream is asked in class IN, and a name that does not exist is NXDOMAIN as from Unbound', async () => {
       up.clear();
       const ours = await ask({ name: 'nothere.f.test', class: 'ANY' });
