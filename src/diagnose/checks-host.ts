@@ -86,8 +86,11 @@ export async function checkUpstreams(ctx: DoctorContext): Promise<CheckResult> {
     // ". NS" as the agent's own health probe asks; a stub domain's server is asked for its zone
     const a = await ask(t.ep, t.zone === '.' ? '.' : t.zone, t.zone === '.' ? 'NS' : 'SOA', { timeoutMs: ctx.timeoutMs });
     const rcode = a.summary?.rcode;
-    const ok = rcode === 'NOERROR' || rcode === 'NXDOMAIN';
-    const seen = ctx.agent && t.healthy === false ? ', marked down by the agent' : '';
+    // The agent counts any reply to its probe as alive (src/forward/upstream.ts): a resolver that
+    // refuses ". NS" but that the agent reports healthy answers its clients' queries (issue 18).
+    const trusted = a.summary !== undefined && ctx.agent !== undefined && t.healthy === true;
+    const ok = rcode === 'NOERROR' || rcode === 'NXDOMAIN' || trusted;
+    const seen = ctx.agent && t.healthy === false ? ', marked down by the agent' : ok && trusted && rcode !== 'NOERROR' && rcode !== 'NXDOMAIN' ? ', healthy in the agent' : '';
     const what = a.summary ? `${rcode} in ${ms(a.ms)}` : `no answer (${a.error})`;
     return { ok, text: `${a.server}${t.zone === '.' ? '' : ` (zone ${t.zone})`} ${what}${seen}`, down: t.healthy === false };
   }));

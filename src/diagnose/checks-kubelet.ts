@@ -15,13 +15,21 @@ function notFound(ctx: DoctorContext): string {
 
 const MOUNT_FIX = 'run doctor on the node, or in the nodedns pod with the host\'s /var/lib/kubelet, /etc and /proc mounted at --host-root';
 
+/** In the shipped pod kubelet's files are not mounted (DoctorContext.inPod says why): one line, and SKIP. */
+const NEEDS_NODE = 'needs the node: kubelet\'s files are not mounted in the nodedns pod; run "nodedns doctor" on the node itself';
+
+function noKubelet(ctx: DoctorContext, id: string, title: string, seed: string, status: 'WARN' | 'SKIP'): CheckResult {
+  return ctx.inPod ? result(id, title, seed, 'SKIP', NEEDS_NODE, 'ssh to the node (or kubectl debug node/NAME, chroot /host) and run nodedns doctor there')
+    : result(id, title, seed, status, notFound(ctx), MOUNT_FIX);
+}
+
 export async function checkKubeletClusterDns(ctx: DoctorContext): Promise<CheckResult> {
   const id = 'kubelet-cluster-dns';
   const title = 'kubelet points pods at nodedns';
   const k = ctx.kubelet;
   const ip = ctx.config.localIps[0];
   const setFix = `nodedns kubelet set --ip ${ip} (or run the agent with --write-kubelet-config), restart kubelet; pods get the new nameserver when they are recreated`;
-  if (!k.found) return result(id, title, '004', 'WARN', notFound(ctx), MOUNT_FIX);
+  if (!k.found) return noKubelet(ctx, id, title, '004', 'WARN');
   if (k.error && k.clusterDns.length === 0) return result(id, title, '004', 'WARN', `cannot tell kubelet's clusterDNS: ${k.error}`, MOUNT_FIX);
   const list = `[${k.clusterDns.join(', ')}] (from ${k.clusterDnsFrom})`;
   const first = k.clusterDns[0];
@@ -45,7 +53,7 @@ export async function checkKubeletResolvConf(ctx: DoctorContext): Promise<CheckR
   const id = 'kubelet-resolv-conf';
   const title = 'kubelet\'s resolvConf is a real resolver list';
   const k = ctx.kubelet;
-  if (!k.found) return result(id, title, '000', 'SKIP', notFound(ctx), MOUNT_FIX);
+  if (!k.found) return noKubelet(ctx, id, title, '000', 'SKIP');
   if (k.resolvConf === '') return result(id, title, '000', 'PASS', `kubelet --resolv-conf="" (${k.resolvConfFrom}): pods inherit no host DNS settings`);
   const where = `kubelet's resolvConf is ${k.resolvConf} (${k.resolvConfFrom})`;
   let names: string[];

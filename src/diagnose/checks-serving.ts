@@ -65,11 +65,20 @@ export async function checkNodeSetup(ctx: DoctorContext): Promise<CheckResult> {
     else if (!n.firewall.error) problems.push('no fallback: no cluster DNS address is known (--cluster-dns), so DNS stops when nodedns does');
   }
   if (problems.length === 0) return result(id, title, '002', 'PASS', seen.join('; '));
-  const notrack = n.firewall?.missing.includes('notrack');
-  return result(id, title, '002', 'FAIL', [...problems, ...seen].join('; '),
-    (notrack ? 'without NOTRACK, conntrack and the fallback DNAT send pods\' queries to the cluster DNS instead of nodedns. ' : '')
-    + `nodedns repairs its setup every --sync-interval (${c.syncIntervalMs / 1000}s) while it runs: if this stays, its log says what fails `
-    + '(root, CAP_NET_ADMIN, hostNetwork), or another program (a firewall manager) keeps removing the rules');
+  const noFallback = problems.filter((p) => p.startsWith('no fallback'));
+  const fixes: string[] = [];
+  if (noFallback.length) {
+    // the rules are not broken: nodedns cannot write a fallback without knowing where to send pods
+    fixes.push('give nodedns the cluster DNS address, so that its fallback rules send pods there while it is down: '
+      + '--cluster-dns <kube-dns Service IP> (kubectl -n kube-system get svc kube-dns), or KUBE_DNS_UPSTREAM_SERVICE_HOST, or --kube-api');
+  }
+  if (problems.length > noFallback.length) {
+    const notrack = n.firewall?.missing.includes('notrack');
+    fixes.push((notrack ? 'without NOTRACK, conntrack and the fallback DNAT send pods\' queries to the cluster DNS instead of nodedns. ' : '')
+      + `nodedns repairs its setup every --sync-interval (${c.syncIntervalMs / 1000}s) while it runs: if this stays, its log says what fails `
+      + '(root, CAP_NET_ADMIN, hostNetwork), or another program (a firewall manager) keeps removing the rules');
+  }
+  return result(id, title, '002', 'FAIL', [...problems, ...seen].join('; '), fixes.join('; also '));
 }
 
 function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {

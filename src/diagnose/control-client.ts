@@ -1,5 +1,6 @@
 // The client side of the control socket: HTTP over a unix socket, bounded in time.
 import { request } from 'node:http';
+import type { DebugClient } from '../serve/agent';
 import type { AgentState, LoopReport, QueryReport } from './control-types';
 
 const MAX_RESPONSE = 4 * 1024 * 1024;
@@ -60,8 +61,9 @@ export class ControlClient {
     return call<AgentState>(this.socketPath, 'GET', '/state', undefined, timeoutMs);
   }
 
-  query(name: string, type: string, timeoutMs = 10_000): Promise<QueryReport> {
-    return call<QueryReport>(this.socketPath, 'POST', '/query', { name, type }, timeoutMs);
+  /** `client`: the asking library's UDP size and EDNS (Agent.debugQuery); default unlimited. */
+  query(name: string, type: string, client: DebugClient = {}, timeoutMs = 10_000): Promise<QueryReport> {
+    return call<QueryReport>(this.socketPath, 'POST', '/query', { name, type, ...client }, timeoutMs);
   }
 
   loopCheck(probeTimeoutMs = 3000): Promise<LoopReport> {

@@ -49,11 +49,14 @@ export function agentState(agent: Agent): AgentState {
 }
 
 async function runQuery(agent: Agent, body: unknown): Promise<QueryReport> {
-  const b = (body ?? {}) as { name?: unknown; type?: unknown };
+  const b = (body ?? {}) as { name?: unknown; type?: unknown; udpSize?: unknown; edns?: unknown };
   if (typeof b.name !== 'string') throw new RequestError('"name" (a string) is required');
   const name = checkName(b.name);
   const type = parseType(typeof b.type === 'string' ? b.type : 'A');
-  const r = await agent.debugQuery(name, type);
+  if (b.udpSize !== undefined && (typeof b.udpSize !== 'number' || !Number.isInteger(b.udpSize) || b.udpSize < 512 || b.udpSize > 65535)) {
+    throw new RequestError('"udpSize" must be an integer from 512 to 65535');
+  }
+  const r = await agent.debugQuery(name, type, { udpSize: b.udpSize as number | undefined, edns: b.edns === false ? false : undefined });
   return {
     name, type, zone: r.zone || '.', routeKind: r.routeKind, cache: r.cache, upstream: r.upstream,
     latencyMs: r.latencyMs, error: r.error, response: r.response.toString('base64'), summary: summarize(r.response, type),

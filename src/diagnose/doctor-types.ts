@@ -30,6 +30,13 @@ export interface DoctorContext {
   kubelet: KubeletDns;
   namespace: string;
   timeoutMs: number;
+  /**
+   * Doctor runs inside a pod (the shipped DaemonSet's, via kubectl exec), which does not mount
+   * kubelet's files: they sit in /var/lib/kubelet beside every pod's secrets, and a single-file
+   * hostPath either blocks the pod where the file is elsewhere (type File) or creates a
+   * directory on the host (no type). Checks that need them say so and are skipped.
+   */
+  inPod?: boolean;
   /** node setup state; replaceable in tests */
   inspectNode: (config: Config) => Promise<NodeInspection>;
 }

@@ -114,6 +114,7 @@ export async function doctorCommand(argv: string[], out = (s: string) => process
     namespace: a.values.get('namespace') ?? 'default',
     timeoutMs,
     inspectNode: (c) => inspectNode(c, (agent?.state.config ?? c).clusterDns),
+    inPod: process.env.KUBERNETES_SERVICE_HOST !== undefined && config.hostRoot !== '/',
   };
   const report = await runDoctor(ctx);
   out(a.flags.has('json') ? JSON.stringify(report, null, 2) + '\n' : renderDoctor(report, p));

@@ -1,8 +1,10 @@
 // `nodedns explain`: walk the names a pod's resolver tries, ask nodedns each question the
 // library would send (live agent or direct), stop where the library stops, then advise.
 import type { ResolvConf } from '../config/resolvconf';
+import type { DebugClient } from '../serve/agent';
 import {
-  afterName, candidates, clientConf, hostsLookup, resends, typesFor, type Candidate, type ClientConf, type Outcome, type ResolverKind,
+  afterName, candidates, clientConf, glibcPasses, hostsLookup, resends, typesFor, wireFor,
+  type Candidate, type ClientConf, type Outcome, type ResolverKind, type WireModel,
 } from './client-resolvers';
 import type { QueryReport } from './control-types';
 import { shortAnswer } from './message';
@@ -25,6 +27,9 @@ export interface SentQuery {
   ms: number;
   /** how many times the library sends it (glibc asks again after SERVFAIL/REFUSED) */
   sent: number;
+  transport: 'udp' | 'tcp';
+  /** the UDP reply had TC set (the answer did not fit the library's UDP size) */
+  truncated: boolean;
   error?: string;
 }
 
@@ -35,11 +40,13 @@ export interface ExplainResult {
   resolvConf: string;
   resolvOrigin: string;
   conf: ClientConf;
+  /** the library's UDP size, EDNS and TC handling, and the versions the model stands for */
+  wireModel: WireModel;
   path: string; // live agent or direct
   hostsFile?: { file: string; addresses: string[] };
   queries: SentQuery[];
-  /** the exact wire sequence (name, type), repeats included, as a server would log it */
-  wire: { name: string; type: string }[];
+  /** the exact wire sequence (name, type, transport), repeats included, as a server would log it */
+  wire: { name: string; type: string; transport: 'udp' | 'tcp' }[];
   answered: boolean;
   answer: string; // the final result, short
   answeredBy?: number; // query number that held the answer
@@ -76,22 +83,31 @@ export function routeText(r: Pick<QueryReport, 'routeKind' | 'zone' | 'upstream'
   return base;
 }
 
-async function askAll(path: QueryPath, fqdn: string, types: string[], parallel: boolean): Promise<QueryReport[]> {
-  if (parallel) return Promise.all(types.map((t) => path.query(fqdn, t)));
+async function askAll(path: QueryPath, fqdn: string, types: string[], parallel: boolean, client: DebugClient): Promise<QueryReport[]> {
+  if (parallel) return Promise.all(types.map((t) => path.query(fqdn, t, client)));
   const out: QueryReport[] = [];
-  for (const t of types) out.push(await path.query(fqdn, t));
+  for (const t of types) out.push(await path.query(fqdn, t, client));
   return out;
+}
+
+/** One name as the library asks it: over UDP at its size, then over TCP for what came back truncated, if it retries. */
+async function askName(path: QueryPath, fqdn: string, types: string[], parallel: boolean, wire: WireModel): Promise<{ udp: QueryReport[]; tcp: QueryReport[] }> {
+  const udp = await askAll(path, fqdn, types, parallel, { udpSize: wire.udpSize, edns: wire.edns });
+  const truncated = udp.filter((r) => r.summary.flags.includes('tc'));
+  if (truncated.length === 0 || wire.onTc === 'keep') return { udp, tcp: [] };
+  return { udp, tcp: await askAll(path, fqdn, wire.tcpAll ? types : truncated.map((r) => r.type), parallel, {}) };
 }
 
 export async function runExplain(inp: ExplainInput): Promise<ExplainResult> {
   const conf = clientConf(inp.rc, inp.resolver);
+  const wireModel = wireFor(inp.resolver, conf);
   const cands = candidates(inp.name, conf);
   const res: ExplainResult = {
-    name: inp.name, ask: inp.ask, resolver: inp.resolver, resolvConf: inp.resolvConf, resolvOrigin: inp.resolvOrigin, conf,
+    name: inp.name, ask: inp.ask, resolver: inp.resolver, resolvConf: inp.resolvConf, resolvOrigin: inp.resolvOrigin, conf, wireModel,
     path: inp.path.describe, queries: [], wire: [], answered: false, answer: '', stopWhy: '', totalQueries: 0, totalMs: 0,
     notes: [...conf.notes], advice: [],
   };
-  if (inp.hosts && ['A', 'AAAA', 'A+AAAA'].includes(inp.ask)) {
+  if (inp.hosts && conf.readsHosts && ['A', 'AAAA', 'A+AAAA'].includes(inp.ask)) {
     const hit = hostsLookup(inp.hosts.text, inp.name);
     if (hit.length > 0) {
       res.hostsFile = { file: inp.hosts.file, addresses: hit };
@@ -112,27 +128,39 @@ export async function runExplain(inp: ExplainInput): Promise<ExplainResult> {
   let i = 0;
   while (i < cands.length) {
     const c = cands[i];
-    const reports = await askAll(inp.path, c.fqdn, types, parallel);
+    const { udp, tcp } = await askName(inp.path, c.fqdn, types, parallel, wireModel);
+    // what the library goes on with: the TCP answer where it asked again, else the UDP one
+    const reports = udp.map((r) => tcp.find((t) => t.type === r.type) ?? r);
     const outcomes: Outcome[] = reports.map((r) => ({ type: r.type, rcode: r.summary.rcode, answers: r.summary.answers.length }));
     const times = resends(inp.resolver, conf, outcomes);
-    const ms = reports.map((r) => r.latencyMs);
-    for (const r of reports) {
-      res.queries.push({
+    const final: SentQuery[] = [];
+    for (const [r, transport] of [...udp.map((x) => [x, 'udp'] as const), ...tcp.map((x) => [x, 'tcp'] as const)]) {
+      const q: SentQuery = {
         n: res.queries.length + 1, name: c.fqdn, type: r.type, why: c.why, rule: ruleTag(c, cands), route: routeText(r), zone: r.zone, routeKind: r.routeKind,
         cache: r.cache, upstream: r.upstream, rcode: r.summary.rcode, answer: shortAnswer(r.summary, r.type), answers: r.summary.answers.length,
-        ms: r.latencyMs, sent: times, error: r.error,
-      });
+        ms: r.latencyMs, sent: transport === 'udp' ? times : 1, transport, truncated: r.summary.flags.includes('tc'), error: r.error,
+      };
+      res.queries.push(q);
+      if (reports.includes(r)) final.push(q);
     }
-    for (let k = 0; k < times; k++) for (const t of types) res.wire.push({ name: c.fqdn.replace(/\.$/, ''), type: t });
-    res.totalQueries += types.length * times;
-    res.totalMs += (parallel ? Math.max(...ms) : ms.reduce((a, b) => a + b, 0)) * times;
+    for (let k = 0; k < times; k++) for (const t of types) res.wire.push({ name: c.fqdn.replace(/\.$/, ''), type: t, transport: 'udp' });
+    for (const r of tcp) res.wire.push({ name: c.fqdn.replace(/\.$/, ''), type: r.type, transport: 'tcp' });
+    res.totalQueries += types.length * times + tcp.length;
+    const ms = (rs: QueryReport[]) => (rs.length === 0 ? 0 : parallel ? Math.max(...rs.map((r) => r.latencyMs)) : rs.reduce((a, r) => a + r.latencyMs, 0));
+    res.totalMs += ms(udp) * times + ms(tcp);
     const step = afterName(inp.resolver, outcomes, c.role === 'as-is-first');
     if (step.next === 'answer') {
-      const hit = res.queries.slice(-reports.length).find((q) => q.rcode === 'NOERROR' && q.answers > 0)!;
+      const hit = final.find((q) => q.rcode === 'NOERROR' && q.answers > 0)!;
       res.answered = true;
       res.answeredBy = hit.n;
-      res.answer = res.queries.slice(-reports.length).filter((q) => q.answers > 0).map((q) => q.answer).join('; ');
+      res.answer = final.filter((q) => q.answers > 0).map((q) => q.answer).join('; ');
       res.stopWhy = `answered by query ${hit.n} (${hit.name} ${hit.type})`;
+      const kept = final.filter((q) => q.truncated && q.transport === 'udp');
+      if (kept.length) {
+        res.notes.push(`${inp.resolver} keeps the truncated UDP answer (no TCP): only the ${kept.map((q) => q.answers).join(' + ')} records that fit in ${wireModel.udpSize} bytes`);
+        res.advice.push('this musl never asks over TCP, so the pod sees only part of the answer: musl 1.2.4 and later (Alpine 3.18+) retry over TCP and get all of it');
+      }
+      if (wireModel.restartOnOverflow && ['A', 'AAAA', 'A+AAAA'].includes(inp.ask)) restartsForBuffer(res, final);
       break;
     }
     const last = i === cands.length - 1;
@@ -154,8 +182,23 @@ export async function runExplain(inp: ExplainInput): Promise<ExplainResult> {
     }
     i++;
   }
-  res.advice = advise(res, cands, inp);
+  res.advice = [...advise(res, cands, inp), ...res.advice];
   return res;
+}
+
+/**
+ * glibc getaddrinfo puts the addresses into a 1 KiB buffer and, when they do not fit, runs the
+ * whole lookup again (the search list too) with twice the buffer: the wire so far repeats.
+ */
+function restartsForBuffer(res: ExplainResult, final: SentQuery[]): void {
+  const addresses = final.reduce((n, q) => n + (q.type === 'A' || q.type === 'AAAA' ? q.answers : 0), 0);
+  const passes = glibcPasses(addresses, final[0].name);
+  if (passes === 1) return;
+  const once = res.wire.slice();
+  for (let p = 1; p < passes; p++) res.wire.push(...once);
+  res.totalQueries *= passes;
+  res.totalMs *= passes;
+  res.notes.push(`${addresses} addresses overflow glibc's getaddrinfo buffer (1 KiB, doubled each time): it runs the whole lookup ${passes} times, the search list included`);
 }
 
 function ruleTag(c: Candidate, all: Candidate[]): string {
@@ -163,7 +206,7 @@ function ruleTag(c: Candidate, all: Candidate[]): string {
     const searched = all.filter((x) => x.role === 'search');
     return `search ${searched.indexOf(c) + 1}/${searched.length}`;
   }
-  return c.role === 'rooted' ? 'trailing dot' : c.role === 'as-is-first' ? 'as-is first' : 'as-is';
+  return c.role === 'rooted' ? 'trailing dot' : c.role === 'as-written' ? 'as written' : c.role === 'as-is-first' ? 'as-is first' : 'as-is';
 }
 
 function describeFailure(qs: SentQuery[]): string {
@@ -218,7 +261,7 @@ function advise(res: ExplainResult, cands: Candidate[], inp: ExplainInput): stri
         out.push(`if ${zone} is a private zone, forward it to its own servers: --stub-domain ${zone}=IP (or stubDomains in the kube-dns ConfigMap); today it goes to the host's upstreams (${asIs.route})`);
       }
     }
-    const nodata = res.resolver === 'musl' && res.stopWhy.startsWith('NODATA');
+    const nodata = res.resolver.startsWith('musl') && res.stopWhy.startsWith('NODATA');
     if (nodata) out.push('musl stops at the first NODATA: a name that exists without this record type under an earlier search domain hides the real one. Use the full name with a trailing dot');
   }
   if (/(^|\.)localhost\.?$/i.test(bare)) {

@@ -11,7 +11,7 @@ import { openQueryPath } from './query-path';
 import { ms, paint, table, takeFlags, UsageError, type Paint } from './render';
 
 export const EXPLAIN_USAGE = `usage: nodedns explain NAME [--type A+AAAA] [--namespace default] [--resolv-conf FILE]
-                       [--resolver glibc|musl|go] [--hosts FILE] [--json] [--direct] [flags]
+                       [--resolver glibc|musl|musl-1.2.3|go|c-ares] [--hosts FILE] [--json] [--direct] [flags]
 
 Lists every query a pod's resolver sends for NAME, in order (search list, ndots, the
 library's own rules), where nodedns sends each, the answer and time of each, the total,
@@ -22,7 +22,10 @@ answers, else resolves directly with the same flags as "nodedns run".
   --namespace NS   the pod's namespace, for the resolv.conf kubelet generates (default: default)
   --resolv-conf F  the pod's resolv.conf instead of the generated one
                    (kubectl exec POD -- cat /etc/resolv.conf > F)
-  --resolver R     glibc (default: Debian, Ubuntu, RHEL images), musl (Alpine), go (CGO_ENABLED=0)
+  --resolver R     glibc (default: Debian, Ubuntu, RHEL images; Node dns.lookup), musl (Alpine 3.18+),
+                   musl-1.2.3 (Alpine 3.17 and older: no TCP after TC), go (CGO_ENABLED=0),
+                   c-ares (Node dns.resolve*, dns.promises.Resolver: no search list, no hosts file)
+                   Each is asked at its own UDP size, so truncation (TC) and TCP show as on the wire
   --hosts F        the pod's /etc/hosts (hostAliases): a name found there never reaches DNS
   --json           machine-readable output
   --direct         resolve directly even when an agent runs
@@ -96,9 +99,11 @@ export async function explainCommand(argv: string[], out = (s: string) => proces
 }
 
 const LIBRARY: Record<ResolverKind, string> = {
-  glibc: 'glibc getaddrinfo (Debian, Ubuntu, RHEL images; Go with cgo)',
-  musl: 'musl getaddrinfo (Alpine images)',
-  go: 'Go pure resolver (CGO_ENABLED=0 / netgo builds)',
+  glibc: 'glibc getaddrinfo',
+  musl: 'musl getaddrinfo',
+  'musl-1.2.3': 'musl getaddrinfo',
+  go: 'Go pure resolver',
+  'c-ares': 'c-ares (Node dns.resolve*)',
 };
 
 export function renderExplain(r: ExplainResult, p: Paint): string {
@@ -115,12 +120,16 @@ export function renderExplain(r: ExplainResult, p: Paint): string {
   for (const line of r.resolvConf.split('\n').filter((x) => x.trim() && !x.trim().startsWith('#'))) L.push(`    ${line}`);
   const types = r.ask === 'A+AAAA' ? (r.conf.noAaaa ? 'A only (no-aaaa)' : 'A and AAAA for each name') : `${r.ask} for each name`;
   L.push(`resolver: ${LIBRARY[r.resolver]}, ${types}${r.conf.singleRequest ? ', one after the other (single-request)' : ''}`);
+  const w = r.wireModel;
+  L.push(`  stands for ${w.versions}`);
+  L.push(`  UDP ${w.udpSize} bytes${w.edns ? ' (EDNS)' : ', no EDNS'}; on TC: ${w.onTc === 'tcp' ? 'asks again over TCP' : 'keeps the truncated answer (no TCP)'}`
+    + `${w.restartOnOverflow ? '; more addresses than its 1 KiB buffer holds restart the whole lookup' : ''}`);
   L.push(`answers: ${r.path}`, '');
   if (r.queries.length > 0) {
     const rows = [['#', 'name', 'type', 'rule', 'nodedns sent it to', 'answer', 'time']];
     for (const q of r.queries) {
       const ans = q.rcode === 'NOERROR' && q.answers > 0 ? p.green(q.answer) : q.rcode === 'NXDOMAIN' || q.rcode === 'NOERROR' ? q.answer : p.red(q.answer);
-      rows.push([String(q.n), q.name, q.type, q.rule, q.route, ans, ms(q.ms) + (q.sent > 1 ? ` ×${q.sent}` : '')]);
+      rows.push([String(q.n), q.name, q.type + (q.transport === 'tcp' ? ' (TCP)' : ''), q.rule, q.route, ans + (q.truncated ? ' TC' : ''), ms(q.ms) + (q.sent > 1 ? ` ×${q.sent}` : '')]);
     }
     L.push(...table(rows));
     L.push('', `total: ${r.totalQueries} ${r.totalQueries === 1 ? 'query' : 'queries'}, ${ms(r.totalMs)}; ${r.stopWhy}`);

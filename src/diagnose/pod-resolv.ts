@@ -45,7 +45,10 @@ export function renderResolvConf(rc: ResolvConf): string {
 export function hostSearchDomains(hostRoot: string, file: string): { search: string[]; from: string; error?: string } {
   if (file === '') return { search: [], from: 'none (kubelet --resolv-conf="")' };
   try {
-    return { search: parseResolvConf(readFileSync(onHost(hostRoot, file), 'utf8')).search, from: file };
+    // "search ." (systemd-resolved writes it when no domain is configured) names the root, which
+    // kubelet drops (pkg/kubelet/network/dns: "." is skipped): it is no search domain for pods.
+    const search = parseResolvConf(readFileSync(onHost(hostRoot, file), 'utf8')).search.filter((d) => d !== '' && d !== '.');
+    return { search, from: file };
   } catch (e) {
     return { search: [], from: file, error: `cannot read ${onHost(hostRoot, file)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
   }

@@ -3,7 +3,7 @@
 // from the same configuration that binds no socket and resolves directly.
 import pino from 'pino';
 import type { Config } from '../config/types';
-import { Agent } from '../serve/agent';
+import { Agent, type DebugClient } from '../serve/agent';
 import { findAgent } from './control-client';
 import type { AgentState, QueryReport } from './control-types';
 import { summarize } from './message';
@@ -14,7 +14,8 @@ export interface QueryPath {
   describe: string;
   config: Config;
   state?: AgentState;
-  query(name: string, type: string): Promise<QueryReport>;
+  /** `client`: ask as a library with this UDP size / EDNS would, so that TC shows (default: unlimited) */
+  query(name: string, type: string, client?: DebugClient): Promise<QueryReport>;
   close(): Promise<void>;
 }
 
@@ -26,8 +27,8 @@ export function directPath(config: Config, why: string): QueryPath {
     mode: 'direct',
     describe: `resolved directly with this configuration (no running agent: ${why}); no cache from before`,
     config,
-    async query(name, type) {
-      const r = await agent.debugQuery(name, type);
+    async query(name, type, client) {
+      const r = await agent.debugQuery(name, type, client);
       return {
         name, type, zone: r.zone || '.', routeKind: r.routeKind, cache: r.cache, upstream: r.upstream, latencyMs: r.latencyMs,
         error: r.error, response: r.response.toString('base64'), summary: summarize(r.response, type),
@@ -48,7 +49,7 @@ export async function openQueryPath(config: Config, o: { direct?: boolean } = {}
     describe: `through the running agent (pid ${state.pid}, ${client.socketPath}): its routing and cache`,
     config: state.config,
     state,
-    query: (name, type) => client.query(name, type),
+    query: (name, type, c) => client.query(name, type, c),
     close: async () => {},
   };
 }

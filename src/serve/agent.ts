@@ -12,6 +12,7 @@ import type { UpstreamPool } from '../forward/pool';
 import { Stats } from '../observe/stats';
 import { scanQuery, questionName, Special, Verdict } from '../wire/query';
 import { CLASS, HEADER_LEN } from '../wire/constants';
+import { localReverseZone } from '../wire/local-zones';
 import { render } from '../cache/render';
 import { Handler } from './handler';
 import { clockNow } from '../cache/clock';
@@ -28,6 +29,12 @@ export interface UpstreamSource {
   upstreams: Endpoint[];
   source: string; // "--upstream", a file path, or "kube-dns ConfigMap"
   discovery?: Discovery;
+}
+
+/** How a diagnostic query asks: over UDP at this size (512 and no EDNS, as glibc and musl do), or unlimited. */
+export interface DebugClient {
+  udpSize?: number;
+  edns?: boolean;
 }
 
 export interface DebugResult {
@@ -187,12 +194,17 @@ export class Agent {
     return out;
   }
 
-  /** One query through this agent's routing and cache, with what happened to it. */
-  async debugQuery(name: string, type: string): Promise<DebugResult> {
+  /**
+   * One query through this agent's routing and cache, with what happened to it. `client` is the
+   * asking library's UDP size and EDNS (explain's resolver models), so the reply is cut and TC set
+   * as that client would see it; the default is EDNS 1232 with no size limit.
+   */
+  async debugQuery(name: string, type: string, client: DebugClient = {}): Promise<DebugResult> {
+    const maxSize = client.udpSize ?? 65535;
     const query = dnsPacket.encode({
       type: 'query', id: 1, flags: dnsPacket.RECURSION_DESIRED,
       questions: [{ name: name.replace(/\.$/, ''), type: type.toUpperCase() as dnsPacket.RecordType, class: 'IN' }],
-      additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232 } as dnsPacket.Answer],
+      additionals: client.edns === false ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: client.udpSize ?? 1232 } as dnsPacket.Answer],
     });
     const q = scanQuery(query);
     if (q.verdict !== Verdict.OK) throw new Error(`cannot build a query for ${name} ${type}`);
@@ -200,20 +212,20 @@ export class Agent {
     const lname = questionName(query, q.qnameEnd);
     const now = clockNow();
     const hostEntry = this.handler.local.host(q.key);
-    if (q.special !== Special.NONE || q.qclass !== CLASS.IN || hostEntry) {
+    if (q.special !== Special.NONE || (q.qclass !== CLASS.IN && !q.classAny) || hostEntry) {
       const e = hostEntry ?? this.handler.local.special(lname, q.qtype, q.special);
       e.storedAt = now;
-      return { zone: q.special === Special.INVALID ? 'invalid' : hostEntry ? 'hosts' : 'localhost', routeKind: 'local', cache: 'local', latencyMs: performance.now() - started, response: render(e, query, q, now, 65535) };
+      return { zone: q.special === Special.INVALID ? 'invalid' : q.special === Special.REVERSE ? localReverseZone(lname)! : hostEntry ? 'hosts' : 'localhost', routeKind: 'local', cache: 'local', latencyMs: performance.now() - started, response: render(e, query, q, now, maxSize) };
     }
     const route = this.router.route(lname);
     const fresh = this.cache.fresh(q.key, now);
     if (fresh) {
-      return { zone: route.zone || '.', routeKind: route.kind, cache: 'hit', latencyMs: performance.now() - started, response: render(fresh, query, q, now, 65535) };
+      return { zone: route.zone || '.', routeKind: route.kind, cache: 'hit', latencyMs: performance.now() - started, response: render(fresh, query, q, now, maxSize) };
     }
     const o = await this.resolver.resolveAsync(q.key, query.subarray(HEADER_LEN, q.questionEnd), lname, q.cd, q.dnssecOk);
     return {
       zone: o.route.zone || '.', routeKind: o.route.kind, cache: o.stale ? 'stale' : 'miss', upstream: o.upstream,
-      latencyMs: performance.now() - started, error: o.error, response: render(o.entry, query, q, clockNow(), 65535, o.stale),
+      latencyMs: performance.now() - started, error: o.error, response: render(o.entry, query, q, clockNow(), maxSize, o.stale),
     };
   }
 

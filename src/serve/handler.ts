@@ -12,6 +12,13 @@ import { keyFlags, newQuery, questionName, rcodeForVerdict, scanQueryInto, Speci
 import type { LocalAnswers } from './local';
 import type { Outcome, Resolver } from './resolver';
 
+/** The question asked in class IN: QCLASS ANY gets the IN data, as from Unbound (the only class a cluster has). */
+function inClass(buf: Buffer, q: Query): Buffer {
+  const question = Buffer.from(buf.subarray(HEADER_LEN, q.questionEnd));
+  question.writeUInt16BE(CLASS.IN, question.length - 2);
+  return question;
+}
+
 /** Sends `out` to `peer`: one function per listener, so that a query allocates no closure to be answered. */
 export type Reply<P> = (out: Buffer, peer: P) => void;
 
@@ -58,7 +65,7 @@ export class Handler {
     const maxSize = tcp ? 65535 : q.edns ? q.udpSize : 512;
     const now = EPOCH + started; // one clock read for both latency and TTLs
     let e: Entry | undefined;
-    if (q.special !== Special.NONE || q.qclass !== CLASS.IN || (this.local.hosts.size > 0 && (e = this.local.host(q.key)))) {
+    if (q.special !== Special.NONE || (q.qclass !== CLASS.IN && !q.classAny) || (this.local.hosts.size > 0 && (e = this.local.host(q.key)))) {
       this.answerLocally(buf, q, e, now, maxSize, tcp, client, reply, peer, started);
       return true;
     }
@@ -78,7 +85,7 @@ export class Handler {
   /** `q` is this query's own copy: the shared one is reused by the next packet. */
   private miss<P>(buf: Buffer, q: Query, maxSize: number, tcp: boolean, client: string, reply: Reply<P>, peer: P, started: number): boolean {
     const stats = this.stats;
-    const question = buf.subarray(HEADER_LEN, q.questionEnd);
+    const question = q.classAny ? inClass(buf, q) : buf.subarray(HEADER_LEN, q.questionEnd);
     // One promise here, the only one on the miss path: with the client's callback stored among
     // the resolver's waiters directly, V8 promoted ~5 MB more garbage to the old generation
     // over the benchmark's 20,000-entry fill (RSS 89 against 82 MiB, --trace-gc-nvp);
@@ -104,7 +111,7 @@ export class Handler {
       if (this.queryLog) this.log(buf, q, client, tcp, out[3] & 0x0f, 'local', undefined, started);
       return;
     }
-    if (q.qclass !== CLASS.IN) {
+    if (q.qclass !== CLASS.IN && !q.classAny) {
       this.send(emptyReply(buf, q, RCODE.REFUSED), reply, peer, started);
       return;
     }

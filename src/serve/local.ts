@@ -1,10 +1,12 @@
-// Answers that never leave the node: localhost and invalid (RFC 6761), and static
-// host entries with their PTR records (like the CoreDNS hosts block).
+// Answers that never leave the node: localhost and invalid (RFC 6761), the loopback and
+// other cluster-safe reverse zones of RFC 6303 (src/wire/local-zones.ts), and static host
+// entries with their PTR records (like the CoreDNS hosts block).
 import * as dnsPacket from 'dns-packet';
 import { isIP } from 'node:net';
 import { makeEntry, type Entry } from '../cache/entry';
 import { clockNow } from '../cache/clock';
-import { RCODE, TYPE } from '../wire/constants';
+import { AA, RCODE, TYPE } from '../wire/constants';
+import { localReverseZone } from '../wire/local-zones';
 import { cacheKey, Special } from '../wire/query';
 
 const LOCAL_TTL = 60;
@@ -27,7 +29,9 @@ function response(name: string, qtype: number, rcode: number, answers: dnsPacket
   while (wire[qnameEnd] !== 0) qnameEnd += wire[qnameEnd] + 1;
   qnameEnd++;
   wire.writeUInt16BE(qtype, qnameEnd);
-  return makeEntry(wire, qnameEnd, FOREVER, clockNow())!;
+  const e = makeEntry(wire, qnameEnd, FOREVER, clockNow())!;
+  e.wire[2] |= AA; // nodedns is the authority for these names (RFC 6303 §3), unlike for what it caches
+  return e;
 }
 
 export function reverseName(ip: string): string {
@@ -73,11 +77,29 @@ export class LocalAnswers {
     return this.hosts.get(key);
   }
 
-  /** localhost. and names below it, invalid. and names below it. Built per query: rare. */
+  /** localhost. and names below it, invalid. and names below it, local reverse zones. Built per query: rare. */
   special(name: string, qtype: number, which: Special): Entry {
     if (which === Special.INVALID) return response(name, qtype, RCODE.NXDOMAIN, [], [soa('invalid')]);
+    if (which === Special.REVERSE) return reverseAnswer(name, qtype);
     if (qtype === TYPE.A) return response(name, qtype, RCODE.NOERROR, [{ name, type: 'A', class: 'IN', ttl: LOCAL_TTL, data: '127.0.0.1' }]);
     if (qtype === TYPE.AAAA) return response(name, qtype, RCODE.NOERROR, [{ name, type: 'AAAA', class: 'IN', ttl: LOCAL_TTL, data: '::1' }]);
     return response(name, qtype, RCODE.NOERROR, [], [soa('localhost')]);
   }
+}
+
+/** The PTR names of the local reverse zones: 127.0.0.1 and ::1 are localhost (RFC 6761 §6.3), as in Unbound. */
+const LOCAL_PTRS = [reverseName('127.0.0.1'), reverseName('::1')];
+
+/**
+ * A name in a locally served reverse zone (RFC 6303 §3: authoritative, empty but for the SOA
+ * and the loopback PTRs). A name above a PTR name is an empty non-terminal: NODATA, not
+ * NXDOMAIN (RFC 8020).
+ */
+function reverseAnswer(name: string, qtype: number): Entry {
+  const zone = localReverseZone(name)!;
+  if (name === zone && qtype === TYPE.SOA) return response(name, qtype, RCODE.NOERROR, [soa(zone)]);
+  const ptr = LOCAL_PTRS.includes(name);
+  if (ptr && qtype === TYPE.PTR) return response(name, qtype, RCODE.NOERROR, [{ name, type: 'PTR', class: 'IN', ttl: LOCAL_TTL, data: 'localhost' }]);
+  const exists = name === zone || LOCAL_PTRS.some((p) => p === name || p.endsWith('.' + name));
+  return response(name, qtype, exists ? RCODE.NOERROR : RCODE.NXDOMAIN, [], [soa(zone)]);
 }

@@ -1,6 +1,6 @@
 // Messages nodedns writes itself: error replies, the OPT record, upstream queries.
 import {
-  CD, EDE_STALE_ANSWER, EDNS_DO, EDNS_UPSTREAM_SIZE, HEADER_LEN, OPCODE_MASK, OPT_EDE, OPT_NSID, QR, RA, RD, TC, TYPE,
+  AD, CD, EDE_STALE_ANSWER, EDNS_DO, EDNS_UPSTREAM_SIZE, HEADER_LEN, OPCODE_MASK, OPT_EDE, OPT_NSID, QR, RA, RCODE, RD, TC, TYPE,
 } from './constants';
 import type { Query } from './query';
 
@@ -51,7 +51,7 @@ export function emptyReply(query: Buffer, q: Query, rcode: number, opts: { trunc
   const out = Buffer.alloc(qEnd + (q.edns ? optLength(x) : 0));
   query.copy(out, 0, 0, qEnd);
   out[2] = QR | (query[2] & (OPCODE_MASK | RD)) | (opts.truncated ? TC : 0) | (opts.aa ? 0x04 : 0);
-  out[3] = RA | (query[3] & CD) | (rcode & 0x0f);
+  out[3] = raFor(rcode) | (query[3] & CD) | (rcode & 0x0f); // CD copied: RFC 4035 §3.2.2
   out.writeUInt16BE(withQuestion ? 1 : 0, 4);
   out.writeUInt32BE(0, 6); // ANCOUNT, NSCOUNT
   out.writeUInt16BE(q.edns ? 1 : 0, 10);
@@ -59,12 +59,25 @@ export function emptyReply(query: Buffer, q: Query, rcode: number, opts: { trunc
   return out;
 }
 
-/** Our own query upstream: fresh ID, RD, the client's CD and DO, 1232-byte EDNS. */
+/**
+ * RA in a reply nodedns writes itself. Recursion is available (RFC 1035 §4.1.1), but a query
+ * rejected before resolution (FORMERR, NOTIMP) was never offered it: there Unbound clears RA,
+ * and so do we; BADVERS, REFUSED, SERVFAIL and truncated answers carry it, as Unbound's do.
+ */
+function raFor(rcode: number): number {
+  return rcode === RCODE.FORMERR || rcode === RCODE.NOTIMP ? 0 : RA;
+}
+
+/**
+ * Our own query upstream: fresh ID, RD, the client's CD and DO, 1232-byte EDNS, and AD set so
+ * that a validating upstream says whether the answer is authentic even without DO (RFC 6840
+ * §5.7); render() passes AD on only to clients that asked with AD or DO.
+ */
 export function upstreamQuery(id: number, question: Buffer, cd: boolean, dnssecOk: boolean): Buffer {
   const out = Buffer.allocUnsafe(HEADER_LEN + question.length + 11);
   out.writeUInt16BE(id, 0);
   out[2] = RD;
-  out[3] = cd ? CD : 0;
+  out[3] = AD | (cd ? CD : 0);
   out.writeUInt16BE(1, 4);
   out.writeUInt32BE(0, 6);
   out.writeUInt16BE(1, 10);

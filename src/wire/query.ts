@@ -1,6 +1,7 @@
 // One pass over a client's query: validate it, find the question, the EDNS
 // options and build the cache key, without allocating a decoded message.
-import { CD, EDNS_DO, HEADER_LEN, OPCODE_MASK, OPT_NSID, QR, RCODE, TYPE } from './constants';
+import { AD, CD, CLASS, EDNS_DO, HEADER_LEN, OPCODE_MASK, OPT_NSID, QR, RCODE, TYPE } from './constants';
+import { isLocalReverse, nameAt } from './local-zones';
 
 export const enum Verdict {
   OK = 0,
@@ -14,6 +15,7 @@ export const enum Special {
   NONE = 0,
   LOCALHOST = 1, // localhost. and below (RFC 6761)
   INVALID = 2, // invalid. and below
+  REVERSE = 3, // a locally served reverse zone (RFC 6303 §4, the cluster-safe ones: src/wire/local-zones.ts)
 }
 
 export interface Query {
@@ -25,6 +27,8 @@ export interface Query {
   qclass: number;
   rd: boolean;
   cd: boolean;
+  ad: boolean; // the client asked for AD without DO (RFC 6840 §5.7)
+  classAny: boolean; // QCLASS ANY (255): answered with the IN data, as Unbound does; key and upstream use IN
   edns: boolean;
   udpSize: number; // what the client can take over UDP (512 without EDNS)
   dnssecOk: boolean;
@@ -43,6 +47,7 @@ function fail(q: Query, verdict: Verdict): Query {
 
 const LOCALHOST = Buffer.from('localhost');
 const INVALID = Buffer.from('invalid');
+const ARPA = Buffer.from('arpa');
 
 function labelIs(buf: Buffer, start: number, len: number, word: Buffer): boolean {
   if (len !== word.length) return false;
@@ -52,7 +57,7 @@ function labelIs(buf: Buffer, start: number, len: number, word: Buffer): boolean
 
 export function newQuery(): Query {
   return {
-    verdict: Verdict.OK, id: 0, qnameEnd: 0, questionEnd: 0, qtype: 0, qclass: 0, rd: false, cd: false,
+    verdict: Verdict.OK, id: 0, qnameEnd: 0, questionEnd: 0, qtype: 0, qclass: 0, rd: false, cd: false, ad: false, classAny: false,
     edns: false, udpSize: 512, dnssecOk: false, nsid: false, special: Special.NONE, key: '',
   };
 }
@@ -64,6 +69,7 @@ export function scanQuery(buf: Buffer): Query {
 /** scanQuery into an object the caller reuses (the hot path: one fewer allocation per query). */
 export function scanQueryInto(buf: Buffer, q: Query): Query {
   q.verdict = Verdict.OK; q.id = 0; q.qnameEnd = 0; q.questionEnd = 0; q.qtype = 0; q.qclass = 0; q.rd = false; q.cd = false;
+  q.ad = false; q.classAny = false;
   q.edns = false; q.udpSize = 512; q.dnssecOk = false; q.nsid = false; q.special = Special.NONE; q.key = '';
   const len = buf.length;
   if (len < HEADER_LEN) return fail(q, Verdict.DROP);
@@ -72,6 +78,7 @@ export function scanQueryInto(buf: Buffer, q: Query): Query {
   q.id = (buf[0] << 8) | buf[1];
   q.rd = (b2 & 1) === 1;
   q.cd = (buf[3] & CD) !== 0;
+  q.ad = (buf[3] & AD) !== 0;
   const qd = (buf[4] << 8) | buf[5];
   const an = (buf[6] << 8) | buf[7];
   const ns = (buf[8] << 8) | buf[9];
@@ -102,18 +109,38 @@ export function scanQueryInto(buf: Buffer, q: Query): Query {
     if (lastLabel >= 0) {
       if (labelIs(buf, lastLabel, lastLen, LOCALHOST)) q.special = Special.LOCALHOST;
       else if (labelIs(buf, lastLabel, lastLen, INVALID)) q.special = Special.INVALID;
+      else if (labelIs(buf, lastLabel, lastLen, ARPA) && isLocalReverse(buf, off - 4)) q.special = Special.REVERSE;
     }
+  } else if (qd !== 0) {
+    return fail(q, (b2 & OPCODE_MASK) !== 0 ? Verdict.NOTIMP : Verdict.FORMERR); // cannot find the OPT behind 2+ questions
   }
+  // The OPT record is read before any other verdict, so that NOTIMP and FORMERR replies to an
+  // EDNS query carry one too (RFC 6891 §7). With records in the answer or authority section the
+  // additional section cannot be found without walking them: that query is FORMERR without OPT.
+  if (an !== 0 || ns !== 0) return fail(q, (b2 & OPCODE_MASK) !== 0 ? Verdict.NOTIMP : Verdict.FORMERR);
+  const ednsVerdict = scanAdditional(buf, off, ar, q);
+  if (ednsVerdict !== Verdict.OK) return fail(q, ednsVerdict);
   if ((b2 & OPCODE_MASK) !== 0) return fail(q, Verdict.NOTIMP);
-  if (qd !== 1 || an !== 0 || ns !== 0) return fail(q, Verdict.FORMERR);
+  if (qd !== 1) return fail(q, Verdict.FORMERR);
   if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR || q.qtype === TYPE.OPT) return fail(q, Verdict.NOTIMP);
-  // Additional section: at most one OPT; other records (TSIG, …) are not for a cache.
+  // QCLASS ANY shares the IN entry: the data is the same, and render() writes the client's class back.
+  q.classAny = q.qclass === CLASS.ANY;
+  q.key = cacheKey(buf, q.qnameEnd, (q.dnssecOk ? 2 : 0) | (q.cd ? 1 : 0), q.classAny);
+  return q;
+}
+
+/**
+ * The additional section: at most one OPT; other records (TSIG, …) are not for a cache.
+ * Sets the EDNS fields of `q`; OK, FORMERR or BADVERS.
+ */
+function scanAdditional(buf: Buffer, off: number, ar: number, q: Query): Verdict {
+  const len = buf.length;
   for (let i = 0; i < ar; i++) {
-    if (off >= len) return fail(q, Verdict.FORMERR);
-    if (buf[off] !== 0) return fail(q, Verdict.FORMERR); // OPT owner is the root; we take nothing else
-    if (off + 11 > len) return fail(q, Verdict.FORMERR);
+    if (off >= len) return Verdict.FORMERR;
+    if (buf[off] !== 0) return Verdict.FORMERR; // OPT owner is the root; we take nothing else
+    if (off + 11 > len) return Verdict.FORMERR;
     const type = (buf[off + 1] << 8) | buf[off + 2];
-    if (type !== TYPE.OPT || q.edns) return fail(q, Verdict.FORMERR);
+    if (type !== TYPE.OPT || q.edns) return Verdict.FORMERR;
     q.edns = true;
     const size = (buf[off + 3] << 8) | buf[off + 4];
     q.udpSize = size < 512 ? 512 : size;
@@ -122,28 +149,26 @@ export function scanQueryInto(buf: Buffer, q: Query): Query {
     const rdlen = (buf[off + 9] << 8) | buf[off + 10];
     let o = off + 11;
     const end = o + rdlen;
-    if (end > len) return fail(q, Verdict.FORMERR);
+    if (end > len) return Verdict.FORMERR;
     while (o < end) {
-      if (o + 4 > end) return fail(q, Verdict.FORMERR);
+      if (o + 4 > end) return Verdict.FORMERR;
       const code = (buf[o] << 8) | buf[o + 1];
       const olen = (buf[o + 2] << 8) | buf[o + 3];
-      if (o + 4 + olen > end) return fail(q, Verdict.FORMERR);
+      if (o + 4 + olen > end) return Verdict.FORMERR;
       if (code === OPT_NSID) q.nsid = true;
       o += 4 + olen;
     }
     off = end;
-    if (version !== 0) return fail(q, Verdict.BADVERS);
+    if (version !== 0) return Verdict.BADVERS;
   }
-  if (off !== len) return fail(q, Verdict.FORMERR); // trailing bytes
-  q.key = cacheKey(buf, q.qnameEnd, (q.dnssecOk ? 2 : 0) | (q.cd ? 1 : 0));
-  return q;
+  return off === len ? Verdict.OK : Verdict.FORMERR; // trailing bytes
 }
 
 /**
  * The cache key: the question with the name lower-cased (label length bytes are
  * below 64, so only letters fall in 'A'..'Z'), then one byte for DO (2) and CD (1).
  */
-export function cacheKey(buf: Buffer, qnameEnd: number, doCd: number): string {
+export function cacheKey(buf: Buffer, qnameEnd: number, doCd: number, classIn = false): string {
   // One JS loop copies and lower-cases: cheaper than Buffer.copy's wrapper for ~30 bytes.
   let j = 0;
   for (let i = HEADER_LEN; i < qnameEnd; i++, j++) {
@@ -154,6 +179,7 @@ export function cacheKey(buf: Buffer, qnameEnd: number, doCd: number): string {
   scratch[j + 1] = buf[qnameEnd + 1];
   scratch[j + 2] = buf[qnameEnd + 2];
   scratch[j + 3] = buf[qnameEnd + 3];
+  if (classIn) { scratch[j + 2] = 0; scratch[j + 3] = CLASS.IN; }
   scratch[j + 4] = 0x40 | doCd;
   return (scratch as Latin1Buffer).latin1Slice(0, j + 5);
 }
@@ -169,17 +195,7 @@ export function keyFlags(key: string): number {
 }
 
 /** The question name as text, lower-case, without the trailing dot ('' for the root). */
-export function questionName(buf: Buffer, qnameEnd: number): string {
-  let out = '';
-  let off = HEADER_LEN;
-  while (off < qnameEnd - 1) {
-    const l = buf[off];
-    if (out.length > 0) out += '.';
-    out += buf.toString('latin1', off + 1, off + 1 + l);
-    off += l + 1;
-  }
-  return out.toLowerCase();
-}
+export const questionName = nameAt;
 
 export function rcodeForVerdict(v: Verdict): number {
   switch (v) {

@@ -32,7 +32,7 @@ const s = dgram.createSocket('udp4');
 s.on('message', (m, r) => {
   let q; try { q = p.decode(m); } catch { return; }
   const qq = q.questions[0];
-  console.log(JSON.stringify({ name: qq.name.toLowerCase(), type: qq.type }));
+  console.log(JSON.stringify({ name: qq.name.toLowerCase(), type: qq.type, transport: 'udp' }));
   const rule = rules[qq.name.toLowerCase()];
   let rcode = 'NXDOMAIN', answers = [];
   if (typeof rule === 'string') rcode = rule;
@@ -59,7 +59,7 @@ function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: n
 }
 
 interface ExplainJson {
-  wire: { name: string; type: string }[];
+  wire: { name: string; type: string; transport: string }[];
   answered: boolean;
   queries: { name: string; type: string; rcode?: string; rule: string; route: string; cache: string }[];
   advice: string[];
@@ -73,7 +73,7 @@ describe('explain lists exactly the queries glibc sends (getent in a netns)', { 
   let fault: FaultServer;
   let rules: Rules = {};
   let dir: string;
-  let recorded: { name: string; type: string }[] = [];
+  let recorded: { name: string; type: string; transport: string }[] = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'diag-explain-'));
@@ -84,7 +84,7 @@ describe('explain lists exactly the queries glibc sends (getent in a netns)', { 
     writeFileSync(`/etc/netns/${ns.name}/hosts`, '127.0.0.1 localhost\n::1 localhost\n');
     writeFileSync(join(dir, 'recorder.js'), RECORDER);
     recorder = ns.spawn('recorder', process.execPath, [join(dir, 'recorder.js'), require.resolve('dns-packet'), '{}'], {
-      onLine(line) { if (line.startsWith('{')) recorded.push(JSON.parse(line) as { name: string; type: string }); },
+      onLine(line) { if (line.startsWith('{')) recorded.push(JSON.parse(line) as { name: string; type: string; transport: string }); },
     });
     await recorder.waitForLine(/^ready$/, 10_000);
     fault = await startFaultServer({ handler: (q) => reply(rules, q.name, q.type) });
@@ -102,7 +102,7 @@ describe('explain lists exactly the queries glibc sends (getent in a netns)', { 
     rules = r;
     await recorder.stop('SIGKILL', 1000);
     recorder = ns.spawn('recorder', process.execPath, [join(dir, 'recorder.js'), require.resolve('dns-packet'), JSON.stringify(r)], {
-      onLine(line) { if (line.startsWith('{')) recorded.push(JSON.parse(line) as { name: string; type: string }); },
+      onLine(line) { if (line.startsWith('{')) recorded.push(JSON.parse(line) as { name: string; type: string; transport: string }); },
     });
     await recorder.waitForLine(/^ready$/, 10_000);
   }
@@ -140,7 +140,7 @@ describe('explain lists exactly the queries glibc sends (getent in a netns)', { 
 
   it('an external name under ndots:5: the whole search list first, then as-is', async () => {
     const { res } = await compare(POD, 'www.example.org', { 'www.example.org': { A: '93.184.216.34', AAAA: '2001:db8::1' } });
-    assert.deepEqual(res.wire.slice(-2), [{ name: 'www.example.org', type: 'A' }, { name: 'www.example.org', type: 'AAAA' }]);
+    assert.deepEqual(res.wire.slice(-2), [{ name: 'www.example.org', type: 'A', transport: 'udp' }, { name: 'www.example.org', type: 'AAAA', transport: 'udp' }]);
     assert.equal(res.wire.length, 10);
     assert.match(res.advice.join('\n'), /trailing dot \("www\.example\.org\."\).*2 queries instead of 10/);
     assert.match(res.advice.join('\n'), /ndots, value: "2"/);
@@ -173,7 +173,7 @@ describe('explain lists exactly the queries glibc sends (getent in a netns)', { 
 
   it('REFUSED in the search list: glibc leaves the list and tries the bare name', async () => {
     const { res } = await compare(POD, 'rfx', { 'rfx.svc.cluster.local': 'REFUSED', rfx: { A: '10.5.5.5' } });
-    assert.deepEqual(res.wire.slice(-2), [{ name: 'rfx', type: 'A' }, { name: 'rfx', type: 'AAAA' }]);
+    assert.deepEqual(res.wire.slice(-2), [{ name: 'rfx', type: 'A', transport: 'udp' }, { name: 'rfx', type: 'AAAA', transport: 'udp' }]);
     assert.ok(!res.wire.some((w) => w.name === 'rfx.corp.test'), 'the rest of the search list is skipped');
   });
 

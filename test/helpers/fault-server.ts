@@ -61,6 +61,7 @@ export interface Reply {
   additionals?: dnsPacket.Answer[];
   aa?: boolean; // default true
   ra?: boolean; // default true
+  ad?: boolean; // AD, as a validating resolver sets it (default false)
   fault?: Fault;
   delayMs?: number;
   hugeTxtBytes?: number;
@@ -187,7 +188,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
     if (r.fault === 'servfail') rcode = 'SERVFAIL';
     if (r.fault === 'refused') rcode = 'REFUSED';
     const flags = (((r.aa ?? true) ? 1 : 0) << 10) | ((tc ? 1 : 0) << 9) | ((q.rd ? 1 : 0) << 8)
-      | (((r.ra ?? true) ? 1 : 0) << 7) | ((q.cd ? 1 : 0) << 4) | (RCODES[rcode] ?? Number(rcode));
+      | (((r.ra ?? true) ? 1 : 0) << 7) | ((r.ad ? 1 : 0) << 5) | ((q.cd ? 1 : 0) << 4) | (RCODES[rcode] ?? Number(rcode));
     const additionals = [...(tc ? [] : r.additionals ?? [])];
     if (q.edns && r.edns !== false) {
       const options: { code: number; data: Buffer }[] = [];
