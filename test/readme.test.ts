@@ -1,25 +1,19 @@
 // The README is the operator's first hour: it must stay short, in the order an operator needs,
-// free of internal shorthand, with links that resolve, and every command it shows must work as
-// written. Blocks that start with "# needs …" (a cluster, root on a node, a registry) are checked
-// for command and flag names only; every other `sh` block is run here, against a real agent on a
-// loopback address standing in for 169.254.20.10, with `nodedns` meaning `node dist/cli.js`.
+// free of internal shorthand, with links that resolve, and name only commands, flags and make
+// targets that exist. test/e2e/readme-commands.test.ts runs its commands.
 import { strict as assert } from 'node:assert';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { loadConfig } from '../src/config/load';
 import { OPTIONS } from '../src/config/options';
-import { startAgent, type AgentProcess } from './helpers/agent';
-import { startFaultServer, type FaultServer } from './helpers/fault-server';
-import { makeHostRoot, resolvConf, RESOLV_CONF, type HostRoot } from './helpers/hostroot';
-import { freeAddress, freePort } from './helpers/ports';
+import { anchors, codeBlocks, inlineSpans, stripComment } from './helpers/markdown';
 
 const ROOT = join(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
-const LOCAL_IP = '169.254.20.10';
 
 /** Pages other branches are writing now: a link to one may point nowhere until they are merged. */
 const PAGES_WRITTEN_ELSEWHERE = [
@@ -30,34 +24,6 @@ const PAGES_WRITTEN_ELSEWHERE = [
 const MAKE_TARGETS_ADDED_ELSEWHERE = ['install', 'image'];
 /** The docs pages this README's author keeps (the others are checked by their own authors). */
 const OWN_DOCS = ['docs/architecture.md', 'docs/cache.md', 'docs/kubernetes.md', 'docs/observability.md', 'docs/troubleshooting.md', 'docs/flags.md'];
-
-interface Block { lang: string; lines: string[]; line: number }
-
-function codeBlocks(md: string): Block[] {
-  const out: Block[] = [];
-  const lines = md.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^\s*```(\S*)/.exec(lines[i]);
-    if (!open) continue;
-    const indent = lines[i].indexOf('```');
-    const body: string[] = [];
-    let j = i + 1;
-    for (; j < lines.length && !/^\s*```\s*$/.test(lines[j]); j++) body.push(lines[j].slice(indent));
-    out.push({ lang: open[1], lines: body, line: i + 1 });
-    i = j;
-  }
-  return out;
-}
-
-const needsSomething = (b: Block) => /^# needs /.test(b.lines[0] ?? '');
-/** A command line without its trailing comment ("cmd   # why"). */
-const stripComment = (l: string) => l.replace(/\s{2,}#.*$/, '').trim();
-
-/** Prose with code blocks taken out, so that inline spans are only the prose's. */
-function inlineSpans(md: string): string[] {
-  const prose = md.replace(/^\s*```[\s\S]*?^\s*```\s*$/gm, '');
-  return [...prose.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]);
-}
 
 function helpOf(cmd: string): string {
   const p = spawnSync('node', [CLI, cmd, '--help'], { encoding: 'utf8' });
@@ -81,16 +47,6 @@ function commandNames(): string[] {
 function makeTargets(): string[] {
   const mk = readFileSync(join(ROOT, 'Makefile'), 'utf8');
   return [...mk.matchAll(/^([a-z][a-z0-9-]*):/gm)].map((m) => m[1]);
-}
-
-/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
-function anchors(md: string): Set<string> {
-  const out = new Set<string>();
-  const prose = md.replace(/^\s*```[\s\S]*?^\s*```\s*$/gm, '');
-  for (const m of prose.matchAll(/^#{1,6} (.+)$/gm)) {
-    out.add(m[1].trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-'));
-  }
-  return out;
 }
 
 function checkLinks(file: string): string[] {
@@ -208,126 +164,5 @@ describe('README structure', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
-});
-
-interface Ran { code: number; out: string }
-
-describe('every command the README shows works as written', () => {
-  let dns: FaultServer;
-  let root: HostRoot;
-  let agent: AgentProcess;
-  let work: string;
-  let ip: string;
-  let port: number;
-  let healthPort: number;
-  let metricsPort: number;
-  let env: NodeJS.ProcessEnv;
-
-  before(async () => {
-    // The cluster DNS and the upstream: what the README's examples ask for.
-    dns = await startFaultServer({
-      records: {
-        'kubernetes.default.svc.cluster.local': [{ type: 'A', data: '10.96.0.1', ttl: 30 }],
-        'api.example.com': [{ type: 'A', data: '192.0.2.10', ttl: 300 }],
-      },
-      negativeSoa: { zone: 'cluster.local', ttl: 5 },
-    });
-    root = makeHostRoot({ [RESOLV_CONF]: resolvConf([dns.address]) });
-    work = mkdtempSync(join(tmpdir(), 'nodedns-readme-'));
-    ip = freeAddress();
-    port = process.getuid?.() === 0 ? 53 : await freePort(ip);
-    // 8080 and 9253 may be taken on every address (another agent on this machine): the
-    // README's ports are mapped to free ones, like its address.
-    healthPort = await freePort(ip);
-    metricsPort = await freePort(ip);
-    const sock = join(work, 'control.sock');
-    agent = await startAgent({
-      localIps: [ip], port, hostRoot: root.dir,
-      args: ['--upstream', `${dns.address}:${dns.port}`, '--cluster-dns', `${dns.address}:${dns.port}`, '--control-socket', sock,
-        '--metrics-addr', `${ip}:${metricsPort}`, '--health-addr', `${ip}:${healthPort}`, '--node-name', 'readme-node'],
-    });
-    // `nodedns` as `make install` puts it on the PATH: the built CLI.
-    const bin = join(work, 'bin');
-    mkdirSync(bin);
-    writeFileSync(join(bin, 'nodedns'), `#!/bin/sh\nexec node ${CLI} "$@"\n`, { mode: 0o755 });
-    env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, NODEDNS_CONTROL_SOCKET: sock, NO_COLOR: '1' };
-  });
-
-  after(async () => {
-    await agent?.stop();
-    await dns?.stop();
-    root?.cleanup();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
-
-  /** The README's node address and ports become the test agent's; dig gets the port when it is not 53. */
-  const here = (cmd: string) => {
-    let c = cmd.split(`${LOCAL_IP}:8080`).join(`${ip}:${healthPort}`).split(`${LOCAL_IP}:9253`).join(`${ip}:${metricsPort}`);
-    c = c.split(LOCAL_IP).join(ip);
-    if (port !== 53) c = c.replace(/\bdig @/g, `dig -p ${port} @`);
-    return c;
-  };
-  // Asynchronous: the fault server answers from this process.
-  const sh = (cmd: string) => new Promise<Ran>((res) => {
-    execFile('bash', ['-c', here(cmd)], { cwd: work, env, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
-      res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
-    });
-  });
-
-  const runnable = () => codeBlocks(README).filter((b) => b.lang === 'sh' && !needsSomething(b));
-
-  it('there are runnable examples, and only the blocks marked "# needs …" are left out', () => {
-    const all = codeBlocks(README).filter((b) => b.lang === 'sh');
-    assert.ok(runnable().length >= 5, `${runnable().length} runnable blocks`);
-    for (const b of all.filter(needsSomething)) assert.match(b.lines[0], /^# needs (a |an |root|the )/, `README line ${b.line}`);
-  });
-
-  it('transcripts ($ command, then its output) print exactly what the README shows', async () => {
-    let checked = 0;
-    for (const b of runnable().filter((x) => x.lines.some((l) => l.startsWith('$ ')))) {
-      for (let i = 0; i < b.lines.length; i++) {
-        if (!b.lines[i].startsWith('$ ')) continue;
-        const want: string[] = [];
-        for (let j = i + 1; j < b.lines.length && !b.lines[j].startsWith('$ '); j++) want.push(b.lines[j]);
-        const r = await sh(b.lines[i].slice(2));
-        assert.deepEqual(r.out.trimEnd().split('\n').filter((l) => l !== ''), want, `README line ${b.line}: ${b.lines[i]}`);
-        checked++;
-      }
-    }
-    assert.ok(checked >= 3, `${checked} transcript commands`);
-  });
-
-  it('every other command runs and exits 0 with output', async () => {
-    const seen: string[] = [];
-    for (const b of runnable().filter((x) => !x.lines.some((l) => l.startsWith('$ ')))) {
-      for (const raw of b.lines) {
-        const cmd = stripComment(raw);
-        if (cmd === '' || cmd.startsWith('#')) continue;
-        // Running the suite or a build from inside the suite would recurse: make is dry-run.
-        const r = await sh(cmd.startsWith('make ') ? cmd.replace(/^make /, 'make -n -C ' + ROOT + ' ') : cmd);
-        assert.equal(r.code, 0, `README line ${b.line}: ${cmd} (as run: ${here(cmd)}) exited ${r.code}:\n${r.out}`);
-        assert.notEqual(r.out.trim(), '', `README line ${b.line}: ${cmd} printed nothing`);
-        seen.push(cmd.split(' ').slice(0, 2).join(' '));
-      }
-    }
-    for (const want of ['dig @169.254.20.10', 'nodedns doctor', 'nodedns explain', 'nodedns query', 'curl -s']) {
-      assert.ok(seen.includes(want), `${want} is not among the commands run: ${seen.join(', ')}`);
-    }
-  });
-
-  it('the examples show what the README says they show', async () => {
-    const a = await sh('dig @169.254.20.10 kubernetes.default.svc.cluster.local +short');
-    assert.equal(a.out.trim(), '10.96.0.1');
-    const nsid = await sh('dig @169.254.20.10 +nsid kubernetes.default.svc.cluster.local');
-    assert.match(nsid.out, /NSID: .*\("readme-node"\)/);
-    const ex = await sh('nodedns explain api.example.com --namespace shop');
-    assert.match(ex.out, /^api\.example\.com: A 192\.0\.2\.10 after 8 queries/);
-    assert.match(ex.out, /search shop\.svc\.cluster\.local svc\.cluster\.local cluster\.local/);
-    assert.match(ex.out, /2 queries instead of 8/);
-    const q = await sh('nodedns query kubernetes.default.svc.cluster.local');
-    assert.match(q.out, /^kubernetes\.default\.svc\.cluster\.local A: A 10\.96\.0\.1/);
-    const ready = await sh('curl -s 169.254.20.10:8080/ready');
-    assert.equal(ready.out.trim(), 'ready');
   });
 });
