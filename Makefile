@@ -20,7 +20,8 @@ $(NODE_MODULES): package.json package-lock.json
 
 deps: $(NODE_MODULES)
 
-RUN_PKGS := iptables nftables iproute2 procps
+# dig and curl: the README's first commands against a running agent.
+RUN_PKGS := iptables nftables iproute2 procps bind9-dnsutils curl
 TEST_PKGS := $(RUN_PKGS) conntrack util-linux dnsperf knot knot-dnsutils unbound dnsmasq bind9-dnsutils
 
 run-deps:
