@@ -22,6 +22,47 @@ const LOCAL_IP = '169.254.20.10';
 
 interface Ran { code: number; out: string }
 
+/** The simple commands of a shell line: split at |, ||, && and ; outside quotes. */
+function pipeline(cmd: string): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  let quote = '';
+  for (let i = 0; i < cmd.length; i++) {
+    const c = cmd[i];
+    if (quote) { if (c === quote) quote = ''; cur += c; continue; }
+    if (c === '"' || c === "'") { quote = c; cur += c; continue; }
+    if (c === '|' || c === ';' || (c === '&' && cmd[i + 1] === '&')) {
+      if (cmd[i + 1] === c) i++;
+      parts.push(cur.trim());
+      cur = '';
+      continue;
+    }
+    cur += c;
+  }
+  parts.push(cur.trim());
+  return parts.filter((p) => p !== '');
+}
+
+/**
+ * What an unmarked block may run here. Anything that could change this machine (node setup,
+ * teardown, the kubelet writer, a serving agent) must be marked "# needs root on a node": the
+ * tests never touch the root namespace's addresses or firewall. `nodedns run` is allowed only in
+ * a transcript whose output is a configuration error, and even then runs with node setup off.
+ */
+function mayRunHere(cmd: string, expected?: string[]): string | undefined {
+  for (const part of pipeline(cmd)) {
+    const words = part.replace(/^(\w+=\S*\s+)+/, '').split(/\s+/);
+    const [tool, sub] = words;
+    if (['dig', 'curl', 'grep', 'printf'].includes(tool)) continue;
+    if (tool === 'make') continue; // run as make -n (see sh)
+    if (tool === 'nodedns' && ['doctor', 'explain', 'query', 'help', 'version'].includes(sub)) continue;
+    if (tool === 'nodedns' && words.includes('--help')) continue;
+    if (tool === 'nodedns' && sub === 'run' && expected?.[0]?.startsWith('nodedns: invalid configuration:')) continue;
+    return `"${part}" may change this machine: mark its block "# needs root on a node", or show a configuration error`;
+  }
+  return undefined;
+}
+
 describe('every command the README shows works as written', () => {
   let dns: FaultServer;
   let root: HostRoot;
@@ -32,6 +73,7 @@ describe('every command the README shows works as written', () => {
   let healthPort: number;
   let metricsPort: number;
   let env: NodeJS.ProcessEnv;
+  let runEnv: NodeJS.ProcessEnv;
 
   before(async () => {
     // The cluster DNS and the upstream: what the README's examples ask for.
@@ -61,6 +103,13 @@ describe('every command the README shows works as written', () => {
     mkdirSync(bin);
     writeFileSync(join(bin, 'nodedns'), `#!/bin/sh\nexec node ${CLI} "$@"\n`, { mode: 0o755 });
     env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, NODEDNS_CONTROL_SOCKET: sock, NO_COLOR: '1' };
+    // A `nodedns run` example that turned valid would start an agent: without node setup, on
+    // loopback, with no HTTP listeners (mayRunHere lets it through only as a config error).
+    runEnv = {
+      ...env, NODEDNS_SETUP_INTERFACE: 'false', NODEDNS_FIREWALL: 'none', NODEDNS_KUBE_API: 'false', NODEDNS_LOCAL_IP: freeAddress(),
+      NODEDNS_PORT: String(await freePort(ip)), NODEDNS_METRICS_ADDR: '', NODEDNS_HEALTH_ADDR: '', NODEDNS_CONTROL_SOCKET: '',
+      NODEDNS_UPSTREAM: `${dns.address}:${dns.port}`,
+    };
   });
 
   after(async () => {
@@ -79,7 +128,9 @@ describe('every command the README shows works as written', () => {
   };
   // Asynchronous: the fault server answers from this process.
   const sh = (cmd: string) => new Promise<Ran>((res) => {
-    execFile('bash', ['-c', here(cmd)], { cwd: work, env, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
+    const e = /(^|\s)nodedns run\b/.test(cmd) ? runEnv : env;
+    // Running the suite or a build from inside the suite would recurse: make is a dry run.
+    execFile('bash', ['-c', here(cmd).replace(/(^|&&\s*|;\s*)make /g, `$1make -n -C ${ROOT} `)], { cwd: work, env: e, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
       res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
     });
   });
@@ -99,6 +150,8 @@ describe('every command the README shows works as written', () => {
         if (!b.lines[i].startsWith('$ ')) continue;
         const want: string[] = [];
         for (let j = i + 1; j < b.lines.length && !b.lines[j].startsWith('$ '); j++) want.push(b.lines[j]);
+        const unsafe = mayRunHere(b.lines[i].slice(2), want);
+        assert.equal(unsafe, undefined, `README line ${b.line}: ${unsafe}`);
         const r = await sh(b.lines[i].slice(2));
         assert.deepEqual(r.out.trimEnd().split('\n').filter((l) => l !== ''), want, `README line ${b.line}: ${b.lines[i]}`);
         checked++;
@@ -113,8 +166,9 @@ describe('every command the README shows works as written', () => {
       for (const raw of b.lines) {
         const cmd = stripComment(raw);
         if (cmd === '' || cmd.startsWith('#')) continue;
-        // Running the suite or a build from inside the suite would recurse: make is dry-run.
-        const r = await sh(cmd.startsWith('make ') ? cmd.replace(/^make /, 'make -n -C ' + ROOT + ' ') : cmd);
+        const unsafe = mayRunHere(cmd);
+        assert.equal(unsafe, undefined, `README line ${b.line}: ${unsafe}`);
+        const r = await sh(cmd);
         assert.equal(r.code, 0, `README line ${b.line}: ${cmd} (as run: ${here(cmd)}) exited ${r.code}:\n${r.out}`);
         assert.notEqual(r.out.trim(), '', `README line ${b.line}: ${cmd} printed nothing`);
         seen.push(cmd.split(' ').slice(0, 2).join(' '));
@@ -123,6 +177,16 @@ describe('every command the README shows works as written', () => {
     for (const want of ['dig @169.254.20.10', 'nodedns doctor', 'nodedns explain', 'nodedns query', 'curl -s']) {
       assert.ok(seen.includes(want), `${want} is not among the commands run: ${seen.join(', ')}`);
     }
+  });
+
+  it('refuses to run a command that could change this machine unless its block is marked', () => {
+    for (const cmd of ['nodedns teardown', 'nodedns setup --cluster-dns 10.96.0.10', 'nodedns kubelet set --ip 169.254.20.10', 'nodedns run', 'sudo make run', 'ip addr add 169.254.20.10/32 dev lo', 'dig @1.1.1.1 x && nodedns setup']) {
+      assert.notEqual(mayRunHere(cmd), undefined, cmd);
+    }
+    for (const cmd of ['dig @169.254.20.10 x +short', 'nodedns doctor', 'NODEDNS_CACHE_SIZE=x nodedns version', 'curl -s 169.254.20.10:9253/metrics | grep -E x', "curl -s x | grep -E '^(a|nodedns teardown)'", 'nodedns setup --help']) {
+      assert.equal(mayRunHere(cmd), undefined, cmd);
+    }
+    assert.equal(mayRunHere('nodedns run --port 0', ['nodedns: invalid configuration: --port: …']), undefined);
   });
 
   it('the examples show what the README says they show', async () => {
