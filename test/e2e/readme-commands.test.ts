@@ -189,6 +189,14 @@ describe('every command the README shows works as written', () => {
     assert.equal(mayRunHere('nodedns run --port 0', ['nodedns: invalid configuration: --port: …']), undefined);
   });
 
+  it('what doctor and explain print carries no internal shorthand (the README shows none)', async () => {
+    const doctor = await sh('nodedns doctor');
+    assert.match(doctor.out, /^PASS  listening: /m);
+    const go = await sh('nodedns explain kube-health.localhost --resolver go');
+    assert.match(go.out, /Go's pure resolver/);
+    for (const out of [doctor.out, go.out]) assert.doesNotMatch(out, /\(seeds? \d{3}/);
+  });
+
   it('the examples show what the README says they show', async () => {
     const a = await sh('dig @169.254.20.10 kubernetes.default.svc.cluster.local +short');
     assert.equal(a.out.trim(), '10.96.0.1');
