@@ -6,7 +6,7 @@ RUN_ARGS ?=
 # below runs on it, whatever Node.js the machine has.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: all deps run-deps test-deps build run test unit e2e bench clean
+.PHONY: all deps run-deps test-deps build run test unit e2e bench docs clean
 
 all: build
 
@@ -20,7 +20,8 @@ $(NODE_MODULES): package.json package-lock.json
 
 deps: $(NODE_MODULES)
 
-RUN_PKGS := iptables nftables iproute2 procps
+# dig and curl: the README's first commands against a running agent.
+RUN_PKGS := iptables nftables iproute2 procps bind9-dnsutils curl
 TEST_PKGS := $(RUN_PKGS) conntrack util-linux dnsperf knot knot-dnsutils unbound dnsmasq bind9-dnsutils
 
 run-deps:
@@ -50,6 +51,11 @@ e2e: test-deps build
 
 bench: test-deps build
 	scripts/bench/run.sh
+
+# docs/flags.md is generated from the flag definitions (src/config/options.ts);
+# test/docs-flags.test.ts fails when it is out of date.
+docs: deps
+	node --import tsx scripts/docs-flags.ts
 
 clean:
 	rm -rf dist

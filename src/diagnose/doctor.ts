@@ -73,7 +73,7 @@ export function renderDoctor(r: DoctorReport, p: Paint): string {
   const L = [p.bold(`nodedns doctor: ${colour(r.verdict).trim()}: ${parts.join(', ')}`), `config: ${r.configFrom}`, ''];
   const sorted = [...r.checks].sort((a, b) => ORDER[a.status] - ORDER[b.status]);
   for (const c of sorted) {
-    L.push(`${colour(c.status)}  ${p.bold(c.id)}: ${c.title}${c.seed ? p.dim(` (seed ${c.seed})`) : ''}`);
+    L.push(`${colour(c.status)}  ${p.bold(c.id)}: ${c.title}`);
     L.push(`      ${c.evidence}`);
     if (c.status !== 'PASS') for (const d of c.details ?? []) if (!c.evidence.includes(d)) L.push(p.dim(`        ${d}`));
     if (c.fix) L.push(`      ${p.bold('fix:')} ${c.fix}`);

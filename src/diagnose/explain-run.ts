@@ -268,7 +268,7 @@ function advise(res: ExplainResult, cands: Candidate[], inp: ExplainInput): stri
     const local = res.queries.find((q) => q.routeKind === 'local');
     if (res.resolver === 'go') {
       out.push(`Go's pure resolver (CGO_ENABLED=0) sends "${bare}" through DNS like any name; only a cgo build, on an image whose /etc/nsswitch.conf has "myhostname", `
-        + 'lets glibc answer *.localhost itself (seed 001)' + (local ? `; here nodedns answers it locally at query ${local.n}, after the search list` : ''));
+        + 'lets glibc answer *.localhost itself' + (local ? `; here nodedns answers it locally at query ${local.n}, after the search list` : ''));
     } else if (local) {
       out.push(`nodedns answers *.localhost itself (127.0.0.1, ::1), but only for the bare name (query ${local.n}); the search-list names before it go to the cluster DNS`);
     }
