@@ -38,6 +38,9 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
     tcpMaxConnections: 1024,
     tcpIdleTimeoutMs: 10_000,
     tcpMaxQueriesPerConnection: 128,
+    tcpMaxConnectionsPerClient: 64,
+    tcpMessageTimeoutMs: 2000,
+    tcpMaxPendingBytes: 131072,
     cache: {
       positiveSize: 9984,
       negativeSize: 9984,

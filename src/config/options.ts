@@ -26,6 +26,11 @@ const str = (raw: Raw): string => {
 };
 const secs = (raw: Raw) => v.parseDuration(str(raw), 's');
 const millis = (raw: Raw) => Math.round(v.parseDuration(str(raw), 'ms') * 1000);
+const millisIn = (min: number, max: number) => (raw: Raw) => {
+  const ms = millis(raw);
+  if (ms < min || ms > max) throw new Error(`"${str(raw)}" is not from ${min}ms to ${max / 1000}s`);
+  return ms;
+};
 const int = (min: number, max: number) => (raw: Raw) => v.parseInteger(str(raw), min, max);
 const bool = (raw: Raw) => v.parseBool(typeof raw === 'boolean' ? raw : str(raw));
 
@@ -90,6 +95,12 @@ export const OPTIONS: Option[] = [
     apply: (c, r) => { c.tcpIdleTimeoutMs = millis(r); } },
   { name: 'tcp-max-queries', def: '128', help: 'queries in progress on one client TCP connection',
     apply: (c, r) => { c.tcpMaxQueriesPerConnection = int(1, 65535)(r); } },
+  { name: 'tcp-max-connections-per-client', def: '64', help: 'client TCP connections open at once from one address; more are closed at once',
+    apply: (c, r) => { c.tcpMaxConnectionsPerClient = int(1, 1_000_000)(r); } },
+  { name: 'tcp-message-timeout', def: '2s', help: 'time for a whole TCP message to arrive once its first byte has; then the connection is closed',
+    apply: (c, r) => { c.tcpMessageTimeoutMs = millisIn(100, 60_000)(r); } },
+  { name: 'tcp-max-pending-bytes', def: '131072', help: 'bytes of answers one client TCP connection has not taken yet; past it nodedns stops reading it',
+    apply: (c, r) => { c.tcpMaxPendingBytes = int(4096, 64 * 1024 * 1024)(r); } },
   // --- cache
   { name: 'cache-size', def: '9984', help: 'positive cache entries',
     apply: (c, r) => { c.cache.positiveSize = int(0, 10_000_000)(r); } },

@@ -61,6 +61,9 @@ export interface Config {
   tcpMaxConnections: number;
   tcpIdleTimeoutMs: number;
   tcpMaxQueriesPerConnection: number; // pipelined queries per client connection
+  tcpMaxConnectionsPerClient: number; // per client address
+  tcpMessageTimeoutMs: number; // a whole message, from its first byte
+  tcpMaxPendingBytes: number; // answers written but not yet taken, per connection
   cache: CacheConfig;
   // node setup
   setupInterface: boolean;

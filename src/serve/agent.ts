@@ -19,7 +19,7 @@ import { LocalAnswers } from './local';
 import { Resolver } from './resolver';
 import type { RouteKind, Router } from './router';
 import { buildRouter } from './routes';
-import { TcpListener } from './tcp';
+import { TcpListener, tcpLimits } from './tcp';
 import { UdpListener } from './udp';
 import { join } from 'node:path';
 
@@ -95,7 +95,7 @@ export class Agent {
 
   private async listen(): Promise<void> {
     const h = () => this.handler;
-    const limits = { maxConnections: this.config.tcpMaxConnections, idleTimeoutMs: this.config.tcpIdleTimeoutMs, maxQueriesPerConnection: this.config.tcpMaxQueriesPerConnection };
+    const limits = tcpLimits(this.config);
     for (const ip of this.config.localIps) {
       const u = new UdpListener(ip, this.config.port, h);
       await u.start();
@@ -125,7 +125,7 @@ export class Agent {
     this.resolver.limits = { maxInflight: next.maxInflight, queryTimeoutMs: next.queryTimeoutMs };
     this.handler.local = local;
     this.cache.reconfigure(next.cache);
-    for (const t of this.tcp) t.limits = { maxConnections: next.tcpMaxConnections, idleTimeoutMs: next.tcpIdleTimeoutMs, maxQueriesPerConnection: next.tcpMaxQueriesPerConnection };
+    for (const t of this.tcp) t.limits = tcpLimits(next);
     this.config = next;
     this.stats.configReloads.ok++;
   }
