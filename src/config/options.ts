@@ -47,6 +47,8 @@ export const OPTIONS: Option[] = [
   // --- serving
   { name: 'local-ip', def: '169.254.20.10', help: 'comma list of addresses to listen on (IPv4 and IPv6)',
     apply: (c, r) => { c.localIps = v.splitList(str(r)).map(v.parseIp); } },
+  { name: 'allow-open-resolver', def: 'false', bool: true, help: 'allow --local-ip 0.0.0.0 or :: (DNS on every address of the node: an open resolver)',
+    apply: (c, r) => { c.allowOpenResolver = bool(r); } },
   { name: 'port', def: '53', help: 'DNS port on every local address',
     apply: (c, r) => { c.port = v.parsePort(str(r)); } },
   { name: 'cluster-domain', def: 'cluster.local', help: 'the cluster domain, forwarded to the cluster DNS',
@@ -99,8 +101,8 @@ export const OPTIONS: Option[] = [
     apply: (c, r) => { c.tcpMaxConnectionsPerClient = int(1, 1_000_000)(r); } },
   { name: 'tcp-message-timeout', def: '2s', help: 'time for a whole TCP message to arrive once its first byte has; then the connection is closed',
     apply: (c, r) => { c.tcpMessageTimeoutMs = millisIn(100, 60_000)(r); } },
-  { name: 'tcp-max-pending-bytes', def: '131072', help: 'bytes of answers one client TCP connection has not taken yet; past it nodedns stops reading it',
-    apply: (c, r) => { c.tcpMaxPendingBytes = int(4096, 64 * 1024 * 1024)(r); } },
+  { name: 'tcp-max-pending-bytes', def: '65536', help: 'bytes of answers one client TCP connection has not taken yet; past it reading stops, past twice it the connection closes',
+    apply: (c, r) => { c.tcpMaxPendingBytes = int(16384, 16 * 1024 * 1024)(r); } },
   // --- cache
   { name: 'cache-size', def: '9984', help: 'positive cache entries',
     apply: (c, r) => { c.cache.positiveSize = int(0, 10_000_000)(r); } },
@@ -175,10 +177,16 @@ export const OPTIONS: Option[] = [
   { name: 'restart-kubelet', def: 'false', bool: true, help: 'restart kubelet after changing its config (needs host PID namespace)',
     apply: (c, r) => { c.restartKubelet = bool(r); } },
   // --- observability
-  { name: 'metrics-addr', def: ':9253', help: 'Prometheus metrics listen address ("" = off)',
+  { name: 'metrics-addr', def: '127.0.0.1:9253', help: 'Prometheus metrics listen address; ":9253" = every address ("" = off)',
     apply: (c, r) => { c.metricsAddr = v.parseListenAddr(str(r)); } },
   { name: 'health-addr', def: '<first local ip>:8080', help: '/health and /ready listen address ("" = off)',
     apply: (c, r) => { c.healthAddr = str(r) === 'auto' ? 'auto' : v.parseListenAddr(str(r)); } },
+  { name: 'chaos-allow', def: '', help: 'CIDRs that may ask upstreams/cache/config.nodedns CH TXT besides the node itself (comma list)',
+    apply: (c, r) => {
+      const cidrs = v.splitList(str(r)).map(v.parseCidr);
+      if (cidrs.length > 256) throw new Error(`${cidrs.length} entries; at most 256 (use shorter prefixes)`);
+      c.chaosAllow = cidrs;
+    } },
   { name: 'log-level', def: 'info', help: 'trace, debug, info, warn, error or fatal',
     apply: (c, r) => { c.logLevel = v.parseChoice<LogLevel>(str(r), LEVELS); } },
   { name: 'log-queries', def: 'false', bool: true, help: 'log every query (name, type, client, rcode, cache, upstream, latency)',

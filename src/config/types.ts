@@ -64,6 +64,8 @@ export interface Config {
   tcpMaxConnectionsPerClient: number; // per client address
   tcpMessageTimeoutMs: number; // a whole message, from its first byte
   tcpMaxPendingBytes: number; // answers written but not yet taken, per connection
+  allowOpenResolver: boolean; // --local-ip may be a wildcard address
+  chaosAllow: string[]; // CIDRs that may ask the CHAOS names revealing configuration, besides the node itself
   cache: CacheConfig;
   // node setup
   setupInterface: boolean;

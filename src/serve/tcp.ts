@@ -65,11 +65,19 @@ class Connection {
 
   private answer(out: Buffer): void {
     this.open--;
-    if (this.s.destroyed) return;
+    const s = this.s;
+    if (s.destroyed) return;
+    // Reading stopped at the bound, but answers to the queries already in progress keep coming:
+    // a client that lets them pile up to twice the bound is not reading, and goes.
+    if (s.writableLength > 0 && s.writableLength + out.length + 2 > 2 * this.listener.limits.maxPendingBytes) {
+      this.listener.stats.overload++;
+      s.destroy();
+      return;
+    }
     const frame = Buffer.allocUnsafe(out.length + 2);
     frame.writeUInt16BE(out.length, 0);
     out.copy(frame, 2);
-    this.s.write(frame, this.written);
+    s.write(frame, this.written);
     if (!this.pumping) this.pump();
   }
 

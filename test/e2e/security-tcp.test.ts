@@ -3,6 +3,7 @@
 // half-closes after its queries. Memory is asserted as a bound (VmHWM of the agent), the
 // attacks as counts of legitimate answers; nothing here measures a duration.
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -21,6 +22,12 @@ function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
   return Number(m[1]);
+}
+
+/** Established TCP connections to the agent's DNS port (ss, read-only). */
+function agentConnections(agent: AgentProcess): number {
+  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${agent.port} )`], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.includes(`${agent.address}:${agent.port}`)).length;
 }
 
 const framed = (msg: Buffer) => Buffer.concat([Buffer.from([msg.length >> 8, msg.length & 0xff]), msg]);
@@ -110,7 +117,11 @@ describe('TCP clients cannot hold more than their share', () => {
         'big.f.test': [{ type: 'TXT', data: BIG_TXT, ttl: 300 }],
         'www.f.test': [{ type: 'A', data: '192.0.2.5', ttl: 300 }],
       },
-      handler: (q) => (q.name.startsWith('miss') ? { answers: [{ name: q.name, type: 'A', ttl: 60, data: '192.0.2.7' }], delayMs: 300 } : undefined),
+      handler: (q) => {
+        if (q.name.startsWith('miss')) return { answers: [{ name: q.name, type: 'A', ttl: 60, data: '192.0.2.7' }], delayMs: 300 };
+        if (q.name.startsWith('bigmiss')) return { answers: [{ name: q.name, type: 'TXT', ttl: 60, data: BIG_TXT }], delayMs: 500 };
+        return undefined;
+      },
     });
   });
   after(async () => { await up?.stop(); });
@@ -143,12 +154,35 @@ describe('TCP clients cannot hold more than their share', () => {
       assert.ok(peak - before < 96 * 1024, `agent peak RSS ${peak} kB grew more than 96 MB over ${before} kB while one client never read (${sent} queries pushed)`);
       // blocked past the idle timeout: the agent closes the connection
       await waitUntil('the agent to close the blocked connection', () => {
-        const out = require('node:child_process').execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${agent.port} )`], { encoding: 'utf8' }) as string;
-        return out.split('\n').filter((l) => l.includes(`${agent.address}:${agent.port}`)).length === 0 ? true : undefined;
+        return agentConnections(agent) === 0 ? true : undefined;
       }, 30_000);
       s.destroy();
       const r = await dig({ server: agent, name: 'www.f.test', tcp: true });
       assert.equal(r.status, 'NOERROR', r.output);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('answers to queries in progress that pile up past twice the bound close the connection', async () => {
+    const agent = await startAgent({ upstreams: [up], args: ['--tcp-idle-timeout', '120s'] });
+    try {
+      await dig({ server: agent, name: 'big.f.test', type: 'TXT', tcp: true }); // cached: the hits below answer at once
+      const s = await connect(agent);
+      s.pause();
+      let closed = false;
+      s.on('error', () => { /* reset */ });
+      s.on('close', () => { closed = true; });
+      const tag = Date.now();
+      // 100 misses (~200 KB of answers, 0.5 s away), then hits until reading stops at the bound
+      const misses = Array.from({ length: 100 }, (_, i) => framed(buildQuery(`bigmiss${i}-${tag}.f.test`, 'TXT', { id: i })));
+      const hits = Array.from({ length: 2000 }, (_, i) => framed(buildQuery('big.f.test', 'TXT', { id: i })));
+      s.write(Buffer.concat([...misses, ...hits]));
+      await waitUntil('the agent to close the connection that does not read', () => {
+        return agentConnections(agent) === 0 ? true : undefined;
+      }, 30_000);
+      s.destroy();
+      assert.ok(closed || s.destroyed);
     } finally {
       await agent.stop();
     }
