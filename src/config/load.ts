@@ -41,6 +41,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
     tcpMaxConnectionsPerClient: 64,
     tcpMessageTimeoutMs: 2000,
     tcpMaxPendingBytes: 65536,
+    tcpMaxPendingTotal: 32 * 1024 * 1024,
     allowOpenResolver: false,
     chaosAllow: [],
     cache: {

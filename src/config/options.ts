@@ -101,8 +101,10 @@ export const OPTIONS: Option[] = [
     apply: (c, r) => { c.tcpMaxConnectionsPerClient = int(1, 1_000_000)(r); } },
   { name: 'tcp-message-timeout', def: '2s', help: 'time for a whole TCP message to arrive once its first byte has; then the connection is closed',
     apply: (c, r) => { c.tcpMessageTimeoutMs = millisIn(100, 60_000)(r); } },
-  { name: 'tcp-max-pending-bytes', def: '65536', help: 'bytes of answers one client TCP connection has not taken yet; past it reading stops, past twice it the connection closes',
+  { name: 'tcp-max-pending-bytes', def: '65536', help: 'bytes one client TCP connection may hold: answers not yet taken plus queries in progress; past it reading stops, unread answers at twice it close the connection',
     apply: (c, r) => { c.tcpMaxPendingBytes = int(16384, 16 * 1024 * 1024)(r); } },
+  { name: 'tcp-max-pending-total', def: '33554432', help: 'the same bytes, all client TCP connections to one listening address together; past it the connection holding the most is closed',
+    apply: (c, r) => { c.tcpMaxPendingTotal = int(1024 * 1024, 4 * 1024 * 1024 * 1024)(r); } },
   // --- cache
   { name: 'cache-size', def: '9984', help: 'positive cache entries',
     apply: (c, r) => { c.cache.positiveSize = int(0, 10_000_000)(r); } },

@@ -64,6 +64,7 @@ export interface Config {
   tcpMaxConnectionsPerClient: number; // per client address
   tcpMessageTimeoutMs: number; // a whole message, from its first byte
   tcpMaxPendingBytes: number; // answers written but not yet taken, per connection
+  tcpMaxPendingTotal: number; // the same, all client connections of one listener together
   allowOpenResolver: boolean; // --local-ip may be a wildcard address
   chaosAllow: string[]; // CIDRs that may ask the CHAOS names revealing configuration, besides the node itself
   cache: CacheConfig;

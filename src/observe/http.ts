@@ -26,7 +26,7 @@ function bindMessage(e: NodeJS.ErrnoException, addr: string, flag: string): stri
     case 'EADDRINUSE':
       return `cannot listen on ${addr} for ${flag}: another process already uses it (see: ss -ltnp 'sport = :${listenAddrParts(addr).port}'; node-cache?). Stop it, choose another ${flag}, or set ${flag} "" to turn it off`;
     case 'EADDRNOTAVAIL':
-      return `cannot listen on ${addr} for ${flag}: the address is not on any interface of this node. Use one of the node's addresses, or ":port" for all`;
+      return `cannot listen on ${addr} for ${flag}: the address is not on any interface of this node. Use one of the node's addresses (the DaemonSet passes status.hostIP), or 127.0.0.1`;
     case 'EACCES':
     case 'EPERM':
       return `cannot listen on ${addr} for ${flag}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`;
@@ -35,7 +35,7 @@ function bindMessage(e: NodeJS.ErrnoException, addr: string, flag: string): stri
   }
 }
 
-/** Listens on `addr` ("ip:port", "[v6]:port" or ":port" for every address) and serves `routes` by path. */
+/** Listens on `addr` ("ip:port", "[v6]:port", or ":port" for every address, only when the operator asks for it) and serves `routes` by path. */
 export async function listenHttp(addr: string, flag: string, routes: Record<string, Route>): Promise<Server> {
   const { host, port } = listenAddrParts(addr);
   const server = createServer((req, res) => {

@@ -1,6 +1,6 @@
 // TCP listener on one local address (RFC 7766): length-framed messages, several
 // queries per connection answered as they complete. Every connection costs at most its
-// bound: reading stops while its unread answers or queries in progress are at their
+// bound: reading stops while its unread answers and queries in progress are at their
 // limit, a message must arrive whole within a deadline, one address holds a bounded
 // share of the slots, and a full listener makes room by closing the connection idle
 // the longest (RFC 7766 §6.2.3) rather than refusing newcomers.
@@ -16,13 +16,15 @@ export interface TcpLimits {
   idleTimeoutMs: number;
   messageTimeoutMs: number;
   maxQueriesPerConnection: number;
-  maxPendingBytes: number; // answers written but not yet taken by the client
+  maxPendingBytes: number; // answers written but not yet taken by the client, plus the queries in progress
+  maxPendingTotal: number; // the same, all connections of the listener together
 }
 
 export function tcpLimits(c: Config): TcpLimits {
   return {
     maxConnections: c.tcpMaxConnections, maxConnectionsPerClient: c.tcpMaxConnectionsPerClient, idleTimeoutMs: c.tcpIdleTimeoutMs,
     messageTimeoutMs: c.tcpMessageTimeoutMs, maxQueriesPerConnection: c.tcpMaxQueriesPerConnection, maxPendingBytes: c.tcpMaxPendingBytes,
+    maxPendingTotal: c.tcpMaxPendingTotal,
   };
 }
 
@@ -32,16 +34,23 @@ const EMPTY = Buffer.alloc(0);
 class Connection {
   buf: Buffer = EMPTY;
   open = 0; // queries handed to the handler and not yet answered
+  held = 0; // bytes of those queries (a miss keeps its message until answered)
   blocked = false; // reading paused by back-pressure
   ended = false; // the client shut down its write side: answer what was asked, then close
+  /** What this connection held at its last accounting (TcpListener.held counts the sum). */
+  accounted = 0;
   private pumping = false;
   private deadline: NodeJS.Timeout | undefined;
-  readonly reply: (out: Buffer) => void;
+  /** The handler's reply callback; its peer argument is the query's size, so that no closure is made per query. */
+  readonly reply: (out: Buffer, querySize: number) => void;
   private readonly written: () => void;
 
   constructor(readonly s: Socket, readonly client: string, private readonly listener: TcpListener) {
-    this.reply = (out) => this.answer(out);
-    this.written = () => { this.listener.touch(this); if (this.blocked) this.pump(); };
+    this.reply = (out, querySize) => this.answer(out, querySize);
+    this.written = () => {
+      this.listener.touch(this);
+      if (this.blocked) this.pump(); else this.account();
+    };
   }
 
   onData(chunk: Buffer): void {
@@ -63,8 +72,9 @@ class Connection {
     this.clearDeadline();
   }
 
-  private answer(out: Buffer): void {
+  private answer(out: Buffer, querySize: number): void {
     this.open--;
+    this.held -= querySize;
     const s = this.s;
     if (s.destroyed) return;
     // Reading stopped at the bound, but answers to the queries already in progress keep coming:
@@ -81,14 +91,28 @@ class Connection {
     if (!this.pumping) this.pump();
   }
 
-  /** Handles every whole message in the buffer while the connection is under its bounds, then reads on or pauses. */
+  /** Tells the listener how much this connection holds now: unread answers, queries in progress, bytes not parsed yet. */
+  account(): void {
+    const s = this.s;
+    const now = s.destroyed ? 0 : s.writableLength + this.held + this.buf.length;
+    const delta = now - this.accounted;
+    this.accounted = now;
+    if (delta !== 0) this.listener.charge(delta);
+  }
+
   pump(): void {
+    this.handleBuffered();
+    this.account();
+  }
+
+  /** Handles every whole message in the buffer while the connection is under its bounds, then reads on or pauses. */
+  private handleBuffered(): void {
     const s = this.s;
     const limits = this.listener.limits;
     this.pumping = true;
     try {
       while (!s.destroyed) {
-        if (this.open >= limits.maxQueriesPerConnection || s.writableLength >= limits.maxPendingBytes) {
+        if (this.open >= limits.maxQueriesPerConnection || s.writableLength + this.held >= limits.maxPendingBytes) {
           this.block();
           return;
         }
@@ -100,7 +124,8 @@ class Connection {
         this.buf = this.buf.length === 2 + len ? EMPTY : this.buf.subarray(2 + len);
         this.listener.touch(this);
         this.open++;
-        if (!this.listener.handler().handle(msg, true, this.listener.v6, this.client, this.reply, undefined)) this.open--;
+        this.held += len;
+        if (!this.listener.handler().handle(msg, true, this.listener.v6, this.client, this.reply, len)) { this.open--; this.held -= len; }
       }
     } finally {
       this.pumping = false;
@@ -145,6 +170,8 @@ export class TcpListener {
   private readonly conns = new Map<Socket, Connection>();
   /** Open connections per client address; an address leaves when its last connection closes, so this stays within the global cap. */
   private readonly perClient = new Map<string, number>();
+  /** Bytes all connections hold together (Connection.accounted summed). */
+  private held = 0;
   readonly v6: boolean;
 
   constructor(readonly ip: string, readonly port: number, readonly handler: () => Handler,
@@ -169,6 +196,18 @@ export class TcpListener {
     });
     server.on('error', () => { /* accept errors (EMFILE): the connection is lost, the server lives */ });
     this.server = server;
+  }
+
+  /** Adds what one connection holds more (or less) than before; over --tcp-max-pending-total, the biggest holders go. */
+  charge(delta: number): void {
+    this.held += delta;
+    while (this.held > this.limits.maxPendingTotal && this.conns.size > 0) {
+      let biggest: Connection | undefined;
+      for (const c of this.conns.values()) if (!biggest || c.accounted > biggest.accounted) biggest = c;
+      this.stats.overload++;
+      this.forget(biggest!);
+      biggest!.s.destroy();
+    }
   }
 
   touch(c: Connection): void {
@@ -210,6 +249,8 @@ export class TcpListener {
   /** Drops a connection from the counts at once (its 'close' event comes later). */
   private forget(c: Connection): void {
     c.close();
+    this.held -= c.accounted;
+    c.accounted = 0;
     this.conns.delete(c.s);
     const n = (this.perClient.get(c.client) ?? 1) - 1;
     if (n === 0) this.perClient.delete(c.client); else this.perClient.set(c.client, n);

@@ -188,6 +188,70 @@ describe('TCP clients cannot hold more than their share', () => {
     }
   });
 
+  it('queries in progress count against the bound by their size', async (t) => {
+    const silent = await startFaultServer({ behaviour: { fault: 'drop' } });
+    const agent = await startAgent({ upstreams: [silent] });
+    try {
+      const tag = Date.now();
+      // 128 misses of ~60 KB each (an EDNS padding option): a miss keeps its message until answered
+      const queries = Array.from({ length: 128 }, (_, i) => {
+        const q = buildQuery(`pad${i}-${tag}.f.test`, 'A', { edns: 1232, id: i });
+        const pad = 60_000;
+        q.writeUInt16BE(4 + pad, q.length - 2);
+        const opt = Buffer.alloc(4 + pad);
+        opt.writeUInt16BE(12, 0);
+        opt.writeUInt16BE(pad, 2);
+        return framed(Buffer.concat([q, opt]));
+      });
+      const s = await connect(agent);
+      s.on('error', () => { /* closed at the end */ });
+      const firstAnswer = new Promise<number>((resolve) => s.once('data', () => resolve(new Set(silent.queries.map((q) => q.name).filter((n) => n.startsWith('pad'))).size)));
+      s.write(Buffer.concat(queries));
+      const asked = await firstAnswer;
+      t.diagnostic(`distinct queries sent upstream before the first answer (SERVFAIL at the query timeout): ${asked} of 128`);
+      assert.ok(asked >= 1 && asked <= 8, `${asked} queries of 60 KB were taken from one connection before any was answered`);
+      s.destroy();
+    } finally {
+      await agent.stop();
+      await silent.stop();
+    }
+  });
+
+  it('what all connections hold together is bounded: past --tcp-max-pending-total the biggest holder goes', async (t) => {
+    const agent = await startAgent({ upstreams: [up], args: ['--tcp-idle-timeout', '120s', '--tcp-max-pending-total', '1048576'] });
+    const socks: net.Socket[] = [];
+    try {
+      await dig({ server: agent, name: 'big.f.test', type: 'TXT', tcp: true }); // cached: answered at once
+      const batch = Buffer.concat(Array.from({ length: 1000 }, (_, i) => framed(buildQuery('big.f.test', 'TXT', { id: i }))));
+      // 24 clients at their own addresses, each under its own bound, none reading
+      for (let i = 0; i < 24; i++) {
+        const s = await connect(agent, freeAddress());
+        s.pause();
+        s.on('error', () => { /* reset by the agent */ });
+        socks.push(s);
+      }
+      const pushing = socks.map(async (s) => {
+        for (let n = 0; n < 200 && !s.destroyed; n++) {
+          if (s.write(batch)) continue;
+          const drained = await new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => { s.off('drain', on); resolve(false); }, 3000);
+            const on = () => { clearTimeout(timer); resolve(true); };
+            s.once('drain', on);
+          });
+          if (!drained) return;
+        }
+      });
+      await Promise.all(pushing);
+      await waitUntil('the agent to close the biggest holders', () => (agentConnections(agent) < 24 ? true : undefined), 30_000);
+      t.diagnostic(`connections left open by the agent: ${agentConnections(agent)} of 24`);
+      const r = await dig({ server: agent, name: 'www.f.test', tcp: true });
+      assert.equal(r.status, 'NOERROR', r.output);
+    } finally {
+      for (const s of socks) s.destroy();
+      await agent.stop();
+    }
+  });
+
   it('a message must arrive whole once it has begun: a drip-feeding connection is closed', async () => {
     const agent = await startAgent({ upstreams: [up] }); // --tcp-message-timeout 2s
     try {
