@@ -183,10 +183,6 @@ export class TcpListener {
     return this.conns.size;
   }
 
-  get clients(): number {
-    return this.perClient.size;
-  }
-
   async start(): Promise<void> {
     // allowHalfOpen: a client that shuts down its write side after its queries still gets every answer
     const server = createServer({ noDelay: true, allowHalfOpen: true }, (s) => this.accept(s));
@@ -204,9 +200,7 @@ export class TcpListener {
     while (this.held > this.limits.maxPendingTotal && this.conns.size > 0) {
       let biggest: Connection | undefined;
       for (const c of this.conns.values()) if (!biggest || c.accounted > biggest.accounted) biggest = c;
-      this.stats.overload++;
-      this.forget(biggest!);
-      biggest!.s.destroy();
+      this.drop(biggest!);
     }
   }
 
@@ -240,10 +234,14 @@ export class TcpListener {
       if (c.open === 0) { victim = c; break; }
       victim ??= c;
     }
-    if (!victim) return;
+    if (victim) this.drop(victim);
+  }
+
+  /** Closes a connection for a limit, counted as overload. */
+  private drop(c: Connection): void {
     this.stats.overload++;
-    this.forget(victim);
-    victim.s.destroy();
+    this.forget(c);
+    c.s.destroy();
   }
 
   /** Drops a connection from the counts at once (its 'close' event comes later). */
