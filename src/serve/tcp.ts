@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Config } from '../config/types';
 import type { Stats } from '../observe/stats';
 import type { Handler } from './handler';
+import { ClientCounts } from './client-counts';
 import { bindError } from './listen-errors';
 
 export interface TcpLimits {
@@ -169,7 +170,7 @@ export class TcpListener {
   /** Open connections, least recently active first (a whole message read or an answer taken moves one to the end). */
   private readonly conns = new Map<Socket, Connection>();
   /** Open connections per client address; an address leaves when its last connection closes, so this stays within the global cap. */
-  private readonly perClient = new Map<string, number>();
+  private readonly perClient = new ClientCounts();
   /** Bytes all connections hold together (Connection.accounted summed). */
   private held = 0;
   readonly v6: boolean;
@@ -210,8 +211,7 @@ export class TcpListener {
 
   private accept(s: Socket): void {
     const client = s.remoteAddress ?? '';
-    const mine = this.perClient.get(client) ?? 0;
-    if (mine >= this.limits.maxConnectionsPerClient) {
+    if (!this.perClient.add(client, this.limits.maxConnectionsPerClient)) {
       this.stats.overload++;
       s.destroy();
       return;
@@ -219,7 +219,6 @@ export class TcpListener {
     while (this.conns.size >= this.limits.maxConnections) this.evictIdlest();
     const c = new Connection(s, client, this);
     this.conns.set(s, c);
-    this.perClient.set(client, mine + 1);
     s.setTimeout(this.limits.idleTimeoutMs, () => c.onIdle());
     s.on('error', () => s.destroy());
     s.on('close', () => { if (this.conns.get(s) === c) this.forget(c); });
@@ -250,8 +249,7 @@ export class TcpListener {
     this.held -= c.accounted;
     c.accounted = 0;
     this.conns.delete(c.s);
-    const n = (this.perClient.get(c.client) ?? 1) - 1;
-    if (n === 0) this.perClient.delete(c.client); else this.perClient.set(c.client, n);
+    this.perClient.remove(c.client);
   }
 
   close(): Promise<void> {

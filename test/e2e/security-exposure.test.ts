@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import * as net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { CLI, startAgent } from '../helpers/agent';
 import { parseDig } from '../helpers/dig';
@@ -14,7 +15,7 @@ import { startFaultServer } from '../helpers/fault-server';
 import { NetnsLab, TOPO, netnsUnavailable, nodeTopology, spawnNodedns, startClusterDns, type Netns, type NodeTopology } from '../helpers/netns';
 import { freeAddress, freePort } from '../helpers/ports';
 import { waitUntil } from '../helpers/process';
-import { scrape } from './observe-scrape';
+import { httpGet, scrape } from './observe-scrape';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 const L = TOPO.localIp;
@@ -103,6 +104,42 @@ describe('exposure to neighbours', { skip, timeout: 180_000 }, () => {
       assert.match(r.stdout, /10\.0\.0\.1/, 'forced: it answers on every address');
     } finally {
       await nd.child.stop('SIGTERM', 15_000);
+    }
+  });
+});
+
+describe('the health listener under held connections', () => {
+  it('answers the probe while pods hold connections open: 8 per address, the oldest make room', async (t) => {
+    const up = await startFaultServer({ records: {} });
+    const ip = freeAddress();
+    const hport = await freePort(ip);
+    const agent = await startAgent({ localIps: [ip], upstreams: [up], args: ['--health-addr', `${ip}:${hport}`] });
+    const held: net.Socket[] = [];
+    let closedByAgent = 0;
+    try {
+      // 20 addresses × 10 idle connections (no request), well past the cap of 64
+      for (let a = 0; a < 20; a++) {
+        const source = freeAddress();
+        for (let i = 0; i < 10; i++) {
+          const s = net.connect({ host: ip, port: hport, localAddress: source });
+          s.on('error', () => { /* reset */ });
+          s.on('close', () => { closedByAgent++; });
+          held.push(s);
+          await new Promise((resolve) => s.once('connect', resolve).once('close', resolve));
+        }
+      }
+      let ok = 0;
+      for (let i = 0; i < 5; i++) if ((await httpGet(`http://${ip}:${hport}/health`).then((r) => r.status, () => 0)) === 200) ok++;
+      t.diagnostic(`probes answered ${ok} of 5 with 200 connections held from 20 addresses (${closedByAgent} closed by the agent)`);
+      assert.equal(ok, 5);
+      assert.ok(closedByAgent >= 200 - 64, `${closedByAgent} held connections closed`);
+      const perAddress = new Map<string, number>();
+      for (const s of held) if (!s.destroyed && !s.closed) perAddress.set(s.localAddress!, (perAddress.get(s.localAddress!) ?? 0) + 1);
+      assert.ok(Math.max(0, ...perAddress.values()) <= 8, `open per address: ${[...perAddress.values()].join(' ')}`);
+    } finally {
+      for (const s of held) s.destroy();
+      await agent.stop();
+      await up.stop();
     }
   });
 });
