@@ -22,7 +22,7 @@ describe('config', () => {
     assert.equal(c.cache.clusterDenialTtlCap, 5);
     assert.equal(c.cache.denialTtlCap, 30);
     assert.equal(c.healthAddr, '169.254.20.10:8080');
-    assert.equal(c.metricsAddr, ':9253');
+    assert.equal(c.metricsAddr, '127.0.0.1:9253');
   });
 
   it('takes flags, both IP families, repeatable stub domains and hosts', () => {

@@ -13,6 +13,7 @@ import { describe, it, after } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { applyYaml, defaults, finish, loadConfig } from '../src/config/load';
+import { listenAddrParts } from '../src/config/values';
 import { OPTION_BY_NAME } from '../src/config/options';
 import { KUBE_DNS_SERVICE, UPSTREAM_SERVICE } from '../src/kube/cluster-dns';
 import { CONFIG_KEY } from '../src/kube/configmaps';
@@ -372,6 +373,19 @@ describe('daemonset/ kustomizations', () => {
   });
 });
 
+/** What the downward API gives a pod on a node (samples). */
+const FIELD_SAMPLES: Record<string, string> = { 'spec.nodeName': 'node-1', 'status.hostIP': '10.0.0.5' };
+
+/** The container's arguments after "run", with $(VAR) expanded from its env as the kubelet does ($$ is a literal $). */
+function podArgs(container: Obj): string[] {
+  const env = new Map<string, string>();
+  for (const e of container.env ?? []) {
+    const v = e.value ?? FIELD_SAMPLES[e.valueFrom?.fieldRef?.fieldPath];
+    if (v !== undefined) env.set(e.name, v);
+  }
+  return (container.args as string[]).slice(1).map((a) => a.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string | undefined) => (name === undefined ? '$' : env.get(name) ?? m)));
+}
+
 describe('the DaemonSet', () => {
   const objs = build(ROOT);
   const ds = daemonSet(objs);
@@ -380,7 +394,7 @@ describe('the DaemonSet', () => {
 
   it('has its arguments accepted by nodedns run', () => {
     assert.equal(c.args[0], 'run');
-    const { config } = loadConfig(c.args.slice(1), { NODE_NAME: 'node-1' });
+    const { config } = loadConfig(podArgs(c), { NODE_NAME: 'node-1' });
     assert.deepEqual(config.localIps, ['169.254.20.10']);
     assert.equal(config.hostRoot, '/host');
     assert.equal(config.kubeApi, true);
@@ -395,7 +409,16 @@ describe('the DaemonSet', () => {
     assert.equal(c.livenessProbe.httpGet.path, '/health');
     assert.equal(c.readinessProbe.httpGet.path, '/ready');
     assert.deepEqual(c.ports.filter((p: Obj) => p.containerPort === config.port).map((p: Obj) => p.protocol).sort(), ['TCP', 'UDP']);
-    assert.ok(c.ports.some((p: Obj) => `:${p.containerPort}` === config.metricsAddr));
+    assert.ok(c.ports.some((p: Obj) => p.containerPort === listenAddrParts(config.metricsAddr).port));
+  });
+
+  it('listens for metrics on the node\'s own address (downward API), and nowhere on every address', () => {
+    const { config } = loadConfig(podArgs(c), {});
+    assert.ok(c.env.some((e: Obj) => e.name === 'HOST_IP' && e.valueFrom.fieldRef.fieldPath === 'status.hostIP'));
+    assert.equal(listenAddrParts(config.metricsAddr).host, FIELD_SAMPLES['status.hostIP']);
+    for (const addr of [config.metricsAddr, config.healthAddr]) assert.ok(!['', '0.0.0.0', '::'].includes(listenAddrParts(addr).host), addr);
+    assert.ok(!config.localIps.some((ip) => ip === '0.0.0.0' || ip === '::'));
+    assert.equal(config.allowOpenResolver, false);
   });
 
   it('is a node agent: host network, Default DNS, node-critical, every taint tolerated, safe rolling update', () => {
@@ -417,7 +440,7 @@ describe('the DaemonSet', () => {
     assert.deepEqual([...sc.capabilities.add].sort(), ['NET_ADMIN', 'NET_BIND_SERVICE', 'NET_RAW']);
     assert.equal(pod.hostPID, undefined);
     // writable places a read-only root needs: the control socket's directory
-    const { config } = loadConfig(c.args.slice(1), {});
+    const { config } = loadConfig(podArgs(c), {});
     const mountFor = (p: string) => c.volumeMounts.find((m: Obj) => p === m.mountPath || p.startsWith(m.mountPath + '/'));
     const sock = mountFor(config.controlSocket);
     assert.ok(sock && !sock.readOnly, `no writable mount for ${config.controlSocket}`);
@@ -425,7 +448,7 @@ describe('the DaemonSet', () => {
   });
 
   it('mounts the xtables lock, the host resolver files read-only, and no kubelet files', () => {
-    const { config } = loadConfig(c.args.slice(1), {});
+    const { config } = loadConfig(podArgs(c), {});
     const mount = (path: string) => c.volumeMounts.find((m: Obj) => m.mountPath === path);
     const vol = (name: string) => pod.volumes.find((v: Obj) => v.name === name);
     const lock = mount('/run/xtables.lock');
@@ -453,7 +476,7 @@ describe('the DaemonSet', () => {
   });
 
   it('is allowed by its RBAC to read what nodedns watches, and to post Events', () => {
-    const { config } = loadConfig(c.args.slice(1), {});
+    const { config } = loadConfig(podArgs(c), {});
     const rules = (ns: string) => objs.filter((o) => o.kind === 'Role' && o.metadata.namespace === ns).flatMap((r) => r.rules);
     const can = (ns: string, resource: string, name: string | undefined, verb: string) => rules(ns).some((r: Obj) =>
       r.apiGroups.includes('') && r.resources.includes(resource) && r.verbs.includes(verb) && (!r.resourceNames || (name && r.resourceNames.includes(name))));
@@ -490,7 +513,7 @@ describe('the kubelet components', () => {
   it('kubelet-writer turns the writer on and mounts the kubelet files read-write under --host-root', () => {
     const ds = daemonSet(build(join(ROOT, 'overlays', 'kubelet-writer')));
     const c = ds.spec.template.spec.containers[0];
-    const { config } = loadConfig(c.args.slice(1), {});
+    const { config } = loadConfig(podArgs(c), {});
     assert.equal(config.writeKubeletConfig, true);
     assert.equal(config.restartKubelet, false);
     const dir = join(config.hostRoot, dirname(DEFAULT_CONFIG));
@@ -502,7 +525,7 @@ describe('the kubelet components', () => {
   it('kubelet-restart adds the host PID namespace and the privilege nsenter needs', () => {
     const ds = daemonSet(build(bothComponentsOverlay()));
     const c = ds.spec.template.spec.containers[0];
-    const { config } = loadConfig(c.args.slice(1), {});
+    const { config } = loadConfig(podArgs(c), {});
     assert.equal(config.writeKubeletConfig, true);
     assert.equal(config.restartKubelet, true);
     assert.equal(ds.spec.template.spec.hostPID, true);
@@ -516,7 +539,7 @@ describe('the nodedns ConfigMap', () => {
 
   it('is what --config-map names, and is all comments (the defaults apply)', () => {
     const ds = daemonSet(build(ROOT));
-    const { config } = loadConfig(ds.spec.template.spec.containers[0].args.slice(1), {});
+    const { config } = loadConfig(podArgs(ds.spec.template.spec.containers[0]), {});
     assert.equal(config.configMap, `${cm.metadata.namespace}/${cm.metadata.name}`);
     const c = defaults({});
     applyYaml(c, text, 'config.yaml');

@@ -42,6 +42,12 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
     unwantedReplyThreshold: 10,
     staleClientTimeoutMs: 1800,
     fdReserve: 64,
+    tcpMaxConnectionsPerClient: 64,
+    tcpMessageTimeoutMs: 2000,
+    tcpMaxPendingBytes: 65536,
+    tcpMaxPendingTotal: 32 * 1024 * 1024,
+    allowOpenResolver: false,
+    chaosAllow: [],
     cache: {
       positiveSize: 9984,
       negativeSize: 9984,
@@ -70,7 +76,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
     watchKubeDnsConfigMap: true,
     writeKubeletConfig: false,
     restartKubelet: false,
-    metricsAddr: ':9253',
+    metricsAddr: '127.0.0.1:9253', // never every address unless told: the DaemonSet passes the node's own
     healthAddr: 'auto', // the first local IP, port 8080
     logLevel: 'info',
     logQueries: false,
@@ -186,10 +192,21 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
   return { config: c, positional: args.positional, args };
 }
 
+/** 0.0.0.0, ::, or any spelling of them. */
+function isWildcard(ip: string): boolean {
+  return ip.split(/[:.]/).every((part) => /^0*$/.test(part));
+}
+
 /** Cross-field checks and derived values. Also used for live reloads. */
 export function finish(c: Config): Config {
   if (c.localIps.length === 0) throw new ConfigError('--local-ip: at least one address is needed (default 169.254.20.10)');
   if (new Set(c.localIps).size !== c.localIps.length) throw new ConfigError('--local-ip: an address is listed twice');
+  const wildcard = c.localIps.find(isWildcard);
+  if (wildcard !== undefined && !c.allowOpenResolver) {
+    throw new ConfigError(`--local-ip ${wildcard}: a wildcard address answers DNS on every address of the node, an open resolver for whatever reaches it `
+      + '(other nodes, the internet where the node has a public address). List the addresses pods use (default 169.254.20.10), '
+      + 'or add --allow-open-resolver if every address is really meant');
+  }
   if (c.cache.servfailTtl > 5) throw new ConfigError('--servfail-ttl: at most 5s (SERVFAIL is cached only briefly); 0 turns it off');
   if (c.queryTimeoutMs < c.upstreamTimeoutMs) {
     throw new ConfigError(`--query-timeout (${c.queryTimeoutMs}ms) must be at least --upstream-timeout (${c.upstreamTimeoutMs}ms)`);

@@ -26,6 +26,11 @@ const str = (raw: Raw): string => {
 };
 const secs = (raw: Raw) => v.parseDuration(str(raw), 's');
 const millis = (raw: Raw) => Math.round(v.parseDuration(str(raw), 'ms') * 1000);
+const millisIn = (min: number, max: number) => (raw: Raw) => {
+  const ms = millis(raw);
+  if (ms < min || ms > max) throw new Error(`"${str(raw)}" is not from ${min}ms to ${max / 1000}s`);
+  return ms;
+};
 const int = (min: number, max: number) => (raw: Raw) => v.parseInteger(str(raw), min, max);
 const bool = (raw: Raw) => v.parseBool(typeof raw === 'boolean' ? raw : str(raw));
 
@@ -42,6 +47,8 @@ export const OPTIONS: Option[] = [
   // --- serving
   { name: 'local-ip', def: '169.254.20.10', help: 'comma list of addresses to listen on (IPv4 and IPv6)',
     apply: (c, r) => { c.localIps = v.splitList(str(r)).map(v.parseIp); } },
+  { name: 'allow-open-resolver', def: 'false', bool: true, help: 'allow --local-ip 0.0.0.0 or :: (DNS on every address of the node: an open resolver)',
+    apply: (c, r) => { c.allowOpenResolver = bool(r); } },
   { name: 'port', def: '53', help: 'DNS port on every local address',
     apply: (c, r) => { c.port = v.parsePort(str(r)); } },
   { name: 'cluster-domain', def: 'cluster.local', help: 'the cluster domain, forwarded to the cluster DNS',
@@ -96,6 +103,14 @@ export const OPTIONS: Option[] = [
     apply: (c, r) => { c.unwantedReplyThreshold = int(0, 1_000_000)(r); } },
   { name: 'fd-reserve', def: '64', help: 'file descriptors upstream sockets leave free for listeners, health and the control socket',
     apply: (c, r) => { c.fdReserve = int(8, 1_000_000)(r); } },
+  { name: 'tcp-max-connections-per-client', def: '64', help: 'client TCP connections open at once from one address; more are closed at once',
+    apply: (c, r) => { c.tcpMaxConnectionsPerClient = int(1, 1_000_000)(r); } },
+  { name: 'tcp-message-timeout', def: '2s', help: 'time for a whole TCP message to arrive once its first byte has; then the connection is closed',
+    apply: (c, r) => { c.tcpMessageTimeoutMs = millisIn(100, 60_000)(r); } },
+  { name: 'tcp-max-pending-bytes', def: '65536', help: 'bytes one client TCP connection may hold: answers not yet taken plus queries in progress; past it reading stops, unread answers at twice it close the connection',
+    apply: (c, r) => { c.tcpMaxPendingBytes = int(16384, 16 * 1024 * 1024)(r); } },
+  { name: 'tcp-max-pending-total', def: '33554432', help: 'the same bytes, all client TCP connections to one listening address together; past it the connection holding the most is closed',
+    apply: (c, r) => { c.tcpMaxPendingTotal = int(1024 * 1024, 4 * 1024 * 1024 * 1024)(r); } },
   // --- cache
   { name: 'cache-size', def: '9984', help: 'positive cache entries',
     apply: (c, r) => { c.cache.positiveSize = int(0, 10_000_000)(r); } },
@@ -172,10 +187,16 @@ export const OPTIONS: Option[] = [
   { name: 'restart-kubelet', def: 'false', bool: true, help: 'restart kubelet after changing its config (needs host PID namespace)',
     apply: (c, r) => { c.restartKubelet = bool(r); } },
   // --- observability
-  { name: 'metrics-addr', def: ':9253', help: 'Prometheus metrics listen address ("" = off)',
+  { name: 'metrics-addr', def: '127.0.0.1:9253', help: 'Prometheus metrics listen address; ":9253" = every address ("" = off)',
     apply: (c, r) => { c.metricsAddr = v.parseListenAddr(str(r)); } },
   { name: 'health-addr', def: '<first local ip>:8080', help: '/health and /ready listen address ("" = off)',
     apply: (c, r) => { c.healthAddr = str(r) === 'auto' ? 'auto' : v.parseListenAddr(str(r)); } },
+  { name: 'chaos-allow', def: '', help: 'CIDRs that may ask upstreams/cache/config.nodedns CH TXT besides the node itself (comma list)',
+    apply: (c, r) => {
+      const cidrs = v.splitList(str(r)).map(v.parseCidr);
+      if (cidrs.length > 256) throw new Error(`${cidrs.length} entries; at most 256 (use shorter prefixes)`);
+      c.chaosAllow = cidrs;
+    } },
   { name: 'log-level', def: 'info', help: 'trace, debug, info, warn, error or fatal',
     apply: (c, r) => { c.logLevel = v.parseChoice<LogLevel>(str(r), LEVELS); } },
   { name: 'log-queries', def: 'false', bool: true, help: 'log every query (name, type, client, rcode, cache, upstream, latency)',

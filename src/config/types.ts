@@ -65,6 +65,12 @@ export interface Config {
   unwantedReplyThreshold: number; // unwanted replies one query may draw before it moves to TCP; 0 = off
   staleClientTimeoutMs: number; // RFC 8767 client-response timer; 0 = wait for every try
   fdReserve: number; // file descriptors upstream sockets leave free
+  tcpMaxConnectionsPerClient: number; // per client address
+  tcpMessageTimeoutMs: number; // a whole message, from its first byte
+  tcpMaxPendingBytes: number; // answers written but not yet taken, per connection
+  tcpMaxPendingTotal: number; // the same, all client connections of one listener together
+  allowOpenResolver: boolean; // --local-ip may be a wildcard address
+  chaosAllow: string[]; // CIDRs that may ask the CHAOS names revealing configuration, besides the node itself
   cache: CacheConfig;
   // node setup
   setupInterface: boolean;

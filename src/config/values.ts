@@ -105,11 +105,31 @@ export function parseListenAddr(text: string): string {
   const s = text.trim();
   if (s === '') return '';
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
-  if (!m) throw new Error(`"${text}" is not host:port or :port (example: :9253)`);
+  if (!m) {
+    // an IPv6 address without brackets, as the downward API gives it ($(HOST_IP):9253): the port is after the last colon
+    const bare = /^([0-9a-fA-F:.]+):(\d+)$/.exec(s);
+    if (bare && isIP(bare[1]) === 6) return `[${bare[1]}]:${parsePort(bare[2])}`;
+    throw new Error(`"${text}" is not host:port, [v6]:port or :port (example: 10.0.0.5:9253)`);
+  }
   const host = m[1] ?? m[2];
   if (host !== '' && isIP(host) === 0) throw new Error(`"${text}": "${host}" is not an IP address`);
   parsePort(m[3]);
   return s;
+}
+
+/** "10.0.0.0/8", "fd00::/8" or a single address -> "address/prefix"; an address outside its own prefix is an error. */
+export function parseCidr(text: string): string {
+  const s = text.trim();
+  const slash = s.indexOf('/');
+  const ip = slash < 0 ? s : s.slice(0, slash);
+  const family = isIP(ip);
+  if (family === 0) throw new Error(`"${text}" is not an address or CIDR (examples: 10.0.0.0/8, fd00::/8, 192.0.2.7)`);
+  const max = family === 4 ? 32 : 128;
+  const prefix = slash < 0 ? max : Number(s.slice(slash + 1));
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (slash >= 0 && !/^\d+$/.test(s.slice(slash + 1)))) {
+    throw new Error(`"${text}": the prefix length must be a whole number from 0 to ${max}`);
+  }
+  return `${ip}/${prefix}`;
 }
 
 export function listenAddrParts(addr: string): { host: string; port: number } {

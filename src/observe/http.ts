@@ -1,11 +1,16 @@
 // The two small HTTP listeners: /metrics on --metrics-addr, /health and /ready on
-// --health-addr. GET and HEAD only, short timeouts, a cap on connections.
+// --health-addr. GET and HEAD only, short timeouts, a cap on connections per client
+// address and in all; at the cap the oldest connection makes room, so that connections
+// held open by pods on the node cannot keep the kubelet's probes out (a failed liveness
+// probe restarts nodedns).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { listenAddrParts } from '../config/values';
+import { ClientCounts } from '../serve/client-counts';
 import { BindError } from '../serve/listen-errors';
 
 export const MAX_CONNECTIONS = 64;
+export const MAX_CONNECTIONS_PER_CLIENT = 8;
 const TIMEOUT_MS = 5000;
 
 export interface HttpReply {
@@ -26,7 +31,7 @@ function bindMessage(e: NodeJS.ErrnoException, addr: string, flag: string): stri
     case 'EADDRINUSE':
       return `cannot listen on ${addr} for ${flag}: another process already uses it (see: ss -ltnp 'sport = :${listenAddrParts(addr).port}'; node-cache?). Stop it, choose another ${flag}, or set ${flag} "" to turn it off`;
     case 'EADDRNOTAVAIL':
-      return `cannot listen on ${addr} for ${flag}: the address is not on any interface of this node. Use one of the node's addresses, or ":port" for all`;
+      return `cannot listen on ${addr} for ${flag}: the address is not on any interface of this node. Use one of the node's addresses (the DaemonSet passes status.hostIP), or 127.0.0.1`;
     case 'EACCES':
     case 'EPERM':
       return `cannot listen on ${addr} for ${flag}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`;
@@ -35,7 +40,7 @@ function bindMessage(e: NodeJS.ErrnoException, addr: string, flag: string): stri
   }
 }
 
-/** Listens on `addr` ("ip:port", "[v6]:port" or ":port" for every address) and serves `routes` by path. */
+/** Listens on `addr` ("ip:port", "[v6]:port", or ":port" for every address, only when the operator asks for it) and serves `routes` by path. */
 export async function listenHttp(addr: string, flag: string, routes: Record<string, Route>): Promise<Server> {
   const { host, port } = listenAddrParts(addr);
   const server = createServer((req, res) => {
@@ -55,7 +60,7 @@ export async function listenHttp(addr: string, flag: string, routes: Record<stri
       (e: unknown) => send(res, false, { status: 500, body: `internal error: ${(e as Error).message}\n` }),
     );
   });
-  server.maxConnections = MAX_CONNECTIONS;
+  capConnections(server);
   server.requestTimeout = TIMEOUT_MS;
   server.headersTimeout = TIMEOUT_MS;
   server.keepAliveTimeout = TIMEOUT_MS;
@@ -66,6 +71,29 @@ export async function listenHttp(addr: string, flag: string, routes: Record<stri
   });
   server.on('error', () => { /* per-connection errors: nothing to do */ });
   return server;
+}
+
+/** Per-address cap; at the global cap the oldest connection is closed for the newcomer. */
+function capConnections(server: Server): void {
+  const open = new Set<Socket>(); // oldest first
+  const perClient = new ClientCounts();
+  server.on('connection', (s: Socket) => {
+    const client = s.remoteAddress ?? '';
+    if (!perClient.add(client, MAX_CONNECTIONS_PER_CLIENT)) {
+      s.destroy();
+      return;
+    }
+    if (open.size >= MAX_CONNECTIONS) {
+      const oldest = open.values().next().value!;
+      oldest.destroy(); // its 'close' uncounts it
+      open.delete(oldest);
+    }
+    open.add(s);
+    s.once('close', () => {
+      perClient.remove(client);
+      open.delete(s);
+    });
+  });
 }
 
 export function closeHttp(server: Server | undefined): Promise<void> {

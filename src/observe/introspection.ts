@@ -7,6 +7,7 @@ import type { Config } from '../config/types';
 import type { Agent } from '../serve/agent';
 import { RCODE, TYPE } from '../wire/constants';
 import { questionName, type Query } from '../wire/query';
+import { NodeClients } from './node-clients';
 import { chaosEmptyReply, chaosTxtReply, TYPE_TXT } from './txt-reply';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -15,6 +16,8 @@ export const VERSION: string = require('../../package.json').version;
 /** The CHAOS names nodedns answers, lower-case, without the trailing dot. */
 export const CHAOS_NAMES = ['version.bind', 'hostname.bind', 'id.server', 'upstreams.nodedns', 'cache.nodedns', 'config.nodedns'] as const;
 export type ChaosName = (typeof CHAOS_NAMES)[number];
+/** Names that reveal the configuration, the upstreams or the traffic: the node itself and --chaos-allow only (REFUSED to others). */
+export const NODE_ONLY_CHAOS_NAMES: readonly ChaosName[] = ['upstreams.nodedns', 'cache.nodedns', 'config.nodedns'];
 
 /** Which serving process answered, when there are several (--workers). */
 function processTag(): string[] {
@@ -67,10 +70,12 @@ export function configRecords(agent: Agent): string[][] {
 }
 
 /** The CHAOS answerer for agent.handler.chaos. */
-export function chaosResponder(agent: Agent, getNsid: () => Buffer | undefined): (query: Buffer, q: Query, maxSize: number) => Buffer {
-  return (query, q, maxSize) => {
+export function chaosResponder(agent: Agent, getNsid: () => Buffer | undefined): (query: Buffer, q: Query, maxSize: number, client: string) => Buffer {
+  const nodeClients = new NodeClients(() => agent.config);
+  return (query, q, maxSize, client) => {
     const nsid = getNsid();
     const name = questionName(query, q.qnameEnd) as ChaosName;
+    if (NODE_ONLY_CHAOS_NAMES.includes(name) && !nodeClients.allows(client)) return chaosEmptyReply(query, q, RCODE.REFUSED, nsid);
     let records: string[][];
     switch (name) {
       case 'version.bind': records = [[`nodedns ${VERSION}`]]; break;

@@ -56,7 +56,8 @@ function histogramSamples(name: string, labels: Labels, h: HistogramSnapshot): S
   return out;
 }
 
-const rcodeLabel = (i: number) => RCODE_NAMES[i] ?? String(i);
+/** Extended rcodes (RFC 6891): 16 is BADVERS in an OPT record, the only one nodedns sends. */
+const rcodeLabel = (i: number) => RCODE_NAMES[i] ?? (i === 16 ? 'BADVERS' : String(i));
 
 /** The metric table: name, help, type, and how to read it from a view. */
 function definitions(server: string): [string, string, 'counter' | 'gauge' | 'histogram', (v: ScrapeView) => Sample[]][] {

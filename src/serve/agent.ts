@@ -21,7 +21,7 @@ import { Resolver, resolverLimits } from './resolver';
 import { sizeUpstreamSockets } from '../forward/sockets';
 import type { RouteKind, Router } from './router';
 import { buildRouter } from './routes';
-import { TcpListener } from './tcp';
+import { TcpListener, tcpLimits } from './tcp';
 import { UdpListener } from './udp';
 import { join } from 'node:path';
 
@@ -104,7 +104,7 @@ export class Agent {
 
   private async listen(): Promise<void> {
     const h = () => this.handler;
-    const limits = { maxConnections: this.config.tcpMaxConnections, idleTimeoutMs: this.config.tcpIdleTimeoutMs, maxQueriesPerConnection: this.config.tcpMaxQueriesPerConnection };
+    const limits = tcpLimits(this.config);
     for (const ip of this.config.localIps) {
       const u = new UdpListener(ip, this.config.port, h);
       await u.start();
@@ -134,7 +134,7 @@ export class Agent {
     this.resolver.limits = resolverLimits(next);
     this.handler.local = local;
     this.cache.reconfigure(next.cache);
-    for (const t of this.tcp) t.limits = { maxConnections: next.tcpMaxConnections, idleTimeoutMs: next.tcpIdleTimeoutMs, maxQueriesPerConnection: next.tcpMaxQueriesPerConnection };
+    for (const t of this.tcp) t.limits = tcpLimits(next);
     this.config = next;
     this.stats.configReloads.ok++;
   }

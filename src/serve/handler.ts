@@ -37,7 +37,7 @@ export class Handler {
   /** Our NSID (RFC 5001), set by the introspection module; undefined = none. */
   nsid: Buffer | undefined;
   /** CHAOS-class answers (version.bind, …); REFUSED when unset. */
-  chaos: ((query: Buffer, q: Query, maxSize: number) => Buffer | undefined) | undefined;
+  chaos: ((query: Buffer, q: Query, maxSize: number, client: string) => Buffer | undefined) | undefined;
   /** Unexpected errors on the miss path (logged by the agent). */
   onError: ((e: Error) => void) | undefined;
   /** Per-query log, only when --log-queries asks for it. */
@@ -59,7 +59,8 @@ export class Handler {
     if (q.verdict !== Verdict.OK) {
       if (q.verdict === Verdict.DROP) { stats.dropped++; return false; }
       if (q.verdict === Verdict.FORMERR) stats.formerr++;
-      this.send(emptyReply(buf, q, rcodeForVerdict(q.verdict)), reply, peer, started);
+      const rc = rcodeForVerdict(q.verdict); // BADVERS (16) is counted as itself, not as the NOERROR of its header
+      this.send(emptyReply(buf, q, rc), reply, peer, started, rc);
       return true;
     }
     const maxSize = tcp ? 65535 : q.edns ? q.udpSize : 512;
@@ -106,7 +107,7 @@ export class Handler {
     client: string, reply: Reply<P>, peer: P, started: number): void {
     this.stats.localAnswers++;
     if (q.qclass === CLASS.CH) {
-      const out = this.chaos?.(buf, q, maxSize) ?? emptyReply(buf, q, RCODE.REFUSED);
+      const out = this.chaos?.(buf, q, maxSize, client) ?? emptyReply(buf, q, RCODE.REFUSED);
       this.send(out, reply, peer, started);
       if (this.queryLog) this.log(buf, q, client, tcp, out[3] & 0x0f, 'local', undefined, started);
       return;
@@ -121,8 +122,7 @@ export class Handler {
     if (this.queryLog) this.log(buf, q, client, tcp, entry.rcode, 'local', undefined, started);
   }
 
-  private send<P>(out: Buffer, reply: Reply<P>, peer: P, started: number): void {
-    const rc = out[3] & 0x0f;
+  private send<P>(out: Buffer, reply: Reply<P>, peer: P, started: number, rc = out[3] & 0x0f): void {
     this.stats.responses[rc]++;
     this.stats.requestDuration.observe((monotonicMs() - started) / 1000);
     reply(out, peer);
