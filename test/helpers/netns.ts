@@ -5,6 +5,8 @@
 // not even their creation touches the root namespace.
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnChild, type Child, type SpawnChildOptions } from './process';
 
 export interface ExecResult {
@@ -229,8 +231,15 @@ export interface NodednsInNs {
   count(match: string | ((l: LogLine) => boolean)): number;
 }
 
+/** The --lock-file the tests give every nodedns in `ns` (the namespace's name makes it unique). */
+export function lockFileFor(ns: Netns): string {
+  return join(tmpdir(), `${ns.name}.owner.sock`);
+}
+
 /** `node dist/cli.js <args>` inside `ns`, JSON log lines parsed. */
 export function spawnNodedns(ns: Netns, cli: string, args: string[], label = 'nodedns'): NodednsInNs {
+  // one lock per node namespace, never the machine's own /run/nodedns
+  if (args[0] === 'run' && !args.includes('--lock-file')) args = [...args, '--lock-file', lockFileFor(ns)];
   const logs: LogLine[] = [];
   const watchers = new Set<(l: LogLine) => void>();
   const child = ns.spawn(label, process.execPath, [cli, ...args], {
