@@ -347,3 +347,15 @@ export function startProbe(ns: Netns, o: { server: string; name: string; duratio
   });
   return { result, child };
 }
+
+export interface DnsperfResult { sent: number; completed: number; lost: number }
+
+/** The counts from dnsperf's summary. */
+export function parseDnsperf(out: string): DnsperfResult {
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    if (!m) throw new Error(`dnsperf output without ${re}:\n${out}`);
+    return Number(m[1]);
+  };
+  return { sent: num(/Queries sent:\s+(\d+)/), completed: num(/Queries completed:\s+(\d+)/), lost: num(/Queries lost:\s+(\d+)/) };
+}
