@@ -100,10 +100,20 @@ for (const flag of ['iptables', 'nftables']) {
       }
     }
 
+    /** What `nodedns doctor` says about the steering on this node. */
+    async function doctorSteering(): Promise<{ status: string; evidence: string; fix?: string }> {
+      const r = await t.node.exec(process.execPath, [CLI, 'doctor', '--json', '--local-ip', L, '--firewall', flag, '--control-socket', '', '--health-addr', '', '--timeout', '300ms']);
+      const j = JSON.parse(r.stdout) as { checks: { id: string; status: string; evidence: string; fix?: string }[] };
+      return j.checks.find((c) => c.id === 'steering')!;
+    }
+
     it('one process (the default): the kernel sends the pods\' queries to the fallback, then back to the new nodedns', async (tc) => {
       const nd = spawnNodedns(t.node, CLI, args());
       const line = await nd.waitForLog('NOTRACK rules in place', 30_000);
       assert.equal(line.steering, 'kernel');
+      const doc = await doctorSteering();
+      assert.equal(doc.status, 'PASS', doc.evidence);
+      assert.match(doc.evidence, /kernel-held steering/);
       assert.equal(nd.count('worker ready'), 0, 'one process, no workers');
       assert.equal(await dig(t.pod, 'only.nodedns'), '10.9.9.9');
       await killUnderLoad(tc, 'the only process', () => [nd.child.pid]);
@@ -122,6 +132,10 @@ for (const flag of ['iptables', 'nftables']) {
       const line = await nd.waitForLog('NOTRACK rules in place', 30_000);
       assert.equal(line.steering, 'managed');
       assert.ok((await steeringRules()).every((l) => !/socket/.test(l)), 'plain NOTRACK rules');
+      const doc = await doctorSteering();
+      assert.equal(doc.status, 'WARN', doc.evidence);
+      assert.match(doc.evidence, /managed steering/);
+      assert.match(doc.fix ?? '', /--steering managed/);
       assert.equal(await dig(t.pod, 'only.nodedns'), '10.9.9.9');
       process.kill(nd.child.pid, 'SIGKILL');
       await nd.child.exited;
