@@ -150,7 +150,8 @@ export async function checkSteering(ctx: DoctorContext): Promise<CheckResult> {
   }
   if (live.some((l) => l.steering === 'managed')) {
     return result(id, title, '002', 'WARN', `managed steering (${say}): NOTRACK is added and removed by nodedns itself, so if every nodedns process is killed at once (OOM kill of the pod, grace period 0) pods' queries meet a closed socket until nodedns runs again`,
-      ctx.config.steering === 'managed' ? 'remove --steering managed to let the kernel hold it' : 'the kernel lacks the socket match: load xt_socket (iptables) or nft_socket (nftables) and restart nodedns');
+      'if nodedns runs with --steering managed, remove that flag; otherwise the kernel lacks the socket match (the agent\'s log says so at start): '
+      + 'load xt_socket (iptables) or nft_socket (nftables) and restart nodedns');
   }
   return result(id, title, '002', 'PASS', `kernel-held steering (${say}): pods' queries reach nodedns while its socket is bound and the fallback the moment none is, with no nodedns process involved; `
     + 'the node\'s own queries (hostNetwork pods) use a NOTRACK rule nodedns manages: if every nodedns process dies they get port unreachable until it runs again');

@@ -109,36 +109,48 @@ for (const flag of ['iptables', 'nftables']) {
 
     it('one process (the default): the kernel sends the pods\' queries to the fallback, then back to the new nodedns', async (tc) => {
       const nd = spawnNodedns(t.node, CLI, args());
-      const line = await nd.waitForLog('NOTRACK rules in place', 30_000);
-      assert.equal(line.steering, 'kernel');
-      const doc = await doctorSteering();
-      assert.equal(doc.status, 'PASS', doc.evidence);
-      assert.match(doc.evidence, /kernel-held steering/);
-      assert.equal(nd.count('worker ready'), 0, 'one process, no workers');
-      assert.equal(await dig(t.pod, 'only.nodedns'), '10.9.9.9');
-      await killUnderLoad(tc, 'the only process', () => [nd.child.pid]);
+      try {
+        const line = await nd.waitForLog('NOTRACK rules in place', 30_000);
+        assert.equal(line.steering, 'kernel');
+        const doc = await doctorSteering();
+        assert.equal(doc.status, 'PASS', doc.evidence);
+        assert.match(doc.evidence, /kernel-held steering/);
+        assert.equal(nd.count('worker ready'), 0, 'one process, no workers');
+        assert.equal(await dig(t.pod, 'only.nodedns'), '10.9.9.9');
+        await killUnderLoad(tc, 'the only process', () => [nd.child.pid]);
+      } finally {
+        await nd.child.stop('SIGKILL');
+      }
     });
 
     it('--workers 2: the supervisor and both workers at once', async (tc) => {
       const nd = spawnNodedns(t.node, CLI, args(['--workers', '2']));
-      await nd.waitForLog('NOTRACK rules in place', 30_000);
-      await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), 30_000, 50);
-      const workers = nd.logs.filter((l) => l.msg === 'worker ready').map((l) => Number(l.worker));
-      await killUnderLoad(tc, 'the supervisor and its workers', () => [nd.child.pid, ...workers]);
+      let workers: number[] = [];
+      try {
+        await nd.waitForLog('NOTRACK rules in place', 30_000);
+        await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), 30_000, 50);
+        workers = nd.logs.filter((l) => l.msg === 'worker ready').map((l) => Number(l.worker));
+        await killUnderLoad(tc, 'the supervisor and its workers', () => [nd.child.pid, ...workers]);
+      } finally {
+        await nd.child.stop('SIGKILL');
+        for (const pid of workers.filter(alive)) process.kill(pid, 'SIGKILL');
+      }
     });
 
     it('the control, --steering managed (a kernel without the socket match): the same kill leaves the pods in front of a closed socket', async () => {
       const nd = spawnNodedns(t.node, CLI, args(['--steering', 'managed']));
-      const line = await nd.waitForLog('NOTRACK rules in place', 30_000);
-      assert.equal(line.steering, 'managed');
-      assert.ok((await steeringRules()).every((l) => !/socket/.test(l)), 'plain NOTRACK rules');
-      const doc = await doctorSteering();
-      assert.equal(doc.status, 'WARN', doc.evidence);
-      assert.match(doc.evidence, /managed steering/);
-      assert.match(doc.fix ?? '', /--steering managed/);
-      assert.equal(await dig(t.pod, 'only.nodedns'), '10.9.9.9');
-      process.kill(nd.child.pid, 'SIGKILL');
-      await nd.child.exited;
+      try {
+        const line = await nd.waitForLog('NOTRACK rules in place', 30_000);
+        assert.equal(line.steering, 'managed');
+        assert.ok((await steeringRules()).every((l) => !/socket/.test(l)), 'plain NOTRACK rules');
+        const doc = await doctorSteering();
+        assert.equal(doc.status, 'WARN', doc.evidence);
+        assert.match(doc.evidence, /managed steering/);
+        assert.match(doc.fix ?? '', /--steering managed/);
+        assert.equal(await dig(t.pod, 'only.nodedns'), '10.9.9.9');
+      } finally {
+        await nd.child.stop('SIGKILL');
+      }
       assert.equal(await dig(t.pod, 'who.test', 'TXT'), undefined, 'no answer: NOTRACK stays and nothing listens (node-cache\'s failure)');
       // the next start (kernel-held again) replaces the managed rules and serves
       const again = spawnNodedns(t.node, CLI, args(), 'nodedns (kernel-held again)');

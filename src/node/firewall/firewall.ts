@@ -100,7 +100,7 @@ export class Firewall {
     const r = await run('nft', ['list', 'chain', nft.FAMILY, nft.TABLE, 'notrack-prerouting']);
     if (r.code === 0) {
       const rules = r.stdout.split('\n').filter((l) => /\bnotrack\b/.test(l) && !/^\s*(chain|type)\b/.test(l));
-      out.push({ backend: 'nftables', steering: rules.length === 0 ? 'off' : rules.every((l) => l.includes('socket wildcard 0')) ? 'kernel' : 'managed' });
+      out.push({ backend: 'nftables', steering: rules.length === 0 ? 'off' : rules.every((l) => /\bsocket (wildcard|transparent) 0\b/.test(l)) ? 'kernel' : 'managed' });
     }
     return out;
   }
