@@ -1,6 +1,6 @@
 // Every nodedns process SIGKILLed at once (an OOM kill of the container, a pod deleted
 // with grace period 0), under steady load from a pod namespace, in namespaces this test
-// creates. With kernel-held steering the pods' NOTRACK rule matches only while a nodedns
+// creates, with a packet capture on both sides of the node. With kernel-held steering the pods' NOTRACK rule matches only while a nodedns
 // socket is bound, so the kernel sends the next query to the fallback with no process
 // left to remove anything, and back to nodedns when it is started again. Counted: queries
 // dnsperf lost (at most the few sitting in the socket at the kill), the prober's lost
@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI } from '../helpers/agent';
 import {
-  NetnsLab, TOPO, netnsUnavailable, nodeTopology, parseDnsperf, spawnNodedns, startClusterDns, startProbe,
+  NetnsLab, TOPO, captureDns, firstQuery, netnsUnavailable, nodeTopology, parseDnsperf, spawnNodedns, startClusterDns, startProbe,
+  topologyVeths, unansweredQueries,
   type Netns, type NodeTopology,
 } from '../helpers/netns';
 import { waitUntil } from '../helpers/process';
@@ -66,10 +67,14 @@ for (const flag of ['iptables', 'nftables']) {
 
     /** Load from the pod, SIGKILL of every pid `pids()` names at 2.5 s, a new nodedns 2 s later. */
     async function killUnderLoad(tc: { diagnostic(s: string): void }, what: string, pids: () => number[]): Promise<void> {
+      const [podSide, dnsSide] = await topologyVeths(t.node);
+      const capPod = await captureDns(t.node, podSide);
+      const capDns = await captureDns(t.node, dnsSide);
       const perf = t.pod.spawn('dnsperf', 'dnsperf', ['-s', L, '-d', queries, '-Q', String(QPS), '-l', String(SECONDS), '-t', '2', '-c', '4']);
       const probe = startProbe(t.pod, { server: L, name: 'svc.cluster.local', durationMs: SECONDS * 1000, retryMs: 200 });
       await new Promise((r) => setTimeout(r, 2500));
       const victims = pids();
+      const killedAt = Date.now() / 1000;
       for (const pid of victims) process.kill(pid, 'SIGKILL');
       await waitUntil('every nodedns process gone', () => (victims.some(alive) ? undefined : true), 10_000, 20);
       // no process is left to change anything: the steering rules are still there, the kernel does the rest
@@ -86,8 +91,19 @@ for (const flag of ['iptables', 'nftables']) {
         assert.equal(ps.code, 0, perf.tail());
         const d = parseDnsperf(perf.lines.join('\n'));
         const p = await probe.result;
+        await new Promise((r) => setTimeout(r, 300)); // the last replies reach the capture
+        await capPod.stop('SIGINT');
+        await capDns.stop('SIGINT');
+        // the packet capture: which queries got no reply, and when the fallback took over
+        const unanswered = unansweredQueries(capPod.lines, TOPO.pod, L);
+        const fallbackFrom = firstQuery(capDns.lines, TOPO.pod, TOPO.serviceIp);
+        const ms = (x: number) => Math.round((x - killedAt) * 1000);
         tc.diagnostic(`${flag}: SIGKILL of ${what} (${victims.length} process(es)) under load: dnsperf ${d.sent} sent, ${d.completed} completed, ${d.lost} lost; `
-          + `probe ${p.sent} sent, ${p.firstTry} first try, lost ${p.lost}, longest gap ${p.longestGapMs} ms, failed first tries at ${JSON.stringify(p.failedAt)} ms`);
+          + `probe ${p.sent} sent, ${p.firstTry} first try, lost ${p.lost}, longest gap ${p.longestGapMs} ms, failed first tries at ${JSON.stringify(p.failedAt)} ms; `
+          + `capture: ${unanswered.length} queries unanswered, sent at ${JSON.stringify(unanswered.map(ms))} ms after the kill; the fallback's first query at ${fallbackFrom === undefined ? 'none' : ms(fallbackFrom)} ms`);
+        assert.ok(fallbackFrom !== undefined, 'the fallback got the pods\' queries');
+        assert.ok(unanswered.every((ts) => ts < fallbackFrom!), 'every query lost was sent while the killed process\' socket was still bound (in the socket at the kill); none after the fallback took over');
+        assert.ok(unanswered.length >= d.lost, `the capture sees every query dnsperf lost (${unanswered.length} < ${d.lost})`);
         assert.ok(d.sent >= QPS * SECONDS * 0.8, `dnsperf kept its rate (${d.sent} sent)`);
         assert.ok(d.lost <= LOST_AT_KILL, `dnsperf lost ${d.lost}: more than what the socket held at the kill`);
         assert.equal(p.lost, 0, 'the prober lost no query');
