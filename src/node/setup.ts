@@ -107,14 +107,6 @@ export class NodeSetup {
     return undone;
   }
 
-  /** create + claimInterface + begin (without NOTRACK until setServing(true)). */
-  static async start(opts: NodeSetupOptions): Promise<NodeSetup> {
-    const s = await NodeSetup.create(opts);
-    await s.claimInterface();
-    await s.begin();
-    return s;
-  }
-
   /** Which steering the rules use, for the log and doctor. */
   get steering(): 'kernel' | 'managed' | 'none' {
     return this.firewall?.steering ?? 'none';

@@ -9,13 +9,13 @@
 //
 // Cluster closes a shared socket once the last worker holding it is gone, when that
 // worker's IPC channel drops (before its `exit` event). The NOTRACK rules are in place
-// exactly while at least one worker is ready: when the last ready worker dies (crash,
-// OOM kill, SIGKILL), they are removed synchronously from the `disconnect` handler that
-// runs before cluster's own, so with managed steering no query meets the closed socket.
-// Datagrams still queued in that socket are lost either way. With kernel-held steering
-// the pods' rule stops matching by itself the moment the socket closes; the removal
-// matters for the node's own queries. The worker is restarted and NOTRACK returns when
-// it reports ready.
+// exactly while at least one worker is ready. When the last ready worker dies (crash,
+// OOM kill, SIGKILL): with kernel-held steering the pods' rule stops matching by itself
+// the moment the socket closes, and NOTRACK is removed right after (for the node's own
+// queries); with managed steering it is removed synchronously from a `disconnect`
+// handler that runs before cluster's own, so no query meets the closed socket. Either
+// way the datagrams still queued in that socket are lost. The worker is restarted and
+// NOTRACK returns when it reports ready.
 //
 // Messages: worker -> primary {type:'ready'}, {type:'leaving'} (it got SIGTERM),
 // primary -> worker {type:'reconfigure', config} (a live change, e.g. from a ConfigMap),
@@ -103,6 +103,10 @@ export class Supervisor {
     // synchronously (~10 ms) first. The async path in onExit then does the bookkeeping.
     w.process.prependListener('disconnect', () => {
       this.disconnected.add(w.id);
+      // Kernel-held steering sends pods to the fallback the moment cluster closes the
+      // socket; running iptables first would only hold the socket open (and queries in
+      // it) that much longer. The node's own queries get it from the async path in onExit.
+      if (this.o.node?.steering === 'kernel') return;
       const othersServing = [...this.ready].some((id) => !this.disconnected.has(id));
       if (this.stopping || cmds.length === 0 || !this.ready.has(w.id) || othersServing) return;
       for (const c of cmds) spawnSync(c.cmd, c.args, { input: c.input, timeout: 5000, stdio: ['pipe', 'ignore', 'ignore'] });
