@@ -1,16 +1,15 @@
-// `nodedns run`. With node setup (interface, firewall rules) or --workers > 1 this
-// process is the supervisor: it owns the node setup, /metrics, /ready and the
-// Kubernetes API, and forks the workers that serve. With neither (tests, or a node
-// managed by hand) one process does everything. Each kind of process loads only the
-// modules it needs: a worker never loads the Kubernetes client or prom-client.
+// `nodedns run`. By default one process does everything: serves, owns the node setup,
+// /metrics, /ready and the Kubernetes API. With --workers N (N > 1) this process is the
+// supervisor and forks N workers that serve. Each kind of process loads only the modules
+// it needs: a worker never loads the Kubernetes client or prom-client.
 import cluster from 'node:cluster';
 import { loadConfig } from './config/load';
 import type { Config } from './config/types';
 import { createLogger } from './observe/log';
 
-/** Whether `run` supervises workers (node setup on, or more than one worker). */
+/** Whether `run` supervises workers (more than one). */
 export function supervised(c: Config): boolean {
-  return c.workers > 1 || c.setupInterface || c.firewall !== 'none';
+  return c.workers > 1;
 }
 
 export async function runCommand(argv: string[]): Promise<number> {

@@ -439,12 +439,15 @@ describe('the DaemonSet', () => {
     assert.deepEqual(sc.capabilities.drop, ['ALL']);
     assert.deepEqual([...sc.capabilities.add].sort(), ['NET_ADMIN', 'NET_BIND_SERVICE', 'NET_RAW']);
     assert.equal(pod.hostPID, undefined);
-    // writable places a read-only root needs: the control socket's directory
+    // writable places a read-only root needs: the control socket's and the owner lock's directory,
+    // on the host so that a second nodedns on the node sees the lock
     const { config } = loadConfig(podArgs(c), {});
     const mountFor = (p: string) => c.volumeMounts.find((m: Obj) => p === m.mountPath || p.startsWith(m.mountPath + '/'));
-    const sock = mountFor(config.controlSocket);
-    assert.ok(sock && !sock.readOnly, `no writable mount for ${config.controlSocket}`);
-    assert.ok(pod.volumes.find((v: Obj) => v.name === sock.name).emptyDir);
+    for (const path of [config.controlSocket, config.lockFile]) {
+      const m = mountFor(path);
+      assert.ok(m && !m.readOnly, `no writable mount for ${path}`);
+      assert.deepEqual(pod.volumes.find((v: Obj) => v.name === m.name).hostPath, { path: '/run/nodedns', type: 'DirectoryOrCreate' });
+    }
   });
 
   it('mounts the xtables lock, the host resolver files read-only, and no kubelet files', () => {

@@ -4,7 +4,9 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { countRules, hasHint } from '../src/node/firewall/backend';
-import { notrackOffCommands } from '../src/node/firewall/firewall';
+import { Firewall, notrackOffCommands } from '../src/node/firewall/firewall';
+import type { Runner } from '../src/node/exec';
+import pino from 'pino';
 import * as ipt from '../src/node/firewall/iptables';
 import { iptablesEndpoints, nftEndpoints, tokenize } from '../src/node/firewall/kubeproxy';
 import * as nft from '../src/node/firewall/nftables';
@@ -219,6 +221,85 @@ describe('nftables rendering', () => {
     assert.deepEqual(nft.diff(nft.parseListing(listing(chains)), standing), { rebuild: false, chains: [] });
     const serving = full(nft.desiredChains(rules(), ALL));
     assert.deepEqual(nft.diff(nft.parseListing(listing(serving)), standing).chains, ['notrack-prerouting', 'notrack-output']);
+  });
+});
+
+describe('kernel-held steering', () => {
+  const kernel = (localIps = ['169.254.20.10']) => buildRules({ localIps, port: 53, healthPort: 8080, fallback: { 4: clusterIpTarget(dns4) }, kernelSteering: true });
+
+  it('only the pods\' NOTRACK rule carries the socket match; the node\'s own (output) rule cannot', () => {
+    const r = kernel();
+    assert.ok(r.filter((x) => x.hook === 'notrack-prerouting').every((x) => x.socket === true));
+    assert.ok(r.filter((x) => x.hook !== 'notrack-prerouting').every((x) => x.socket === undefined));
+  });
+
+  it('iptables: -m socket --nowildcard where iptables-save prints it', () => {
+    const want = ipt.desiredChains(kernel(), 4, ALL);
+    assert.deepEqual(want.get('notrack-prerouting'), [
+      '-A NODEDNS-NOTRACK-PRE -d 169.254.20.10/32 -p udp -m udp --dport 53 -m socket --nowildcard -m comment --comment nodedns -j NOTRACK',
+      '-A NODEDNS-NOTRACK-PRE -d 169.254.20.10/32 -p tcp -m tcp --dport 53 -m socket --nowildcard -m comment --comment nodedns -j NOTRACK',
+    ]);
+    assert.ok(want.get('notrack-output')!.every((l) => !l.includes('socket')));
+  });
+
+  it('nft: socket wildcard 0, plus a TCP rule for handshakes and TIME_WAIT (not full sockets)', () => {
+    const lines = nft.desiredChains(kernel(), ALL).get('notrack-prerouting')!.map((x) => x.line.replace(/ comment .*$/, ''));
+    assert.deepEqual(lines, [
+      'add rule inet nodedns notrack-prerouting ip daddr 169.254.20.10 udp dport 53 socket wildcard 0 notrack',
+      'add rule inet nodedns notrack-prerouting ip daddr 169.254.20.10 tcp dport 53 socket wildcard 0 notrack',
+      'add rule inet nodedns notrack-prerouting ip daddr 169.254.20.10 tcp dport 53 tcp flags ! syn socket transparent 0 notrack',
+    ]);
+  });
+
+  it('today\'s rules (managed) differ from kernel-held ones, so a new agent rewrites them', () => {
+    const managed = ipt.desiredChains(rules(), 4, ALL);
+    const saved = ipt.parseSave(`*raw\n:NODEDNS-NOTRACK-PRE - [0:0]\n${managed.get('notrack-prerouting')!.join('\n')}\n-A PREROUTING -m comment --comment nodedns -j NODEDNS-NOTRACK-PRE\nCOMMIT\n`);
+    assert.ok(ipt.diff(saved, ipt.desiredChains(kernel(), 4, ALL)).chains.includes('notrack-prerouting'));
+  });
+
+  /** A fake iptables that has no socket match in its kernel and records what it was asked. */
+  function noSocketMatch(restores: string[]): Runner {
+    return async (cmd, args, input) => {
+      if (cmd.endsWith('-save')) return { code: 0, stdout: '', stderr: '' };
+      if (cmd.endsWith('-restore') && input) {
+        restores.push(input);
+        if (input.includes('-m socket')) return { code: 4, stdout: '', stderr: 'iptables-restore: line 3 failed: RULE_APPEND failed (No such file or directory)' };
+        return { code: 0, stdout: '', stderr: '' };
+      }
+      return { code: 0, stdout: '', stderr: '' };
+    };
+  }
+
+  it('a kernel that refuses the socket match: managed rules instead, said once, and kept', async () => {
+    const restores: string[] = [];
+    const warnings: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => { warnings.push(l); } });
+    const fw = new Firewall({ kind: 'iptables', variant: 'nft' }, log, noSocketMatch(restores));
+    const inp = { localIps: ['169.254.20.10'], port: 53, healthPort: 0, clusterDns: [dns4] };
+    assert.equal(fw.steering, 'kernel');
+    await fw.sync(inp, true);
+    assert.equal(fw.steering, 'managed');
+    assert.equal(restores.length, 2, 'the refused transaction, then the managed one');
+    assert.match(restores[1], /-A NODEDNS-NOTRACK-PRE -d 169\.254\.20\.10\/32 -p udp -m udp --dport 53 -m comment --comment nodedns -j NOTRACK/);
+    assert.ok(warnings.some((w) => /the kernel refused the socket match .*modprobe xt_socket/.test(w)));
+    restores.length = 0;
+    await fw.sync(inp, true);
+    assert.ok(restores.every((r) => !r.includes('-m socket')), 'not tried again');
+  });
+
+  it('a failure that is not the socket match keeps kernel steering and throws', async () => {
+    const fw = new Firewall({ kind: 'iptables', variant: 'nft' }, pino({ level: 'silent' }), async (cmd) => (
+      cmd.endsWith('-restore') ? { code: 4, stdout: '', stderr: 'Another app is currently holding the xtables lock' } : { code: 0, stdout: '', stderr: '' }));
+    await assert.rejects(fw.sync({ localIps: ['169.254.20.10'], port: 53, healthPort: 0, clusterDns: [dns4] }, true), /xtables lock/);
+    assert.equal(fw.steering, 'kernel');
+  });
+
+  it('--steering managed never tries the socket match', async () => {
+    const restores: string[] = [];
+    const fw = new Firewall({ kind: 'iptables', variant: 'nft' }, pino({ level: 'silent' }), noSocketMatch(restores), 'managed');
+    await fw.sync({ localIps: ['169.254.20.10'], port: 53, healthPort: 0, clusterDns: [dns4] }, true);
+    assert.equal(restores.length, 1);
+    assert.ok(!restores[0].includes('-m socket'));
   });
 });
 

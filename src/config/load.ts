@@ -69,6 +69,8 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
     syncIntervalMs: 10_000,
     healthPort: 8080,
     workers: 1,
+    steering: 'auto',
+    lockFile: '/run/nodedns/owner.sock',
     kubeApi: Boolean(env.KUBERNETES_SERVICE_HOST),
     kubeconfig: '',
     nodeName: env.NODE_NAME || hostname(),

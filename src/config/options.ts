@@ -1,6 +1,6 @@
 // Every setting, once: its flag (also its key in the YAML file and, upper-cased
 // with NODEDNS_ in front, its environment variable), its default and its help.
-import type { Config, FirewallMode, LogLevel, Transport } from './types';
+import type { Config, FirewallMode, LogLevel, SteeringMode, Transport } from './types';
 import * as v from './values';
 
 export type Raw = string | number | boolean | unknown[] | Record<string, unknown>;
@@ -17,6 +17,7 @@ export interface Option {
 
 const TRANSPORTS = ['udp', 'tcp', 'prefer-udp'] as const;
 const FIREWALLS = ['auto', 'iptables', 'nftables', 'none'] as const;
+const STEERINGS = ['auto', 'managed'] as const;
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 
 const str = (raw: Raw): string => {
@@ -165,8 +166,12 @@ export const OPTIONS: Option[] = [
     apply: (c, r) => { c.firewall = v.parseChoice<FirewallMode>(str(r), FIREWALLS); } },
   { name: 'sync-interval', def: '10s', help: 'how often addresses and rules are checked and repaired',
     apply: (c, r) => { c.syncIntervalMs = millis(r); } },
-  { name: 'workers', def: '1', help: 'serving processes sharing the sockets',
+  { name: 'workers', def: '1', help: 'serving processes (1: one process serves, owns the rules and talks to the API; N>1: a supervisor and N workers)',
     apply: (c, r) => { c.workers = int(1, 64)(r); } },
+  { name: 'steering', def: 'auto', help: 'auto: the kernel sends pods\' DNS to nodedns only while its socket is bound (socket match), else managed; managed: nodedns adds and removes NOTRACK itself',
+    apply: (c, r) => { c.steering = v.parseChoice<SteeringMode>(str(r), STEERINGS); } },
+  { name: 'lock-file', def: '/run/nodedns/owner.sock', help: 'one nodedns per node: a second one refuses to start and names the running one\'s PID ("" = off)',
+    apply: (c, r) => { c.lockFile = str(r); } },
   // --- kubernetes
   { name: 'kube-api', def: 'auto (on in a pod)', bool: true, help: 'use the Kubernetes API (Service discovery, ConfigMaps, Events)',
     apply: (c, r) => { c.kubeApi = bool(r); } },

@@ -9,6 +9,8 @@ export interface Endpoint {
 
 export type Transport = 'udp' | 'tcp' | 'prefer-udp';
 export type FirewallMode = 'auto' | 'iptables' | 'nftables' | 'none';
+/** auto: the kernel holds the pods' steering (socket match) where it can; managed: nodedns adds and removes NOTRACK itself */
+export type SteeringMode = 'auto' | 'managed';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 export interface StubDomain {
@@ -79,6 +81,8 @@ export interface Config {
   syncIntervalMs: number;
   healthPort: number; // derived from healthAddr; NOTRACKed with port 53
   workers: number;
+  steering: SteeringMode;
+  lockFile: string; // one nodedns per node: a unix socket that answers with the owner's PID, '' = off
   // kubernetes
   kubeApi: boolean;
   kubeconfig: string; // '' = in-cluster

@@ -6,6 +6,7 @@ import { parseResolvConf } from '../config/resolvconf';
 import type { Endpoint } from '../config/types';
 import { discoverUpstreams, HOST_RESOLV, RESOLVED_STUBS, type Discovery } from '../config/upstreams';
 import { parseEndpoint } from '../config/values';
+import { Firewall } from '../node/firewall/firewall';
 import { ask, endpointText } from './ask';
 import { result, type CheckResult, type DoctorContext } from './doctor-types';
 import { ms } from './render';
@@ -132,4 +133,29 @@ export async function checkLoop(ctx: DoctorContext): Promise<CheckResult> {
     return result(id, title, SEED, 'WARN', `${evidence}, but none answered it either (${unanswered[0].answer})`, 'see upstreams: a server that does not answer cannot be checked for loops');
   }
   return result(id, title, SEED, 'PASS', evidence);
+}
+
+/** Which steering holds the pods' DNS: the kernel (socket match), nodedns' own rule changes, or none. */
+export async function checkSteering(ctx: DoctorContext): Promise<CheckResult> {
+  const id = 'steering';
+  const title = 'who sends pods\' DNS to nodedns or to the fallback';
+  if (ctx.config.firewall === 'none') {
+    return result(id, title, '002', 'SKIP', '--firewall none: nodedns installs no steering rules', 'nothing, if the node\'s rules are managed some other way');
+  }
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    return result(id, title, '002', 'SKIP', 'reading the firewall rules needs root', 'run doctor as root (or in the nodedns pod)');
+  }
+  const live = await Firewall.liveSteering();
+  const say = live.map((l) => `${l.backend}: ${l.steering}`).join(', ');
+  if (live.length === 0 || live.every((l) => l.steering === 'off')) {
+    return result(id, title, '002', 'WARN', live.length === 0 ? 'no nodedns NOTRACK rules on this node: pods\' DNS goes to the fallback (or nowhere, without nodedns\' rules)' : `NOTRACK chains empty (${say}): nodedns is not serving, the fallback takes pods' DNS`,
+      'start nodedns (the DaemonSet); it installs the rules once its sockets are bound');
+  }
+  if (live.some((l) => l.steering === 'managed')) {
+    return result(id, title, '002', 'WARN', `managed steering (${say}): NOTRACK is added and removed by nodedns itself, so if every nodedns process is killed at once (OOM kill of the pod, grace period 0) pods' queries meet a closed socket until nodedns runs again`,
+      'if nodedns runs with --steering managed, remove that flag; otherwise the kernel lacks the socket match (the agent\'s log says so at start): '
+      + 'load xt_socket (iptables) or nft_socket (nftables) and restart nodedns');
+  }
+  return result(id, title, '002', 'PASS', `kernel-held steering (${say}): pods' queries reach nodedns while its socket is bound and the fallback the moment none is, with no nodedns process involved; `
+    + 'the node\'s own queries (hostNetwork pods) use a NOTRACK rule nodedns manages: if every nodedns process dies they get port unreachable until it runs again');
 }

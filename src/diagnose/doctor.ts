@@ -2,7 +2,7 @@
 // Each check: PASS, WARN, FAIL (or SKIP when it cannot run here), one line of evidence,
 // and the fix for anything not PASS. Exit code 1 when something FAILs.
 import { loadConfig } from '../config/load';
-import { checkHostResolvConf, checkLoop, checkUpstreams } from './checks-host';
+import { checkHostResolvConf, checkLoop, checkSteering, checkUpstreams } from './checks-host';
 import { checkKubeletClusterDns, checkKubeletResolvConf, checkPodResolvConf } from './checks-kubelet';
 import { checkClusterDns, checkListening, checkNodeSetup, checkReadiness } from './checks-serving';
 import { findAgent } from './control-client';
@@ -33,7 +33,7 @@ export type CheckFn = (ctx: DoctorContext) => Promise<CheckResult>;
 export const CHECKS: CheckFn[] = [
   checkHostResolvConf, checkUpstreams, checkLoop,
   checkKubeletClusterDns, checkKubeletResolvConf,
-  checkListening, checkNodeSetup, checkReadiness,
+  checkListening, checkNodeSetup, checkSteering, checkReadiness,
   checkClusterDns, checkPodResolvConf,
 ];
 

@@ -57,8 +57,13 @@ export async function inspectNode(config: Config, clusterDns: Endpoint[]): Promi
   if (config.firewall !== 'none') {
     const writes: { cmd: string; args: string[] }[] = [];
     try {
-      const fw = await Firewall.create(config.firewall, silentLog, dryRunner(writes));
-      const r = await fw.sync(firewallInputs(config, clusterDns), true);
+      const fw = await Firewall.create(config.firewall, silentLog, dryRunner(writes), config.steering);
+      let r = await fw.sync(firewallInputs(config, clusterDns), true);
+      // a kernel without the socket match: the agent runs with managed steering (see the steering check)
+      if (r.changed.has('notrack') && fw.steering === 'kernel') {
+        const managed = await new Firewall(fw.backend, silentLog, dryRunner([]), 'managed').sync(firewallInputs(config, clusterDns), true);
+        if (!managed.changed.has('notrack')) r = managed;
+      }
       out.firewall = {
         backend: fw.name,
         missing: [...r.changed],

@@ -54,7 +54,7 @@ export async function setupCommand(argv: string[]): Promise<number> {
     out.push('# firewall: --firewall none, no rules');
   } else {
     try {
-      const fw = await Firewall.create(config.firewall, log);
+      const fw = await Firewall.create(config.firewall, log, undefined, config.steering);
       const inputs = firewallInputs(config);
       if (dryRun) {
         out.push('# sets: notrack (only while nodedns serves), base and fallback (standing)');

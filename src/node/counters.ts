@@ -1,5 +1,6 @@
 // Plain counters of node setup, read by the metrics module at scrape time. They live in
-// the process that owns the rules (the supervisor), which also serves /metrics.
+// the process that owns the rules (the only process, or the supervisor with --workers N),
+// which also serves /metrics.
 
 /** What a resync found missing and put back (counted only for things once in place). */
 export interface RuleRepairs {

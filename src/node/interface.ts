@@ -18,9 +18,16 @@ export interface InterfaceCheck {
   missingIps: string[];
 }
 
+/** What one ensure() created, so that a failed start can take exactly that back. */
+export interface AddedParts {
+  link?: { index: number; name: string };
+  ips: { ip: string; index: number }[];
+}
+
 export interface EnsureResult {
   repaired: ('interface' | 'address')[];
   link: string;
+  added: AddedParts;
 }
 
 /** An IP literal as the bytes netlink wants. */
@@ -104,6 +111,7 @@ export class LocalInterface {
   /** Creates what is missing: the link (or falls back to lo), brings it up, adds the addresses. */
   async ensure(): Promise<EnsureResult> {
     const repaired: EnsureResult['repaired'] = [];
+    const added: AddedParts = { ips: [] };
     let links = await this.links();
     let target = links.find((l) => l.attrs.ifname === this.name);
     if (!target && !this.onLoopback) {
@@ -128,6 +136,7 @@ export class LocalInterface {
     if (!target || target.data.index === undefined) throw new Error(`no interface ${this.name} and no loopback interface found over netlink`);
     const index = target.data.index;
     const link = target.attrs.ifname ?? this.name;
+    if (repaired.includes('interface')) added.link = { index, name: link };
     if (!target.data.flags?.up) {
       await this.rt().setLink({ index, change: { up: true }, flags: { up: true } });
       if (!repaired.includes('interface')) repaired.push('interface');
@@ -149,9 +158,27 @@ export class LocalInterface {
         { flags: FlagsNew.CREATE | FlagsNew.EXCL },
       );
       if (!repaired.includes('address')) repaired.push('address');
+      added.ips.push({ ip, index });
       this.log.info({ address: ip, interface: link }, `added ${ip}/${v6 ? 128 : 32} to ${link}`);
     }
-    return { repaired, link };
+    return { repaired, link, added };
+  }
+
+  /** Takes back what one ensure() added (a link it created takes its addresses with it). */
+  async undo(added: AddedParts): Promise<string[]> {
+    const undone: string[] = [];
+    for (const a of added.ips) {
+      if (added.link?.index === a.index) continue;
+      const v6 = isIP(a.ip) === 6;
+      const bytes = ipBytes(a.ip);
+      await this.rt().delAddress({ family: v6 ? AF_INET6 : AF_INET, prefixlen: v6 ? 128 : 32, index: a.index }, { local: bytes, address: bytes });
+      undone.push(`address ${a.ip}`);
+    }
+    if (added.link) {
+      await this.rt().delLink({ index: added.link.index });
+      undone.push(`interface ${added.link.name}`);
+    }
+    return undone;
   }
 
   /** Deletes the dummy link, or the local addresses from lo. Returns what it removed. */

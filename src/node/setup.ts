@@ -1,15 +1,19 @@
 // Node setup as one object: the interface with the local addresses, the firewall rules,
 // and the resync loop that keeps both in place. `serving` says whether the NOTRACK rules
-// belong in place (a worker is ready) or not (the fallback should take the traffic).
+// belong in place (nodedns serves) or not (the fallback should take the traffic).
 // Changes go through one queue, so syncs never overlap; only the removal of NOTRACK skips
 // ahead (it cannot wait) and runs again after whatever was queued before it.
+//
+// A start is a transaction: create() only reads; claimInterface() adds the addresses the
+// sockets need; begin() writes the rules once the sockets are bound. undo() takes back
+// exactly what those two changed when the start fails after them.
 import type { Logger } from 'pino';
 import type { Config, Endpoint } from '../config/types';
 import { nodeCounters, type RuleRepairs } from './counters';
 import { runCommand, type Runner } from './exec';
 import { Firewall, FirewallError, type FirewallInputs } from './firewall/firewall';
 import { describeTarget, type RuleSet } from './firewall/rules';
-import { LocalInterface } from './interface';
+import { LocalInterface, type AddedParts } from './interface';
 
 export interface NodeSetupOptions {
   config: Config;
@@ -37,6 +41,11 @@ export class NodeSetup {
   private stopped = false;
   /** what the last sync could not put in place, in words (empty = complete) */
   private problems: string[] = ['not synced yet'];
+  private begun = false;
+  private undone = false;
+  /** what claimInterface() added, and whether any nodedns rule was on the node before begin() */
+  private added: AddedParts | undefined;
+  private rulesBefore: boolean | undefined;
 
   private constructor(
     private config: Config,
@@ -47,18 +56,60 @@ export class NodeSetup {
     this.clusterDns = config.clusterDns;
   }
 
-  /** Sets up the interface and the standing rules (no NOTRACK yet) and starts the resync loop. */
-  static async start(opts: NodeSetupOptions): Promise<NodeSetup> {
+  /** Picks the firewall backend; changes nothing on the node. */
+  static async create(opts: NodeSetupOptions): Promise<NodeSetup> {
     const { config, log } = opts;
     let firewall: Firewall | undefined;
     if (config.firewall !== 'none') {
-      firewall = await Firewall.create(config.firewall, log.child({ part: 'firewall' }), opts.run ?? runCommand);
+      firewall = await Firewall.create(config.firewall, log.child({ part: 'firewall' }), opts.run ?? runCommand, config.steering);
     }
     const iface = config.setupInterface ? new LocalInterface(config.interfaceName, config.localIps, log.child({ part: 'interface' })) : undefined;
-    const s = new NodeSetup(config, log, firewall, iface);
-    await s.resync();
-    s.schedule();
-    return s;
+    return new NodeSetup(config, log, firewall, iface);
+  }
+
+  /** The link and the local addresses, so that the sockets can bind; remembers what it added. */
+  async claimInterface(): Promise<void> {
+    if (!this.iface) return;
+    const r = await this.iface.ensure();
+    this.added = r.added;
+    this.verified.add('interface');
+  }
+
+  /** The first write of the rules (with NOTRACK if serving was set); throws when it fails. Starts the resync loop. */
+  async begin(): Promise<void> {
+    if (this.firewall) this.rulesBefore = await Firewall.present(this.firewall.runner);
+    this.begun = true;
+    await this.enqueue(() => this.syncNow());
+    if (this.problems.length > 0) throw new Error(`node setup failed: ${this.problems.join('; ')}`);
+    if (this.serving) this.noteServing();
+    this.schedule();
+  }
+
+  private noteServing(): void {
+    if (!nodeCounters.notrackInstalled) return;
+    this.log.info({ steering: this.steering }, this.steering === 'kernel'
+      ? 'NOTRACK rules in place: nodedns gets the DNS traffic (kernel-held: pods\' queries go to the fallback whenever no nodedns socket is bound)'
+      : 'NOTRACK rules in place: nodedns gets the DNS traffic (managed by nodedns)');
+  }
+
+  /** After a failed start: removes the addresses and link claimInterface() added, and the rules if there were none before. */
+  async undo(): Promise<string[]> {
+    if (this.undone) return [];
+    this.undone = true;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.queue.catch(() => {});
+    const undone: string[] = [];
+    if (this.firewall && this.rulesBefore === false) undone.push(...(await Firewall.teardown(this.log, this.firewall.runner)));
+    if (this.iface && this.added) undone.push(...(await this.iface.undo(this.added)));
+    this.iface?.close();
+    if (undone.length) this.log.info({ undone }, `start failed: took back ${undone.join(', ')}`);
+    return undone;
+  }
+
+  /** Which steering the rules use, for the log and doctor. */
+  get steering(): 'kernel' | 'managed' | 'none' {
+    return this.firewall?.steering ?? 'none';
   }
 
   get isServing(): boolean {
@@ -72,14 +123,17 @@ export class NodeSetup {
 
   /** true: install NOTRACK (nodedns takes the traffic); false: remove it (the fallback does). */
   setServing(on: boolean): Promise<void> {
+    if (this.undone) return Promise.resolve();
     if (on) {
+      if (!this.begun) { this.serving = true; return Promise.resolve(); } // begin() writes it
       return this.enqueue(async () => {
         if (this.serving) return;
         this.serving = true;
         await this.syncNow();
-        if (nodeCounters.notrackInstalled) this.log.info('NOTRACK rules in place: nodedns gets the DNS traffic');
+        this.noteServing();
       });
     }
+    if (!this.begun) { this.serving = false; return Promise.resolve(); }
     if (!this.serving && nodeCounters.notrackInstalled === 0) return this.queue.then(() => undefined);
     // Removal does not wait behind a resync in progress: every millisecond here is DNS
     // sent to a closed socket. A resync that started earlier may still write NOTRACK back,
@@ -138,6 +192,8 @@ export class NodeSetup {
 
   /** Stops the loop and removes NOTRACK; the interface, base and fallback rules stay. */
   async stop(): Promise<void> {
+    if (this.undone) return;
+    if (!this.begun) { await this.undo(); return; }
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.setServing(false);

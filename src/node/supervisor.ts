@@ -1,12 +1,21 @@
-// The process that owns the node setup forks the workers that serve (Node's cluster
-// module). Workers share the listening sockets through this process: UDP sockets bound
-// with exclusive: false, and TCP listeners with SCHED_NONE (each worker accepts itself).
+// With --workers N (N > 1), the process that owns the node setup forks the workers that
+// serve (Node's cluster module). Workers share the listening sockets through this
+// process: UDP sockets bound with exclusive: false, and TCP listeners with SCHED_NONE
+// (each worker accepts itself). Shared handles rather than reusePort, because with one
+// kernel socket shared by every worker, a worker's death leaves the socket and its queue
+// to the others: what was queued is answered by them. With reusePort each worker has a
+// socket and a queue of its own, and the datagrams queued on a dead worker's socket die
+// with it.
 //
-// The NOTRACK rules are in place exactly while at least one worker is ready. When the
-// last ready worker dies (crash, OOM kill, SIGKILL), they are removed at once and the
-// standing fallback DNAT sends DNS to the cluster DNS; the worker is restarted and
-// NOTRACK returns when it reports ready. While other workers still serve, the sockets
-// stay open and they take the dead worker's share, so the fallback is not needed.
+// Cluster closes a shared socket once the last worker holding it is gone, when that
+// worker's IPC channel drops (before its `exit` event). The NOTRACK rules are in place
+// exactly while at least one worker is ready. When the last ready worker dies (crash,
+// OOM kill, SIGKILL): with kernel-held steering the pods' rule stops matching by itself
+// the moment the socket closes, and NOTRACK is removed right after (for the node's own
+// queries); with managed steering it is removed synchronously from a `disconnect`
+// handler that runs before cluster's own, so no query meets the closed socket. Either
+// way the datagrams still queued in that socket are lost. The worker is restarted and
+// NOTRACK returns when it reports ready.
 //
 // Messages: worker -> primary {type:'ready'}, {type:'leaving'} (it got SIGTERM),
 // primary -> worker {type:'reconfigure', config} (a live change, e.g. from a ConfigMap),
@@ -52,6 +61,8 @@ const MAX_BACKOFF_MS = 10_000;
 
 export class Supervisor {
   private ready = new Set<number>();
+  /** workers whose IPC channel dropped (dying) but whose exit is not handled yet */
+  private disconnected = new Set<number>();
   private fallbackActive = false;
   private everReady = false;
   private stopping = false;
@@ -87,11 +98,17 @@ export class Supervisor {
     this.slots.set(w.id, slot);
     this.startedAt.set(w.id, Date.now());
     const cmds = this.o.node?.firewall ? notrackOffCommands(this.o.node.firewall.backend, this.o.config.localIps) : [];
-    // Runs before cluster's own exit handler closes the shared sockets: when the last
-    // ready worker dies, NOTRACK goes synchronously (~10 ms), before a single query can
-    // meet a closed socket. The async path below then does the bookkeeping.
-    w.process.prependListener('exit', () => {
-      if (this.stopping || cmds.length === 0 || !this.ready.has(w.id) || this.ready.size > 1) return;
+    // Runs before cluster's own disconnect handler, which closes the shared sockets when
+    // no worker holds them any more: when the last ready worker dies, NOTRACK goes
+    // synchronously (~10 ms) first. The async path in onExit then does the bookkeeping.
+    w.process.prependListener('disconnect', () => {
+      this.disconnected.add(w.id);
+      // Kernel-held steering sends pods to the fallback the moment cluster closes the
+      // socket; running iptables first would only hold the socket open (and queries in
+      // it) that much longer. The node's own queries get it from the async path in onExit.
+      if (this.o.node?.steering === 'kernel') return;
+      const othersServing = [...this.ready].some((id) => !this.disconnected.has(id));
+      if (this.stopping || cmds.length === 0 || !this.ready.has(w.id) || othersServing) return;
       for (const c of cmds) spawnSync(c.cmd, c.args, { input: c.input, timeout: 5000, stdio: ['pipe', 'ignore', 'ignore'] });
     });
     // A message sent to a worker that is dying fails with EPIPE, emitted on the Worker:
@@ -150,6 +167,7 @@ export class Supervisor {
     const lived = Date.now() - (this.startedAt.get(w.id) ?? Date.now());
     this.slots.delete(w.id);
     this.startedAt.delete(w.id);
+    this.disconnected.delete(w.id);
     const removal = this.dropReady(w.id);
     if (this.stopping) return;
     if (!this.everReady) {

@@ -5,15 +5,19 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/types';
 import { attachKubernetes, type KubeAttachment } from '../kube/attach';
 import { REASONS } from '../kube/reasons';
-import { NodeSetup } from '../node/setup';
+import { claimNode, nodeSetupOn } from '../node/claim';
 import { Supervisor } from '../node/supervisor';
 import { startObservability } from '../observe/observability';
 import { workerSource, type StateSource, type WorkerHandle } from '../observe/source';
+import { Agent } from '../serve/agent';
 import { ConfigRelay } from './config-relay';
 import { onStopSignals } from './signals';
 
 export async function runSupervisor(config: Config, log: Logger): Promise<number> {
-  const node = config.setupInterface || config.firewall !== 'none' ? await NodeSetup.start({ config, log }) : undefined;
+  // the configuration is validated before anything on the node changes
+  await Agent.offline({ config, log }).stop(false);
+  const claim = nodeSetupOn(config) ? await claimNode(config, log) : undefined;
+  const node = claim?.node;
   let kube: KubeAttachment | undefined;
   let relay: ConfigRelay | undefined;
   const sup = new Supervisor({
@@ -34,21 +38,32 @@ export async function runSupervisor(config: Config, log: Logger): Promise<number
     s.snapshot = { ...s.snapshot, configReloads: { ...relay!.stats.configReloads } };
     return s;
   };
-  const obs = await startObservability({ config, log, source, nodeSetup: node ? () => node.state() : undefined });
+  let obs;
+  try {
+    obs = await startObservability({ config, log, source, nodeSetup: node ? () => node.state() : undefined });
+  } catch (e) {
+    await claim?.undo();
+    throw e;
+  }
+  const o = obs;
   const poll = setInterval(() => { source().catch(() => { /* workers restarting */ }); }, 5000);
   poll.unref();
   onStopSignals(async (signal) => {
-    obs.stopping(signal); // readiness drops first
+    o.stopping(signal); // readiness drops first
     clearInterval(poll);
     await kube?.stop();
     await sup.stop(signal);
-    await obs.stop();
+    claim?.lock.release();
+    await o.stop();
   });
   try {
-    await sup.start();
+    await sup.start(); // a worker has bound the sockets
+    await node?.begin(); // now the rules
   } catch (e) {
-    await node?.stop();
-    await obs.stop();
+    await claim?.undo();
+    await sup.stop('the start failed');
+    await o.stop();
+    if (!(e as { exitCode?: number }).exitCode) log.error({ err: (e as Error).message }, (e as Error).message);
     return (e as { exitCode?: number }).exitCode ?? 1;
   }
   log.info({ workers: config.workers, firewall: node?.firewall?.name ?? 'none', interface: config.setupInterface ? config.interfaceName : 'off' }, 'nodedns supervising');

@@ -74,16 +74,25 @@ export class Agent {
 
   static async start(opts: { config: Config; log: Logger; stats?: Stats }): Promise<Agent> {
     const a = new Agent(opts.config, opts.log, opts.stats ?? new Stats());
-    sizeUpstreamSockets({ fdReserve: a.config.fdReserve, clientConnections: a.config.tcpMaxConnections * a.config.localIps.length }, a.log);
-    if (a.config.cache.file) loadCache(a.cache, a.config.cache.file, clockNow(), a.log, (name) => a.router.route(name).policy);
+    await a.bind();
+    return a;
+  }
+
+  /**
+   * Binds the listeners of an agent made with offline() (whose construction validated the
+   * configuration): node setup puts the addresses in place in between. A failed bind
+   * closes whatever bound and throws.
+   */
+  async bind(): Promise<void> {
+    sizeUpstreamSockets({ fdReserve: this.config.fdReserve, clientConnections: this.config.tcpMaxConnections * this.config.localIps.length }, this.log);
+    if (this.config.cache.file) loadCache(this.cache, this.config.cache.file, clockNow(), this.log, (name) => this.router.route(name).policy);
     try {
-      await a.listen();
+      await this.listen();
     } catch (e) {
-      await a.stop(false);
+      await this.stop(false);
       throw e;
     }
-    a.watchHostFiles();
-    return a;
+    this.watchHostFiles();
   }
 
   /** Routing, cache and upstreams without sockets: `nodedns explain`/`query` when no agent runs. Stop it with stop(false). */

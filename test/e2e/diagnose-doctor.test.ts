@@ -77,9 +77,10 @@ describe('nodedns doctor on a node (network namespaces)', { skip, timeout: 180_0
     const node = check(report!, 'node-setup');
     backend = /\((iptables-\w+)\)/.exec(node.evidence)![1];
     assert.match(node.evidence, /169\.254\.20\.10 on lo/);
+    assert.match(check(report!, 'steering').evidence, /^kernel-held steering \(iptables-nft: kernel\)/);
     assert.match(check(report!, 'cluster-dns').evidence, /A 10\.96\.0\.1 .*through nodedns/);
     const text = await doctor(false);
-    assert.match(text.text, /^nodedns doctor: PASS: 0 failed, 0 warnings, 10 passed/);
+    assert.match(text.text, /^nodedns doctor: PASS: 0 failed, 0 warnings, 11 passed/);
     ctx.diagnostic(`doctor (healthy):\n${text.text}`);
   });
 

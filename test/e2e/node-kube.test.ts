@@ -1,6 +1,5 @@
-// The supervised `nodedns run` (node setup on, as in the DaemonSet) with the Kubernetes
-// API: the worker learns the cluster DNS Service from the API, tells the supervisor, and
-// the fallback DNAT follows. The in-test API server listens on 127.0.0.1 of this test's
+// `nodedns run` (node setup on, one process, as in the DaemonSet) with the Kubernetes
+// API: it learns the cluster DNS Service from the API, and the fallback DNAT follows. The in-test API server listens on 127.0.0.1 of this test's
 // namespace; inside the "node" namespace a relay on the same port reaches it through a
 // Unix socket (a file, which namespaces share), so the kubeconfig works unchanged.
 import { strict as assert } from 'node:assert';
@@ -24,7 +23,7 @@ net.createServer((c) => { const u = net.connect(sock); c.pipe(u).pipe(c); c.on('
   .listen(Number(port), '127.0.0.1', () => console.log('relay ready'));
 `;
 
-describe('supervised run with the Kubernetes API: the fallback follows the cluster DNS Service', { skip, timeout: 120_000 }, () => {
+describe('run with the Kubernetes API (one process): the fallback follows the cluster DNS Service', { skip, timeout: 120_000 }, () => {
   const lab = new NetnsLab();
   const dir = mkdtempSync(join(tmpdir(), 'nodedns-node-kube-'));
   let t: NodeTopology;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI } from '../helpers/agent';
 import {
-  NetnsLab, TOPO, netnsUnavailable, nodeTopology, spawnNodedns, startClusterDns, startProbe,
+  NetnsLab, TOPO, netnsUnavailable, nodeTopology, parseDnsperf, spawnNodedns, startClusterDns, startProbe,
   type NodeTopology,
 } from '../helpers/netns';
 import { waitUntil } from '../helpers/process';
@@ -18,17 +18,6 @@ const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is mis
 const L = TOPO.localIp;
 const QPS = 300;
 const SECONDS = 12;
-
-interface DnsperfResult { sent: number; completed: number; lost: number }
-
-function parseDnsperf(out: string): DnsperfResult {
-  const num = (re: RegExp) => {
-    const m = re.exec(out);
-    if (!m) throw new Error(`dnsperf output without ${re}:\n${out}`);
-    return Number(m[1]);
-  };
-  return { sent: num(/Queries sent:\s+(\d+)/), completed: num(/Queries completed:\s+(\d+)/), lost: num(/Queries lost:\s+(\d+)/) };
-}
 
 for (const flag of ['iptables', 'nftables']) {
   describe(`restart under load (${flag})`, { skip, timeout: 120_000 }, () => {

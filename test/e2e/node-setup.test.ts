@@ -34,8 +34,9 @@ const IPTABLES_EXPECTED: Record<string, string[]> = {
     '-A PREROUTING -m comment --comment nodedns -j NODEDNS-NOTRACK-PRE',
     '-A OUTPUT -m comment --comment nodedns -j NODEDNS-NOTRACK-OUT',
     '-A OUTPUT -m comment --comment nodedns -j NODEDNS-BASE-OUT',
-    `-A NODEDNS-NOTRACK-PRE -d ${L}/32 -p udp -m udp --dport 53 -m comment --comment nodedns -j NOTRACK`,
-    `-A NODEDNS-NOTRACK-PRE -d ${L}/32 -p tcp -m tcp --dport 53 -m comment --comment nodedns -j NOTRACK`,
+    // kernel-held steering: NOTRACK (nodedns) only while a socket is bound to the address
+    `-A NODEDNS-NOTRACK-PRE -d ${L}/32 -p udp -m udp --dport 53 -m socket --nowildcard -m comment --comment nodedns -j NOTRACK`,
+    `-A NODEDNS-NOTRACK-PRE -d ${L}/32 -p tcp -m tcp --dport 53 -m socket --nowildcard -m comment --comment nodedns -j NOTRACK`,
     `-A NODEDNS-NOTRACK-OUT -d ${L}/32 -p udp -m udp --dport 53 -m comment --comment nodedns -j NOTRACK`,
     `-A NODEDNS-NOTRACK-OUT -d ${L}/32 -p tcp -m tcp --dport 53 -m comment --comment nodedns -j NOTRACK`,
     `-A NODEDNS-BASE-OUT -s ${L}/32 -p udp -m udp --sport 53 -m comment --comment nodedns -j NOTRACK`,
@@ -65,7 +66,8 @@ const IPTABLES_EXPECTED: Record<string, string[]> = {
 
 /** The same rules as `nft list table inet nodedns` shows them (comments left out). */
 const NFT_EXPECTED: Record<string, string[]> = {
-  'notrack-prerouting': [`ip daddr ${L} udp dport 53 notrack`, `ip daddr ${L} tcp dport 53 notrack`],
+  'notrack-prerouting': [`ip daddr ${L} udp dport 53 socket wildcard 0 notrack`, `ip daddr ${L} tcp dport 53 socket wildcard 0 notrack`,
+    `ip daddr ${L} tcp dport 53 tcp flags ! syn socket transparent 0 notrack`],
   'notrack-output': [`ip daddr ${L} udp dport 53 notrack`, `ip daddr ${L} tcp dport 53 notrack`],
   'base-raw-output': [`ip saddr ${L} udp sport 53 notrack`, `ip saddr ${L} tcp sport 53 notrack`, `ip daddr ${L} tcp dport 8080 notrack`, `ip saddr ${L} tcp sport 8080 notrack`],
   'base-input': [`ip daddr ${L} udp dport 53 accept`, `ip daddr ${L} tcp dport 53 accept`],
@@ -208,7 +210,7 @@ for (const mode of MODES) {
         await t.node.ok(mode.cmd, ['-t', 'raw', '-I', 'OUTPUT', '-m', 'comment', '--comment', 'nodedns', '-j', 'NODEDNS-BASE-OUT']);
       } else {
         const listing = await t.node.ok('nft', ['-a', 'list', 'chain', 'inet', 'nodedns', 'notrack-prerouting']);
-        const handle = /udp dport 53 notrack comment "[^"]*" # handle (\d+)/.exec(listing)![1];
+        const handle = /udp dport 53 socket wildcard 0 notrack comment "[^"]*" # handle (\d+)/.exec(listing)![1];
         await t.node.ok('nft', ['delete', 'rule', 'inet', 'nodedns', 'notrack-prerouting', 'handle', handle]);
         await t.node.ok('nft', ['add', 'rule', 'inet', 'nodedns', 'base-input', 'ip', 'daddr', L, 'udp', 'dport', '53', 'accept']);
         await t.node.ok('nft', ['flush', 'chain', 'inet', 'nodedns', 'fallback-prerouting']);
@@ -298,13 +300,13 @@ for (const flag of ['iptables', 'nftables']) {
         assert.match(await t.node.ok('ip', ['-o', '-6', 'addr', 'show', 'dev', 'lo']), new RegExp(` ${L6}/128 `));
         if (flag === 'iptables') {
           const raw6 = await t.node.ok('ip6tables-nft-save', ['-t', 'raw']);
-          assert.match(raw6, new RegExp(`-A NODEDNS-NOTRACK-PRE -d ${L6}/128 -p udp -m udp --dport 53 -m comment --comment nodedns -j NOTRACK`));
+          assert.match(raw6, new RegExp(`-A NODEDNS-NOTRACK-PRE -d ${L6}/128 -p udp -m udp --dport 53 -m socket --nowildcard -m comment --comment nodedns -j NOTRACK`));
           const nat6 = await t.node.ok('ip6tables-nft-save', ['-t', 'nat']);
           assert.match(nat6, new RegExp(`-A NODEDNS-FALLBACK-PRE -d ${L6}/128 -p tcp -m tcp --dport 53 -m comment --comment nodedns -j DNAT --to-destination \\[${TOPO.serviceIp6}\\]:53`));
           assert.doesNotMatch(nat6, /-d 169\.254/, 'IPv4 rules stay in iptables');
         } else {
           const table = await t.node.ok('nft', ['list', 'table', 'inet', 'nodedns']);
-          assert.match(table, new RegExp(`ip6 daddr ${L6} udp dport 53 notrack`));
+          assert.match(table, new RegExp(`ip6 daddr ${L6} udp dport 53 socket wildcard 0 notrack`));
           assert.match(table, new RegExp(`ip6 daddr ${L6} tcp dport 53 dnat ip6 to \\[${TOPO.serviceIp6}\\]:53`));
         }
         assert.equal(await digAt(L6, 'only.nodedns'), '10.9.9.9', 'nodedns answers on the IPv6 address');

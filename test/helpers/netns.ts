@@ -5,7 +5,9 @@
 // not even their creation touches the root namespace.
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { spawnChild, type Child, type SpawnChildOptions } from './process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnChild, waitUntil, type Child, type SpawnChildOptions } from './process';
 
 export interface ExecResult {
   code: number;
@@ -229,8 +231,15 @@ export interface NodednsInNs {
   count(match: string | ((l: LogLine) => boolean)): number;
 }
 
+/** The --lock-file the tests give every nodedns in `ns` (the namespace's name makes it unique). */
+export function lockFileFor(ns: Netns): string {
+  return join(tmpdir(), `${ns.name}.owner.sock`);
+}
+
 /** `node dist/cli.js <args>` inside `ns`, JSON log lines parsed. */
 export function spawnNodedns(ns: Netns, cli: string, args: string[], label = 'nodedns'): NodednsInNs {
+  // one lock per node namespace, never the machine's own /run/nodedns
+  if (args[0] === 'run' && !args.includes('--lock-file')) args = [...args, '--lock-file', lockFileFor(ns)];
   const logs: LogLine[] = [];
   const watchers = new Set<(l: LogLine) => void>();
   const child = ns.spawn(label, process.execPath, [cli, ...args], {
@@ -337,4 +346,56 @@ export function startProbe(ns: Netns, o: { server: string; name: string; duratio
     return JSON.parse(line) as ProbeResult;
   });
   return { result, child };
+}
+
+export interface DnsperfResult { sent: number; completed: number; lost: number }
+
+/** The counts from dnsperf's summary. */
+export function parseDnsperf(out: string): DnsperfResult {
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    if (!m) throw new Error(`dnsperf output without ${re}:\n${out}`);
+    return Number(m[1]);
+  };
+  return { sent: num(/Queries sent:\s+(\d+)/), completed: num(/Queries completed:\s+(\d+)/), lost: num(/Queries lost:\s+(\d+)/) };
+}
+
+/** The node namespace's veths of nodeTopology: [towards the pod, towards the cluster DNS]. */
+export async function topologyVeths(node: Netns): Promise<[string, string]> {
+  const names = (await node.ok('ip', ['-o', 'link', 'show', 'type', 'veth'])).split('\n').filter(Boolean).map((l) => l.split(':')[1].trim().split('@')[0]);
+  return [names[0], names[1]];
+}
+
+/** tcpdump of DNS over UDP on `dev` in `ns`, resolved once it captures. Stop it with SIGINT. */
+export async function captureDns(ns: Netns, dev: string): Promise<Child> {
+  const c = ns.spawn(`tcpdump ${dev}`, 'tcpdump', ['-i', dev, '-n', '-tt', '-l', '-B', '8192', 'udp port 53']);
+  await waitUntil(`tcpdump on ${dev}`, () => (c.lines.some((l) => l.includes('listening on')) ? true : undefined), 20_000, 20);
+  return c;
+}
+
+/** From a capture: when (epoch seconds) each query from `client` to `server`:53 was sent that got no reply. */
+export function unansweredQueries(lines: string[], client: string, server: string): number[] {
+  const esc = (s: string) => s.replace(/\./g, '\\.');
+  const query = new RegExp(`^(\\d+\\.\\d+) IP ${esc(client)}\\.(\\d+) > ${esc(server)}\\.53: (\\d+)\\D`);
+  const reply = new RegExp(`^\\d+\\.\\d+ IP ${esc(server)}\\.53 > ${esc(client)}\\.(\\d+): (\\d+)\\D`);
+  const sent = new Map<string, number>();
+  const answered = new Set<string>();
+  for (const l of lines) {
+    const q = query.exec(l);
+    if (q) { sent.set(`${q[2]}/${q[3]}`, Number(q[1])); continue; }
+    const r = reply.exec(l);
+    if (r) answered.add(`${r[1]}/${r[2]}`);
+  }
+  return [...sent].filter(([k]) => !answered.has(k)).map(([, ts]) => ts);
+}
+
+/** From a capture: when (epoch seconds) the first query from `client` to `server`:53 passed, if any. */
+export function firstQuery(lines: string[], client: string, server: string): number | undefined {
+  const esc = (s: string) => s.replace(/\./g, '\\.');
+  const re = new RegExp(`^(\\d+\\.\\d+) IP ${esc(client)}\\.\\d+ > ${esc(server)}\\.53: `);
+  for (const l of lines) {
+    const m = re.exec(l);
+    if (m) return Number(m[1]);
+  }
+  return undefined;
 }

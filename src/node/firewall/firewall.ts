@@ -2,7 +2,7 @@
 // A check reads the live rules (iptables-save, nft -j list) and rewrites only what
 // differs, so it never adds a duplicate, and every write is one atomic transaction.
 import type { Logger } from 'pino';
-import type { Endpoint, FirewallMode } from '../../config/types';
+import type { Endpoint, FirewallMode, SteeringMode } from '../../config/types';
 import { firstLine, runCommand, type Runner } from '../exec';
 import { backendName, detectBackend, iptablesBin, saveText, type Backend, type Variant } from './backend';
 import * as ipt from './iptables';
@@ -60,13 +60,57 @@ class Snapshot {
 export class Firewall {
   private lastSource: FallbackSource | undefined;
   private lastTargets = new Map<number, string>();
+  /**
+   * kernel: the pods' NOTRACK rule carries the socket match, so the kernel falls back on
+   * its own when no nodedns socket is bound. It turns to managed for good the first time
+   * the kernel refuses that match (no xt_socket / nft_socket) and the plain rule works.
+   */
+  steering: 'kernel' | 'managed';
 
-  constructor(readonly backend: Backend, private readonly log: Logger, private readonly run: Runner = runCommand) {}
+  constructor(readonly backend: Backend, private readonly log: Logger, private readonly run: Runner = runCommand, mode: SteeringMode = 'auto') {
+    this.steering = mode === 'auto' ? 'kernel' : 'managed';
+  }
 
-  static async create(mode: FirewallMode, log: Logger, run: Runner = runCommand): Promise<Firewall> {
+  static async create(mode: FirewallMode, log: Logger, run: Runner = runCommand, steering: SteeringMode = 'auto'): Promise<Firewall> {
     const d = await detectBackend(mode, run);
     if (d.backend.kind !== 'none') log.info({ firewall: backendName(d.backend), reason: d.reason }, `firewall rules go through ${backendName(d.backend)}: ${d.reason}`);
-    return new Firewall(d.backend, log, run);
+    return new Firewall(d.backend, log, run, steering);
+  }
+
+  get runner(): Runner {
+    return this.run;
+  }
+
+  /**
+   * Which steering the live rules hold for pods' queries, per backend that has nodedns'
+   * NOTRACK chain: kernel (socket match), managed (plain NOTRACK), or off (empty: the
+   * fallback takes the traffic). For `nodedns doctor`.
+   */
+  static async liveSteering(run: Runner = runCommand): Promise<{ backend: string; steering: 'kernel' | 'managed' | 'off' }[]> {
+    const out: { backend: string; steering: 'kernel' | 'managed' | 'off' }[] = [];
+    const pre = ipt.PLACES['notrack-prerouting'].chain;
+    for (const variant of ['legacy', 'nft'] as Variant[]) {
+      for (const family of [4, 6] as const) {
+        const lines = ipt.parseSave(await saveText(run, variant, family)).get('raw')?.rules.get(pre);
+        if (!lines) continue;
+        const steering = lines.length === 0 ? 'off' : lines.every((l) => l.includes('-m socket --nowildcard')) ? 'kernel' : 'managed';
+        out.push({ backend: `${iptablesBin(variant, family, 'save').replace(/-save$/, '')}`, steering });
+      }
+    }
+    const r = await run('nft', ['list', 'chain', nft.FAMILY, nft.TABLE, 'notrack-prerouting']);
+    if (r.code === 0) {
+      const rules = r.stdout.split('\n').filter((l) => /\bnotrack\b/.test(l) && !/^\s*(chain|type)\b/.test(l));
+      out.push({ backend: 'nftables', steering: rules.length === 0 ? 'off' : rules.every((l) => /\bsocket (wildcard|transparent) 0\b/.test(l)) ? 'kernel' : 'managed' });
+    }
+    return out;
+  }
+
+  /** Whether any nodedns rule is on the node, in any backend. */
+  static async present(run: Runner = runCommand): Promise<boolean> {
+    for (const variant of ['legacy', 'nft'] as Variant[]) {
+      for (const family of [4, 6] as const) if ((await saveText(run, variant, family)).includes(`--comment ${ipt.COMMENT}`)) return true;
+    }
+    return (await run('nft', ['list', 'table', nft.FAMILY, nft.TABLE])).code === 0;
   }
 
   get name(): string {
@@ -78,9 +122,26 @@ export class Firewall {
    * in place, false = removed, 'keep' = left as found (`nodedns setup` next to a running nodedns).
    */
   async sync(inp: FirewallInputs, notrack: boolean | 'keep'): Promise<SyncResult> {
+    if (this.steering === 'managed' || notrack !== true) return this.syncWith(inp, notrack, this.steering === 'kernel');
+    try {
+      return await this.syncWith(inp, notrack, true);
+    } catch (e) {
+      // Each write is one transaction, so the refused one changed nothing. If the plain
+      // rule goes in, it was the socket match the kernel refused.
+      const r = await this.syncWith(inp, notrack, false).catch(() => undefined);
+      if (!r) throw e;
+      this.steering = 'managed';
+      this.log.warn({ err: (e as Error).message }, 'the kernel refused the socket match (xt_socket / nft_socket missing), so steering is managed: '
+        + 'pods\' DNS goes to the fallback only when nodedns removes NOTRACK itself, which a SIGKILL of every nodedns process prevents. '
+        + 'Load the module (modprobe xt_socket or nft_socket) and restart nodedns to have the kernel hold it');
+      return r;
+    }
+  }
+
+  private async syncWith(inp: FirewallInputs, notrack: boolean | 'keep', kernelSteering: boolean): Promise<SyncResult> {
     const snap = new Snapshot(this.run);
     const fallback = await this.resolveFallback(inp, snap);
-    const rules = buildRules({ localIps: inp.localIps, port: inp.port, healthPort: inp.healthPort, fallback });
+    const rules = buildRules({ localIps: inp.localIps, port: inp.port, healthPort: inp.healthPort, fallback, kernelSteering });
     const sets = new Set<RuleSet>(notrack === true ? RULE_SETS : ['base', 'fallback']);
     const changed = new Set<RuleSet>();
     const b = this.backend;
@@ -139,9 +200,9 @@ export class Firewall {
   async render(inp: FirewallInputs, notrack: boolean): Promise<string> {
     const snap = new Snapshot(this.run);
     const fallback = await this.resolveFallback(inp, snap);
-    const rules = buildRules({ localIps: inp.localIps, port: inp.port, healthPort: inp.healthPort, fallback });
+    const rules = buildRules({ localIps: inp.localIps, port: inp.port, healthPort: inp.healthPort, fallback, kernelSteering: this.steering === 'kernel' });
     const sets = new Set<RuleSet>(notrack ? RULE_SETS : ['base', 'fallback']);
-    let out = `# firewall: ${this.name}\n`;
+    let out = `# firewall: ${this.name}\n# steering: ${this.steering}\n`;
     for (const family of [4, 6] as const) {
       const t = fallback[family];
       if (t) out += `# fallback (IPv${family}): ${describeTarget(t)}\n`;

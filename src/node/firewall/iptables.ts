@@ -37,6 +37,7 @@ export function ruleSpec(r: Rule): string {
     if (r.sport !== undefined) p.push('--sport', String(r.sport));
     if (r.dport !== undefined) p.push('--dport', String(r.dport));
   }
+  if (r.socket) p.push('-m', 'socket', '--nowildcard');
   if (r.dnatted) p.push('-m', 'conntrack', '--ctstate', 'DNAT');
   if (r.oneIn !== undefined) p.push('-m', 'statistic', '--mode', 'random', '--probability', (1 / r.oneIn).toFixed(11));
   p.push('-m', 'comment', '--comment', COMMENT);

@@ -33,6 +33,7 @@ export function ruleBody(r: Rule): string {
     if (r.dport !== undefined) p.push(`${r.proto} dport ${r.dport}`);
     if (r.sport === undefined && r.dport === undefined) p.push(`meta l4proto ${r.proto}`);
   }
+  if (r.socket) p.push('socket wildcard 0');
   if (r.dnatted) p.push('ct status dnat');
   if (r.oneIn !== undefined) p.push(`numgen random mod ${r.oneIn} 0`);
   switch (r.action.kind) {
@@ -52,8 +53,21 @@ export function ruleComment(hook: Hook, body: string): string {
   return `nodedns ${createHash('sha256').update(`${hook} ${body}`).digest('hex').slice(0, 12)}`;
 }
 
-export function ruleLine(hook: Hook, r: Rule): string {
+/**
+ * The statements of one rule. `socket wildcard 0` gives up (no match) on a socket that is
+ * not a full one: the request socket that holds a TCP handshake between SYN and ACK, or
+ * a TIME_WAIT. Left tracked, the handshake's ACK would be DNATed to the fallback and the
+ * connection broken, so TCP gets a second rule for those: any socket found for the
+ * packet's addresses (`socket transparent 0` reads every kind). xt_socket --nowildcard
+ * matches them all in one rule.
+ */
+export function ruleBodies(r: Rule): string[] {
   const body = ruleBody(r);
+  if (!r.socket || r.proto !== 'tcp') return [body];
+  return [body, body.replace('socket wildcard 0', 'tcp flags ! syn socket transparent 0')];
+}
+
+function ruleLineOf(hook: Hook, body: string): string {
   return `add rule ${FAMILY} ${TABLE} ${hook} ${body} comment "${ruleComment(hook, body)}"`;
 }
 
@@ -63,8 +77,7 @@ export function desiredChains(rules: Rule[], sets: ReadonlySet<RuleSet>): Map<Ho
   for (const hook of HOOKS) m.set(hook, []);
   for (const r of rules) {
     if (!sets.has(HOOK_SET[r.hook])) continue;
-    const body = ruleBody(r);
-    m.get(r.hook)!.push({ line: ruleLine(r.hook, r), comment: ruleComment(r.hook, body) });
+    for (const body of ruleBodies(r)) m.get(r.hook)!.push({ line: ruleLineOf(r.hook, body), comment: ruleComment(r.hook, body) });
   }
   return m;
 }

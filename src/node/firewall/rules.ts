@@ -1,7 +1,14 @@
 // What nodedns installs, independent of the tool that installs it. Three sets:
 //   notrack   raw-table NOTRACK for queries to every local address (from pods and from the
-//             node itself). Present only while a worker is ready: it is what steers
-//             traffic to nodedns, because NAT (the fallback) only acts on tracked packets.
+//             node itself). Present only while nodedns serves: it is what steers traffic
+//             to nodedns, because NAT (the fallback) only acts on tracked packets. With
+//             kernel-held steering the rule for traffic arriving from pods matches only
+//             while a socket is bound to the local address and port (xt_socket
+//             --nowildcard, nft `socket wildcard 0`): when every nodedns process is
+//             gone, the kernel itself lets the next packet be tracked and DNATed to the
+//             fallback. The node's own queries cannot be steered that way (in the output
+//             hook the socket match describes the sending socket, and xt_socket refuses
+//             OUTPUT), so their rule stays managed.
 //   base      filter-table ACCEPT for DNS to and from the local addresses (untracked
 //             packets skip the conntrack-based accept rules a node firewall usually has),
 //             and NOTRACK for nodedns' replies and for the health port. These stay while
@@ -52,6 +59,8 @@ export interface Rule {
   dport?: number;
   /** only connections nodedns' own DNAT rewrote (conntrack state DNAT) */
   dnatted?: boolean;
+  /** only while a socket is bound to exactly dst:dport (not a wildcard socket) */
+  socket?: boolean;
   /** matches one packet in `oneIn` of those that reach it (endpoint spreading) */
   oneIn?: number;
   action: Action;
@@ -73,6 +82,8 @@ export interface RuleInputs {
   healthPort: number;
   /** per family; absent = no fallback for that family */
   fallback: { 4?: FallbackTarget; 6?: FallbackTarget };
+  /** the pods' NOTRACK rule carries the socket match (the kernel has it) */
+  kernelSteering?: boolean;
 }
 
 const PROTOS = ['udp', 'tcp'] as const;
@@ -83,7 +94,7 @@ export function familyOf(ip: string): 4 | 6 {
 
 export function buildRules(inp: RuleInputs): Rule[] {
   const rules: Rule[] = [];
-  for (const ip of inp.localIps) rules.push(...notrackRules(ip, inp.port));
+  for (const ip of inp.localIps) rules.push(...notrackRules(ip, inp.port, inp.kernelSteering ?? false));
   for (const ip of inp.localIps) rules.push(...baseRules(ip, inp.port, inp.healthPort));
   for (const ip of inp.localIps) {
     const target = inp.fallback[familyOf(ip)];
@@ -92,12 +103,12 @@ export function buildRules(inp: RuleInputs): Rule[] {
   return rules;
 }
 
-function notrackRules(ip: string, port: number): Rule[] {
+function notrackRules(ip: string, port: number, kernelSteering: boolean): Rule[] {
   const family = familyOf(ip);
   const out: Rule[] = [];
   for (const proto of PROTOS) {
     // queries arriving from pods, and queries from the node itself
-    out.push({ hook: 'notrack-prerouting', family, proto, dst: ip, dport: port, action: { kind: 'notrack' } });
+    out.push({ hook: 'notrack-prerouting', family, proto, dst: ip, dport: port, ...(kernelSteering ? { socket: true } : {}), action: { kind: 'notrack' } });
     out.push({ hook: 'notrack-output', family, proto, dst: ip, dport: port, action: { kind: 'notrack' } });
   }
   return out;
