@@ -148,6 +148,15 @@ describe('bench options', () => {
     assert.equal(parseBenchArgs(['--quick', '--metrics-cost']).metricsCost, true);
   });
 
+  it('waits for a quiet machine only in a full run, and only as long as --settle says', () => {
+    assert.equal(parseBenchArgs([]).settleS, 120);
+    assert.equal(parseBenchArgs(['--quick']).settleS, 0);
+    assert.equal(parseBenchArgs(['--settle', '0']).settleS, 0);
+    assert.equal(resultsName(parseBenchArgs(['--settle', '0'])), 'latest', 'the wait is not a part of the results');
+    assert.throws(() => parseBenchArgs(['--settle', '-1']), /--settle needs a whole number ≥ 0/);
+    assert.throws(() => parseBenchArgs(['--settle', '601']), /--settle: at most 600 s/);
+  });
+
   it('runs the paired servers together in each round unless --no-together', () => {
     assert.equal(parseBenchArgs([]).together, true);
     assert.equal(parseBenchArgs(['--quick']).together, true);

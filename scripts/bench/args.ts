@@ -20,6 +20,8 @@ export interface BenchOptions {
   verbose: boolean; // per-query latencies (p99) in max-throughput runs
   outDir: string;
   hitNames: number;
+  idleS: number; // seconds nodedns' idle CPU is measured over (in the memory part)
+  settleS: number; // a full run first waits at most this long for the load average to fall (0: not at all)
 }
 
 export const USAGE = `usage: scripts/bench/run.sh [options]        (make bench runs it with none)
@@ -36,14 +38,18 @@ export const USAGE = `usage: scripts/bench/run.sh [options]        (make bench r
   --outstanding N       dnsperf -q, queries in flight (default 100)
   --servers a,b         of ${SERVER_NAMES.join(',')} (default all)
   --workloads a,b       of ${WORKLOADS.join(',')} (default all)
-  --no-memory           skip the 10,000 + 10,000 entry memory fill
+  --no-memory           skip the memory part: nodedns at defaults with the Kubernetes API (RSS idle, idle CPU,
+                        RSS with both caches full) and Unbound's 10,000 + 10,000 entry fill
+  --idle S              seconds nodedns' idle CPU is measured over (default 60, quick 5)
   --no-fixed-rate       skip the fixed-rate latency run
   --metrics-cost        nodedns hit QPS with metrics off vs on, alternating (default on, off with --quick)
   --no-metrics-cost     skip it
   --metrics-rounds N    runs of each in the metrics comparison (default 2)
   --nodedns-metrics     run the main nodedns with metrics on (--metrics-addr <ip>:<port>) instead of off
   --no-verbose          no per-query latencies (no p99) in max-throughput runs
-  --out DIR             where results go (default bench/results)`;
+  --out DIR             where results go (default bench/results)
+  --settle S            a full run first waits up to S seconds for the 1-minute load average to fall to 0.5
+                        (default 120; 0 = start at once, as tests do; a busy start is flagged in the table)`;
 
 function positiveInt(flag: string, v: string | undefined, min = 1): number {
   const n = Number(v);
@@ -78,6 +84,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     verbose: true,
     outDir: 'bench/results',
     hitNames: 1000,
+    idleS: quick ? 5 : 60,
+    settleS: quick ? 0 : 120,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -99,6 +107,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--metrics-rounds': o.metricsRounds = positiveInt(a, next()); break;
       case '--nodedns-metrics': o.nodednsMetrics = true; break;
       case '--no-verbose': o.verbose = false; break;
+      case '--idle': o.idleS = positiveInt(a, next()); break;
+      case '--settle': o.settleS = positiveInt(a, next(), 0); break;
       case '--out': {
         const v = next();
         if (!v) throw new Error('--out needs a directory');
@@ -110,6 +120,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     }
   }
   if (o.durationS > 60 || o.fixedDurationS > 60) throw new Error('--duration and --fixed-duration: at most 60 s (the machine is shared; keep load runs short)');
+  if (o.idleS > 300) throw new Error('--idle: at most 300 s');
+  if (o.settleS > 600) throw new Error('--settle: at most 600 s');
   if (o.rounds > 15) throw new Error('--rounds: at most 15 (each round is one run per paired server per workload, and one run of them together)');
   return o;
 }

@@ -15,7 +15,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { HelpRequested, parseBenchArgs, resultsName, USAGE, type BenchOptions } from './args';
 import { dnsperfArgs, parseStats, parseVerboseLatencies, summarizeLatencies, type DnsperfRun, type DnsperfStats, type LatencySummary } from './dnsperf';
-import { cpuBusyTicks, cpuStealTicks, cpuTicksOf, Processes, reapOrphans, statCpuTicks } from './procs';
+import { CLK_TCK, cpuBusyTicks, cpuStealTicks, cpuTicksOf, memoryOf, Processes, reapOrphans, statCpuTicks } from './procs';
+import { measureFootprint } from './footprint';
 import { settle } from './settle';
 import {
   costPercent, evaluateTargets, forwarderContext, renderMarkdown, TOGETHER_WORKLOADS, togetherCost,
@@ -30,7 +31,6 @@ import { fillNegativeQueries, fillPositiveQueries, hitQueries, mixedQueries, ndo
 const log = (msg: string) => console.log(`bench: ${msg}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = (kib: number) => kib / 1024;
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 /** CPU 0's busy ticks, then the steal ticks of CPU 0 and CPU 1 (the larger share is what a run lost to the host). */
 const cpuSample = () => {
   const t = fs.readFileSync('/proc/stat', 'utf8');
@@ -140,7 +140,8 @@ class Bench {
     if (paired.length) await this.measurePaired(paired);
     for (const s of servers) if (!PAIRED.includes(s)) await this.measureServer(s);
     const measured = (s: ServerName) => servers.includes(s) && !this.results.skipped.some((k) => k.server === s);
-    if (this.o.memory) for (const s of ['nodedns', 'unbound'] as const) if (measured(s)) await this.memoryFill(s);
+    if (this.o.memory && measured('nodedns')) await this.footprint();
+    if (this.o.memory && measured('unbound')) await this.memoryFill('unbound');
     if (this.o.metricsCost && measured('nodedns')) await this.metricsCost();
     if (this.clientLimited.length) {
       this.results.notes.push(`dnsperf used more than 90% of CPU ${CLIENT_CPU} in ${this.clientLimited.join(', ')}: ` +
@@ -381,6 +382,26 @@ class Bench {
     }
   }
 
+  /** nodedns as a DaemonSet runs it (defaults, the Kubernetes API on): RSS idle and full, idle CPU. */
+  private async footprint(): Promise<void> {
+    const f = await measureFootprint({
+      procs: this.procs, workDir: this.workDir, listen: { ip: ADDR_OF.nodedns, port: this.port }, backend: this.backend,
+      idleS: this.o.idleS, log,
+      fill: async (server) => {
+        const s = { ...server, name: 'nodedns' as const, label: 'nodedns-footprint', memory: () => memoryOf(server.proc.pid) };
+        const pos = await this.dnsperf('nodedns-fill-positive', { file: this.files.fillPos, maxRuns: 1, outstanding: 50 }, s);
+        const neg = await this.dnsperf('nodedns-fill-negative', { file: this.files.fillNeg, maxRuns: 1, outstanding: 50 }, s);
+        return { positive: pos.stats.rcodes.NOERROR ?? 0, negative: neg.stats.rcodes.NXDOMAIN ?? 0 };
+      },
+    });
+    this.results.footprint = f;
+    if (f.positive < 9_900 || f.negative < 9_900) {
+      this.results.notes.push(`nodedns footprint fill: expected ~10,000 NOERROR and ~10,000 NXDOMAIN, got ${f.positive} and ${f.negative}; its full figure is not of full caches`);
+    }
+    log(`nodedns  footprint (${f.processes} process${f.processes > 1 ? 'es' : ''}, Kubernetes API on): idle ${f.idleMiB.toFixed(1)} MiB, ` +
+      `full ${f.fullMiB.toFixed(1)} MiB; idle CPU ${f.idleCpuPct.toFixed(2)}% over ${f.idleCpuS.toFixed(0)} s (${f.apiRequests} API requests)`);
+  }
+
   /** RSS idle, then after 10,000 distinct positive and 10,000 distinct negative answers. */
   private async memoryFill(name: 'nodedns' | 'unbound'): Promise<void> {
     const server = await this.start(name, `${name}-memory`);
@@ -533,7 +554,7 @@ async function main(): Promise<number> {
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
   process.on('exit', () => procs.killAllSync());
 
-  if (!o.quick) await settle({ load: () => os.loadavg()[0], sleep: async (ms) => { await sleep(ms); }, log });
+  if (o.settleS > 0) await settle({ load: () => os.loadavg()[0], sleep: async (ms) => { await sleep(ms); }, log }, o.settleS * 1000);
   const bench = new Bench(o, procs, workDir);
   try {
     log(`${o.quick ? 'quick run' : 'full run'}: servers ${o.servers.join(', ')}; workloads ${o.workloads.join(', ')}; ${o.durationS} s each; work dir ${workDir}`);

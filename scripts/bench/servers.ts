@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { NODE_FLAGS } from '../../src/node-flags';
 import { memoryOf, type Memory, type Proc, type Processes } from './procs';
 import { clusterZone, hitName, hitZone, CLUSTER_ZONE, HIT_ZONE } from './workloads';
 
@@ -194,10 +195,10 @@ function transpileScript(name: 'ceiling' | 'forwarder', dir: string): string {
 }
 
 /**
- * The V8 flags nodedns ships with (src/node-flags.ts): the Dockerfile, make run and the CLI
- * shebang pass them too. The forwarder gets them as well, so that the two compare alike.
+ * The V8 flags nodedns ships with: the Dockerfile, make run and the CLI shebang pass them
+ * too. The forwarder gets them as well, so that the two compare alike.
  */
-const NODEDNS_V8_FLAGS = ['--max-semi-space-size=2'];
+export const NODEDNS_V8_FLAGS = NODE_FLAGS;
 
 function nodednsArgs(o: StartOptions): string[] {
   const up = `${o.backend.ip}:${o.backend.port}`;
@@ -210,7 +211,8 @@ function nodednsArgs(o: StartOptions): string[] {
     '--log-level', 'warn'];
 }
 
-function cleanEnv(): NodeJS.ProcessEnv {
+/** The environment minus what would change nodedns' configuration (NODEDNS_*, KUBE*, NODE_OPTIONS). */
+export function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('NODEDNS_') || k.startsWith('KUBE') || k === 'NODE_OPTIONS') delete env[k];
   return env;
