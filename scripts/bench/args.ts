@@ -10,6 +10,7 @@ export interface BenchOptions {
   fixedDurationS: number; // the fixed-rate latency run
   outstanding: number; // dnsperf -q
   fixedRateQps: number;
+  typicalQps: number; // rate of the typical-load run (mixed workload), for each server's CPU
   servers: ServerName[];
   workloads: Workload[];
   memory: boolean;
@@ -35,13 +36,15 @@ export const USAGE = `usage: scripts/bench/run.sh [options]        (make bench r
                         with its own dnsperf (the targets are then judged by the runs in turns)
   --fixed-duration S    seconds of the fixed-rate latency run (default 10, quick 2)
   --fixed-rate QPS      rate of the latency run for nodedns and Unbound (default 20000)
+  --typical-rate QPS    rate of the mixed workload at which nodedns', Unbound's and dnsmasq's CPU is compared
+                        (default 1000; part of the fixed-rate part, as long as --fixed-duration)
   --outstanding N       dnsperf -q, queries in flight (default 100)
   --servers a,b         of ${SERVER_NAMES.join(',')} (default all)
   --workloads a,b       of ${WORKLOADS.join(',')} (default all)
   --no-memory           skip the memory part: nodedns at defaults with the Kubernetes API (RSS idle, idle CPU,
                         RSS with both caches full) and Unbound's 10,000 + 10,000 entry fill
   --idle S              seconds nodedns' idle CPU is measured over (default 60, quick 5)
-  --no-fixed-rate       skip the fixed-rate latency run
+  --no-fixed-rate       skip the fixed-rate runs (latency at --fixed-rate, CPU at --typical-rate)
   --metrics-cost        nodedns hit QPS with metrics off vs on, alternating (default on, off with --quick)
   --no-metrics-cost     skip it
   --metrics-rounds N    runs of each in the metrics comparison (default 2)
@@ -74,6 +77,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     fixedDurationS: quick ? 2 : 10,
     outstanding: 100,
     fixedRateQps: 20000,
+    typicalQps: 1000,
     servers: [...SERVER_NAMES],
     workloads: [...WORKLOADS],
     memory: true,
@@ -96,6 +100,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--rounds': o.rounds = positiveInt(a, next()); break;
       case '--fixed-duration': o.fixedDurationS = positiveInt(a, next()); break;
       case '--fixed-rate': o.fixedRateQps = positiveInt(a, next(), 100); break;
+      case '--typical-rate': o.typicalQps = positiveInt(a, next(), 10); break;
       case '--outstanding': o.outstanding = positiveInt(a, next()); break;
       case '--servers': o.servers = list(a, next(), SERVER_NAMES); break;
       case '--workloads': o.workloads = list(a, next(), WORKLOADS); break;

@@ -20,7 +20,7 @@ import { measureFootprint } from './footprint';
 import { settle } from './settle';
 import {
   costPercent, evaluateTargets, forwarderContext, renderMarkdown, TOGETHER_WORKLOADS, togetherCost,
-  type FixedRate, type Measurement, type MemoryFill, type Results, type Workload,
+  type FixedRate, type Measurement, type MemoryFill, type Results, type TypicalLoad, type Workload,
 } from './report';
 import {
   CLIENT_CPU, SERVER_CPU, nodednsMissing, REPO, startKnot, startServer, tail, versions,
@@ -206,11 +206,11 @@ class Bench {
    * processes: they may share it), `tag` telling it from the run's other mixed files.
    * The caller deletes it: at 6 s it can be a million lines.
    */
-  private writeMixedFile(tag: string): string {
+  private writeMixedFile(tag: string, lines?: number): string {
     // Read once (-n 1) so every tenth name is new to the server: sized for 150,000 QPS or
     // 2.5 times the fastest hit rate seen so far, so that the run ends on time, not on the file.
     const perS = Math.max(150_000, this.maxHitQps * 2.5);
-    const total = Math.min(3_000_000, Math.max(200_000, Math.ceil(perS * this.o.durationS)));
+    const total = lines ?? Math.min(3_000_000, Math.max(200_000, Math.ceil(perS * this.o.durationS)));
     const file = path.join(this.workDir, `mixed-${tag}.txt`);
     fs.writeFileSync(file, mixedQueries(this.o.hitNames, total, `${this.runId}-${tag}`));
     return file;
@@ -264,6 +264,26 @@ class Bench {
       this.results.notes.push(`${server.label} reached only ${Math.round(stats.qps)} of the fixed ${this.o.fixedRateQps} QPS: its p99 is a saturated one`);
     }
     log(`${server.label.padEnd(9)} fixed ${Math.round(f.qps)} QPS  avg ${f.avgMs.toFixed(3)} ms  p50 ${f.p50Ms.toFixed(3)} ms  p99 ${f.p99Ms.toFixed(3)} ms  lost ${f.lost}`);
+  }
+
+  /**
+   * CPU at a typical rate: the mixed workload (every tenth name new) at a fixed --typical-rate,
+   * after a warm-up with the hit names. What a node pays on an ordinary day, beside the peers.
+   */
+  private async typicalRun(server: Server): Promise<void> {
+    await this.warm(server, this.files.hits, `${server.label}-typical`);
+    const rate = this.o.typicalQps;
+    const file = this.writeMixedFile(`q${server.name.slice(0, 3)}`, Math.ceil(rate * this.o.fixedDurationS * 1.5) + 1000);
+    try {
+      const { stats, cpu } = await this.dnsperf(`${server.label}-typical`, {
+        file, durationS: this.o.fixedDurationS, outstanding: 100, rateQps: rate, maxRuns: 1,
+      }, server);
+      const t: TypicalLoad = { server: server.label, targetQps: rate, qps: stats.qps, serverCpuPct: cpu.serverPct, lost: stats.lost };
+      (this.results.typical ??= []).push(t);
+      log(`${server.label.padEnd(9)} typical ${Math.round(t.qps)} QPS mixed  CPU ${t.serverCpuPct.toFixed(1)}%  lost ${t.lost}`);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   }
 
   /** Starts a server to measure, or records why it did not start. */
@@ -332,6 +352,7 @@ class Bench {
       }
       const nodedns = live.find((s) => s.name === 'nodedns');
       if (nodedns && this.o.fixedRate) await each([nodedns], (s) => this.fixedRun(s));
+      if (nodedns && this.o.fixedRate) await each([nodedns], (s) => this.typicalRun(s));
     } finally {
       await Promise.all(live.map((s) => this.procs.stop(s.proc)));
     }
@@ -375,6 +396,7 @@ class Bench {
         }
       }
       if (this.o.fixedRate && name === 'unbound') await this.fixedRun(server);
+      if (this.o.fixedRate) await this.typicalRun(server);
     } catch (e) {
       this.failed(name, e);
     } finally {
