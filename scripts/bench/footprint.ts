@@ -4,6 +4,7 @@
 // format, list and watch) stands in for the cluster's, so that the client is loaded and
 // its watches stay open as they would. Node setup (interface, firewall rules) needs root
 // and a network namespace of its own: here it is off, and `run` is then one process.
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { configMap, dnsService, startFakeApiServer, type FakeApiServer } from '../../test/helpers/fake-apiserver';
@@ -86,7 +87,16 @@ export async function measureFootprint(s: FootprintSetup): Promise<Footprint> {
     // What nodedns watches at defaults: the kube-dns Service (the cluster DNS) and the kube-dns ConfigMap.
     api.put(dnsService('kube-dns', { address: s.backend.ip, port: s.backend.port }));
     api.put(configMap('kube-system', 'kube-dns', {}));
-    const args = footprintArgs(s.listen, s.backend, api.kubeconfig, s.workDir);
+    // In a pod the credentials are the ServiceAccount's files: no kubeconfig, no YAML parser.
+    // The in-test server's kubeconfig as JSON (a kubeconfig may be JSON) comes closest.
+    const kubeconfig = path.join(s.workDir, 'kubeconfig.json');
+    fs.writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'bench',
+      contexts: [{ name: 'bench', context: { cluster: 'bench', user: 'bench' } }],
+      clusters: [{ name: 'bench', cluster: { server: api.url } }],
+      users: [{ name: 'bench', user: {} }],
+    }));
+    const args = footprintArgs(s.listen, s.backend, kubeconfig, s.workDir);
     const env = { ...cleanEnv(), NODE_NAME: 'bench-node' };
     const proc = s.procs.spawn('nodedns-footprint', 'taskset', ['-c', String(SERVER_CPU), process.execPath, ...NODEDNS_V8_FLAGS,
       path.join(REPO, 'dist', 'cli.js'), ...args], { env, cwd: REPO });
@@ -109,11 +119,13 @@ export async function measureFootprint(s: FootprintSetup): Promise<Footprint> {
       const apiRequests = api.requests.length - requestsBefore;
       const filled = await s.fill({ listen: s.listen, proc });
       await get(`${base}/metrics`);
-      await sleep(2000);
+      // V8 collects what the fill left behind once allocation slows (its memory reducer, some
+      // seconds later): full is the resident size of a full cache, the peak column the most seen
+      await sleep(10_000);
       const full = memoryOf(proc.pid);
       if (proc.exitCode() !== undefined) throw new Error(`nodedns exited during the footprint run; log ${proc.logFile}:\n${tail(proc.logFile)}`);
       return {
-        command: `node ${NODEDNS_V8_FLAGS.join(' ')} dist/cli.js ${args.join(' ').replaceAll(s.workDir, '<dir>').replaceAll(api.kubeconfig, '<in-test API server>')}`,
+        command: `node ${NODEDNS_V8_FLAGS.join(' ')} dist/cli.js ${args.join(' ').replaceAll(kubeconfig, '<in-test API server>').replaceAll(s.workDir, '<dir>')}`,
         processes: processTree(proc.pid).length,
         idleMiB: MiB(idle.rssKiB), fullMiB: MiB(full.rssKiB), peakMiB: MiB(full.hwmKiB),
         positive: filled.positive, negative: filled.negative,

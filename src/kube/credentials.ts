@@ -69,8 +69,9 @@ interface KubeconfigFile {
 }
 
 export function kubeconfigCredentials(file: string): Credentials {
-  const { parse } = require('yaml') as typeof import('yaml'); // only off-cluster: the parser costs memory
-  const doc = parse(readFileSync(file, 'utf8')) as KubeconfigFile | null;
+  const text = readFileSync(file, 'utf8');
+  // JSON is YAML too, and needs no parser loaded: the YAML parser costs memory
+  const doc = (text.trimStart().startsWith('{') ? JSON.parse(text) : (require('yaml') as typeof import('yaml')).parse(text)) as KubeconfigFile | null;
   if (!doc || typeof doc !== 'object') throw new Error('not a kubeconfig (empty, or not a YAML mapping)');
   const current = doc['current-context'];
   if (!current) throw new Error('no current-context');
