@@ -26,6 +26,11 @@ export interface StartOptions {
   workDir: string;
   cacheEntries: number; // positive and negative entries each (Unbound: bytes sized to hold them)
   metricsAddr?: string; // nodedns only: '' = metrics off
+  /** nodedns only: more flags, after the benchmark's own */
+  extraArgs?: string[];
+  /** a command the server runs under (e.g. valgrind and its options), after taskset */
+  wrapper?: string[];
+  startTimeoutMs?: number;
 }
 
 export interface Server {
@@ -208,7 +213,7 @@ function nodednsArgs(o: StartOptions): string[] {
     '--metrics-addr', o.metricsAddr ?? '', '--health-addr', '', '--control-socket', '',
     '--upstream', up, '--cluster-dns', up,
     '--cache-size', String(o.cacheEntries), '--negative-cache-size', String(o.cacheEntries),
-    '--log-level', 'warn'];
+    '--log-level', 'warn', ...(o.extraArgs ?? [])];
 }
 
 /** The environment minus what would change nodedns' configuration (NODEDNS_*, KUBE*, NODE_OPTIONS). */
@@ -255,9 +260,10 @@ export async function startServer(procs: Processes, name: ServerName, o: StartOp
         o.listen.ip, String(o.listen.port), o.backend.ip, String(o.backend.port), ...(name === 'forwarder-shared' ? ['--shared-socket'] : [])]);
       break;
   }
+  if (o.wrapper) args = [...args.slice(0, 2), ...o.wrapper, ...args.slice(2)]; // taskset -c N <wrapper> cmd …
   const proc = procs.spawn(label.replace(/[^a-z0-9]+/gi, '-'), cmd, args, { env: cleanEnv(), cwd: REPO });
   try {
-    await waitForDns(o.listen, hitName(0), proc, name === 'nodedns' ? 20000 : 15000);
+    await waitForDns(o.listen, hitName(0), proc, o.startTimeoutMs ?? (name === 'nodedns' ? 20000 : 15000));
   } catch (e) {
     await procs.stop(proc);
     throw e;
