@@ -144,6 +144,7 @@ describe('make bench (scripts/bench/run.sh)', () => {
     assert.deepEqual((json.typical as T[]).map((x) => x.server).sort(), ['dnsmasq', 'nodedns']);
     for (const x of json.typical as T[]) assert.ok(x.targetQps === 1000 && x.qps > 0 && x.serverCpuPct > 0, JSON.stringify(x));
     assert.match(fs.readFileSync(path.join(out, 'quick.md'), 'utf8'), /## CPU at 1,000 QPS of the mixed workload/);
+    assert.equal(startedPids(r.out).length, 4, 'nodedns and dnsmasq measured, then each started afresh for the typical rate');
     assert.ok(startedPids(r.out).every((p) => !alive(p)), 'servers stopped');
     assert.deepEqual(benchProcesses(/work dir (\S+)/.exec(r.out)![1]), [], 'the footprint nodedns stopped too');
   });

@@ -55,6 +55,8 @@ const ADDR_OF: Record<ServerName | 'knot', string> = {
 const METRICS_ON_IP = BASE + 8;
 /** Measured side by side in paired rounds (all up at once: an idle server costs nothing); the peers run alone. */
 const PAIRED: readonly ServerName[] = ['ceiling', 'forwarder', 'forwarder-shared', 'nodedns'];
+/** Whose CPU at a typical rate is compared: nodedns and the servers an operator would pick instead. */
+const TYPICAL: readonly ServerName[] = ['nodedns', 'unbound', 'dnsmasq'];
 /** Only where misses happen in the measured run: elsewhere it is the forwarder, to the byte. */
 const MIXED_ONLY: readonly ServerName[] = ['forwarder-shared'];
 
@@ -140,6 +142,7 @@ class Bench {
     if (paired.length) await this.measurePaired(paired);
     for (const s of servers) if (!PAIRED.includes(s)) await this.measureServer(s);
     const measured = (s: ServerName) => servers.includes(s) && !this.results.skipped.some((k) => k.server === s);
+    if (this.o.fixedRate) for (const s of TYPICAL) if (measured(s)) await this.typical(s);
     if (this.o.memory && measured('nodedns')) await this.footprint();
     if (this.o.memory && measured('unbound')) await this.memoryFill('unbound');
     if (this.o.metricsCost && measured('nodedns')) await this.metricsCost();
@@ -278,11 +281,34 @@ class Bench {
       const { stats, cpu } = await this.dnsperf(`${server.label}-typical`, {
         file, durationS: this.o.fixedDurationS, outstanding: 100, rateQps: rate, maxRuns: 1,
       }, server);
-      const t: TypicalLoad = { server: server.label, targetQps: rate, qps: stats.qps, serverCpuPct: cpu.serverPct, lost: stats.lost };
+      const t: TypicalLoad = { server: server.name, targetQps: rate, qps: stats.qps, serverCpuPct: cpu.serverPct, lost: stats.lost };
       (this.results.typical ??= []).push(t);
-      log(`${server.label.padEnd(9)} typical ${Math.round(t.qps)} QPS mixed  CPU ${t.serverCpuPct.toFixed(1)}%  lost ${t.lost}`);
+      log(`${server.name.padEnd(9)} typical ${Math.round(t.qps)} QPS mixed  CPU ${t.serverCpuPct.toFixed(1)}%  lost ${t.lost}`);
     } finally {
       fs.rmSync(file, { force: true });
+    }
+  }
+
+  /**
+   * A fresh server for the typical-rate run: one that ran the ndots workload would still be
+   * refreshing its thousands of 5-second NXDOMAINs on a clock (nodedns), which is not the
+   * cost of this workload.
+   */
+  private async typical(name: ServerName): Promise<void> {
+    let server: Server;
+    try {
+      server = await this.start(name, `${name}-typical`);
+      log(`${name} pid ${server.proc.pid} on ${server.listen.ip}:${server.listen.port} (typical rate)`);
+    } catch (e) {
+      this.results.notes.push(`${name} did not start for the typical-rate run: ${(e as Error).message.split('\n')[0]}`);
+      return;
+    }
+    try {
+      await this.typicalRun(server);
+    } catch (e) {
+      this.results.notes.push(`${name} typical-rate run failed: ${(e as Error).message.split('\n')[0]}`);
+    } finally {
+      await this.procs.stop(server.proc);
     }
   }
 
@@ -352,7 +378,6 @@ class Bench {
       }
       const nodedns = live.find((s) => s.name === 'nodedns');
       if (nodedns && this.o.fixedRate) await each([nodedns], (s) => this.fixedRun(s));
-      if (nodedns && this.o.fixedRate) await each([nodedns], (s) => this.typicalRun(s));
     } finally {
       await Promise.all(live.map((s) => this.procs.stop(s.proc)));
     }
@@ -396,7 +421,6 @@ class Bench {
         }
       }
       if (this.o.fixedRate && name === 'unbound') await this.fixedRun(server);
-      if (this.o.fixedRate) await this.typicalRun(server);
     } catch (e) {
       this.failed(name, e);
     } finally {
