@@ -123,12 +123,40 @@ describe('make bench (scripts/bench/run.sh)', () => {
     assert.deepEqual(benchProcesses(/work dir (\S+)/.exec(r.out)![1]), [], 'both nodedns of the comparison stopped');
   });
 
+  it('measures nodedns at rest as a DaemonSet runs it (the Kubernetes API on), and CPU at a typical rate beside a peer', async (t) => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-run-'));
+    t.after(() => fs.rmSync(out, { recursive: true, force: true }));
+    const r = await runBench(['--quick', '--duration', '1', '--servers', 'nodedns,dnsmasq', '--workloads', 'hits', '--fixed-duration', '2',
+      '--idle', '2', '--out', out]);
+    assert.equal(r.code, 0, r.out);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'quick.json'), 'utf8'));
+    const f = json.footprint;
+    assert.equal(f.processes, 1, 'node setup off: one process');
+    assert.match(f.command, /--kube-api --kubeconfig <in-test API server>/);
+    assert.ok(f.idleMiB > 20 && f.fullMiB > f.idleMiB, `idle ${f.idleMiB} MiB, full ${f.fullMiB} MiB`);
+    // both caches (9,984 each at defaults) filled: most of the 10,000 + 10,000 answers came back
+    assert.ok(f.positive > 9_000 && f.negative > 9_000, `${f.positive} NOERROR, ${f.negative} NXDOMAIN`);
+    assert.ok(f.idleCpuS >= 2 && f.idleCpuPct >= 0, JSON.stringify(f));
+    const mem = (target: string) => json.targets.find((x: { target: string }) => x.target.startsWith(target));
+    assert.notEqual(mem('memory idle').verdict, 'n/a');
+    assert.notEqual(mem('idle CPU').verdict, 'n/a');
+    type T = { server: string; qps: number; serverCpuPct: number; targetQps: number };
+    assert.deepEqual((json.typical as T[]).map((x) => x.server).sort(), ['dnsmasq', 'nodedns']);
+    for (const x of json.typical as T[]) assert.ok(x.targetQps === 1000 && x.qps > 0 && x.serverCpuPct > 0, JSON.stringify(x));
+    assert.match(fs.readFileSync(path.join(out, 'quick.md'), 'utf8'), /## CPU at 1,000 QPS of the mixed workload/);
+    assert.equal(startedPids(r.out).length, 4, 'nodedns and dnsmasq measured, then each started afresh for the typical rate');
+    assert.ok(startedPids(r.out).every((p) => !alive(p)), 'servers stopped');
+    assert.deepEqual(benchProcesses(/work dir (\S+)/.exec(r.out)![1]), [], 'the footprint nodedns stopped too');
+  });
+
   it('stops every process it started on Ctrl-C (SIGINT)', async (t) => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-run-'));
     t.after(() => fs.rmSync(out, { recursive: true, force: true }));
     let workDir = '';
     let interrupted = false;
-    const r = await runBench(['--duration', '20', '--servers', 'dnsmasq', '--workloads', 'hits', '--no-memory', '--no-fixed-rate',
+    // A full run (not --quick), as make bench starts it, but without the wait for a quiet
+    // machine: a test never waits for an idle machine (--settle 0).
+    const r = await runBench(['--duration', '20', '--settle', '0', '--servers', 'dnsmasq', '--workloads', 'hits', '--no-memory', '--no-fixed-rate',
       '--no-metrics-cost', '--out', out], (line, pid) => {
       workDir ||= /work dir (\S+)/.exec(line)?.[1] ?? '';
       // dnsmasq is up and its 20 s dnsperf run is starting: interrupt in the middle of it.
@@ -140,6 +168,7 @@ describe('make bench (scripts/bench/run.sh)', () => {
     assert.ok(interrupted, r.out);
     assert.equal(r.code, 130, r.out);
     assert.match(r.out, /SIGINT: stopping every process the benchmark started/);
+    assert.doesNotMatch(r.out, /waiting up to \d+ s for the load average/, '--settle 0: no wait for a quiet machine');
     assert.ok(workDir);
     assert.deepEqual(benchProcesses(workDir), [], 'no knotd, dnsmasq or dnsperf left');
     assert.ok(startedPids(r.out).every((p) => !alive(p)));

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { AnswerCache } from '../src/cache/answer-cache';
 import { makeEntry } from '../src/cache/entry';
-import { RefreshQueue, RETRY_MS } from '../src/cache/refresh-queue';
+import { RefreshQueue, refreshTime, RETRY_MS } from '../src/cache/refresh-queue';
 import { loadCache, saveCache } from '../src/cache/persist';
 import { render, STALE_TTL } from '../src/cache/render';
 import { defaults } from '../src/config/load';
@@ -129,10 +129,16 @@ describe('AnswerCache', () => {
     assert.equal(c.stale(key('a.x'), 10_000 + 3_601_000), undefined);
   });
 
-  it('refreshes a popular entry when --prefetch-percent of its TTL remains', () => {
+  it('refreshes a popular entry in the first half of the last --prefetch-percent of its TTL, at a random point', () => {
     const c = new AnswerCache({ ...cfg, prefetchHits: 2, prefetchPercent: 10 }, new Stats());
     const e = makeEntry(response('a.x', { answers: [A('a.x', 30)] }), qnameEnd('a.x'), POLICY, 1_000)!;
-    assert.equal(c.refreshAt(e), 28_000);
+    // expires at 31 s; the window is the last 3 s; refreshed between 28 s and 29.5 s
+    const times = Array.from({ length: 200 }, () => c.refreshAt(e));
+    assert.ok(times.every((t) => t >= 28_000 && t <= 29_500), `${Math.min(...times)}..${Math.max(...times)}`);
+    assert.ok(Math.max(...times) - Math.min(...times) > 750, 'spread, not one instant for names stored together');
+    assert.equal(refreshTime(31_000, 3_000, () => 0), 28_000);
+    assert.equal(refreshTime(31_000, 3_000, () => 0.5), 28_750);
+    assert.ok(Math.abs(refreshTime(31_000, 3_000, () => 0.999999) - 29_500) < 0.01, 'never in the second half of the window');
     c.store(key('a.x'), e);
     assert.equal(c.current(key('a.x')), e);
     assert.equal(c.current(key('b.x')), undefined);

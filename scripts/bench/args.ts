@@ -10,6 +10,7 @@ export interface BenchOptions {
   fixedDurationS: number; // the fixed-rate latency run
   outstanding: number; // dnsperf -q
   fixedRateQps: number;
+  typicalQps: number; // rate of the typical-load run (mixed workload), for each server's CPU
   servers: ServerName[];
   workloads: Workload[];
   memory: boolean;
@@ -20,6 +21,8 @@ export interface BenchOptions {
   verbose: boolean; // per-query latencies (p99) in max-throughput runs
   outDir: string;
   hitNames: number;
+  idleS: number; // seconds nodedns' idle CPU is measured over (in the memory part)
+  settleS: number; // a full run first waits at most this long for the load average to fall (0: not at all)
 }
 
 export const USAGE = `usage: scripts/bench/run.sh [options]        (make bench runs it with none)
@@ -33,17 +36,23 @@ export const USAGE = `usage: scripts/bench/run.sh [options]        (make bench r
                         with its own dnsperf (the targets are then judged by the runs in turns)
   --fixed-duration S    seconds of the fixed-rate latency run (default 10, quick 2)
   --fixed-rate QPS      rate of the latency run for nodedns and Unbound (default 20000)
+  --typical-rate QPS    rate of the mixed workload at which nodedns', Unbound's and dnsmasq's CPU is compared
+                        (default 1000; part of the fixed-rate part, as long as --fixed-duration)
   --outstanding N       dnsperf -q, queries in flight (default 100)
   --servers a,b         of ${SERVER_NAMES.join(',')} (default all)
   --workloads a,b       of ${WORKLOADS.join(',')} (default all)
-  --no-memory           skip the 10,000 + 10,000 entry memory fill
-  --no-fixed-rate       skip the fixed-rate latency run
+  --no-memory           skip the memory part: nodedns at defaults with the Kubernetes API (RSS idle, idle CPU,
+                        RSS with both caches full) and Unbound's 10,000 + 10,000 entry fill
+  --idle S              seconds nodedns' idle CPU is measured over (default 60, quick 5)
+  --no-fixed-rate       skip the fixed-rate runs (latency at --fixed-rate, CPU at --typical-rate)
   --metrics-cost        nodedns hit QPS with metrics off vs on, alternating (default on, off with --quick)
   --no-metrics-cost     skip it
   --metrics-rounds N    runs of each in the metrics comparison (default 2)
   --nodedns-metrics     run the main nodedns with metrics on (--metrics-addr <ip>:<port>) instead of off
   --no-verbose          no per-query latencies (no p99) in max-throughput runs
-  --out DIR             where results go (default bench/results)`;
+  --out DIR             where results go (default bench/results)
+  --settle S            a full run first waits up to S seconds for the 1-minute load average to fall to 0.5
+                        (default 120; 0 = start at once, as tests do; a busy start is flagged in the table)`;
 
 function positiveInt(flag: string, v: string | undefined, min = 1): number {
   const n = Number(v);
@@ -68,6 +77,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     fixedDurationS: quick ? 2 : 10,
     outstanding: 100,
     fixedRateQps: 20000,
+    typicalQps: 1000,
     servers: [...SERVER_NAMES],
     workloads: [...WORKLOADS],
     memory: true,
@@ -78,6 +88,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     verbose: true,
     outDir: 'bench/results',
     hitNames: 1000,
+    idleS: quick ? 5 : 60,
+    settleS: quick ? 0 : 120,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -88,6 +100,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--rounds': o.rounds = positiveInt(a, next()); break;
       case '--fixed-duration': o.fixedDurationS = positiveInt(a, next()); break;
       case '--fixed-rate': o.fixedRateQps = positiveInt(a, next(), 100); break;
+      case '--typical-rate': o.typicalQps = positiveInt(a, next(), 10); break;
       case '--outstanding': o.outstanding = positiveInt(a, next()); break;
       case '--servers': o.servers = list(a, next(), SERVER_NAMES); break;
       case '--workloads': o.workloads = list(a, next(), WORKLOADS); break;
@@ -99,6 +112,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--metrics-rounds': o.metricsRounds = positiveInt(a, next()); break;
       case '--nodedns-metrics': o.nodednsMetrics = true; break;
       case '--no-verbose': o.verbose = false; break;
+      case '--idle': o.idleS = positiveInt(a, next()); break;
+      case '--settle': o.settleS = positiveInt(a, next(), 0); break;
       case '--out': {
         const v = next();
         if (!v) throw new Error('--out needs a directory');
@@ -110,6 +125,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     }
   }
   if (o.durationS > 60 || o.fixedDurationS > 60) throw new Error('--duration and --fixed-duration: at most 60 s (the machine is shared; keep load runs short)');
+  if (o.idleS > 300) throw new Error('--idle: at most 300 s');
+  if (o.settleS > 600) throw new Error('--settle: at most 600 s');
   if (o.rounds > 15) throw new Error('--rounds: at most 15 (each round is one run per paired server per workload, and one run of them together)');
   return o;
 }

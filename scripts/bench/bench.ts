@@ -15,11 +15,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { HelpRequested, parseBenchArgs, resultsName, USAGE, type BenchOptions } from './args';
 import { dnsperfArgs, parseStats, parseVerboseLatencies, summarizeLatencies, type DnsperfRun, type DnsperfStats, type LatencySummary } from './dnsperf';
-import { cpuBusyTicks, cpuStealTicks, cpuTicksOf, Processes, reapOrphans, statCpuTicks } from './procs';
+import { CLK_TCK, cpuBusyTicks, cpuStealTicks, cpuTicksOf, memoryOf, Processes, reapOrphans, statCpuTicks } from './procs';
+import { measureFootprint } from './footprint';
 import { settle } from './settle';
 import {
   costPercent, evaluateTargets, forwarderContext, renderMarkdown, TOGETHER_WORKLOADS, togetherCost,
-  type FixedRate, type Measurement, type MemoryFill, type Results, type Workload,
+  type FixedRate, type Measurement, type MemoryFill, type Results, type TypicalLoad, type Workload,
 } from './report';
 import {
   CLIENT_CPU, SERVER_CPU, nodednsMissing, REPO, startKnot, startServer, tail, versions,
@@ -30,7 +31,6 @@ import { fillNegativeQueries, fillPositiveQueries, hitQueries, mixedQueries, ndo
 const log = (msg: string) => console.log(`bench: ${msg}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = (kib: number) => kib / 1024;
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 /** CPU 0's busy ticks, then the steal ticks of CPU 0 and CPU 1 (the larger share is what a run lost to the host). */
 const cpuSample = () => {
   const t = fs.readFileSync('/proc/stat', 'utf8');
@@ -55,6 +55,8 @@ const ADDR_OF: Record<ServerName | 'knot', string> = {
 const METRICS_ON_IP = BASE + 8;
 /** Measured side by side in paired rounds (all up at once: an idle server costs nothing); the peers run alone. */
 const PAIRED: readonly ServerName[] = ['ceiling', 'forwarder', 'forwarder-shared', 'nodedns'];
+/** Whose CPU at a typical rate is compared: nodedns and the servers an operator would pick instead. */
+const TYPICAL: readonly ServerName[] = ['nodedns', 'unbound', 'dnsmasq'];
 /** Only where misses happen in the measured run: elsewhere it is the forwarder, to the byte. */
 const MIXED_ONLY: readonly ServerName[] = ['forwarder-shared'];
 
@@ -140,7 +142,9 @@ class Bench {
     if (paired.length) await this.measurePaired(paired);
     for (const s of servers) if (!PAIRED.includes(s)) await this.measureServer(s);
     const measured = (s: ServerName) => servers.includes(s) && !this.results.skipped.some((k) => k.server === s);
-    if (this.o.memory) for (const s of ['nodedns', 'unbound'] as const) if (measured(s)) await this.memoryFill(s);
+    if (this.o.fixedRate) for (const s of TYPICAL) if (measured(s)) await this.typical(s);
+    if (this.o.memory && measured('nodedns')) await this.footprint();
+    if (this.o.memory && measured('unbound')) await this.memoryFill('unbound');
     if (this.o.metricsCost && measured('nodedns')) await this.metricsCost();
     if (this.clientLimited.length) {
       this.results.notes.push(`dnsperf used more than 90% of CPU ${CLIENT_CPU} in ${this.clientLimited.join(', ')}: ` +
@@ -205,11 +209,11 @@ class Bench {
    * processes: they may share it), `tag` telling it from the run's other mixed files.
    * The caller deletes it: at 6 s it can be a million lines.
    */
-  private writeMixedFile(tag: string): string {
+  private writeMixedFile(tag: string, lines?: number): string {
     // Read once (-n 1) so every tenth name is new to the server: sized for 150,000 QPS or
     // 2.5 times the fastest hit rate seen so far, so that the run ends on time, not on the file.
     const perS = Math.max(150_000, this.maxHitQps * 2.5);
-    const total = Math.min(3_000_000, Math.max(200_000, Math.ceil(perS * this.o.durationS)));
+    const total = lines ?? Math.min(3_000_000, Math.max(200_000, Math.ceil(perS * this.o.durationS)));
     const file = path.join(this.workDir, `mixed-${tag}.txt`);
     fs.writeFileSync(file, mixedQueries(this.o.hitNames, total, `${this.runId}-${tag}`));
     return file;
@@ -263,6 +267,49 @@ class Bench {
       this.results.notes.push(`${server.label} reached only ${Math.round(stats.qps)} of the fixed ${this.o.fixedRateQps} QPS: its p99 is a saturated one`);
     }
     log(`${server.label.padEnd(9)} fixed ${Math.round(f.qps)} QPS  avg ${f.avgMs.toFixed(3)} ms  p50 ${f.p50Ms.toFixed(3)} ms  p99 ${f.p99Ms.toFixed(3)} ms  lost ${f.lost}`);
+  }
+
+  /**
+   * CPU at a typical rate: the mixed workload (every tenth name new) at a fixed --typical-rate,
+   * after a warm-up with the hit names. What a node pays on an ordinary day, beside the peers.
+   */
+  private async typicalRun(server: Server): Promise<void> {
+    await this.warm(server, this.files.hits, `${server.label}-typical`);
+    const rate = this.o.typicalQps;
+    const file = this.writeMixedFile(`q${server.name.slice(0, 3)}`, Math.ceil(rate * this.o.fixedDurationS * 1.5) + 1000);
+    try {
+      const { stats, cpu } = await this.dnsperf(`${server.label}-typical`, {
+        file, durationS: this.o.fixedDurationS, outstanding: 100, rateQps: rate, maxRuns: 1,
+      }, server);
+      const t: TypicalLoad = { server: server.name, targetQps: rate, qps: stats.qps, serverCpuPct: cpu.serverPct, lost: stats.lost };
+      (this.results.typical ??= []).push(t);
+      log(`${server.name.padEnd(9)} typical ${Math.round(t.qps)} QPS mixed  CPU ${t.serverCpuPct.toFixed(1)}%  lost ${t.lost}`);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  }
+
+  /**
+   * A fresh server for the typical-rate run: one that ran the ndots workload would still be
+   * refreshing its thousands of 5-second NXDOMAINs on a clock (nodedns), which is not the
+   * cost of this workload.
+   */
+  private async typical(name: ServerName): Promise<void> {
+    let server: Server;
+    try {
+      server = await this.start(name, `${name}-typical`);
+      log(`${name} pid ${server.proc.pid} on ${server.listen.ip}:${server.listen.port} (typical rate)`);
+    } catch (e) {
+      this.results.notes.push(`${name} did not start for the typical-rate run: ${(e as Error).message.split('\n')[0]}`);
+      return;
+    }
+    try {
+      await this.typicalRun(server);
+    } catch (e) {
+      this.results.notes.push(`${name} typical-rate run failed: ${(e as Error).message.split('\n')[0]}`);
+    } finally {
+      await this.procs.stop(server.proc);
+    }
   }
 
   /** Starts a server to measure, or records why it did not start. */
@@ -379,6 +426,26 @@ class Bench {
     } finally {
       await this.procs.stop(server.proc);
     }
+  }
+
+  /** nodedns as a DaemonSet runs it (defaults, the Kubernetes API on): RSS idle and full, idle CPU. */
+  private async footprint(): Promise<void> {
+    const f = await measureFootprint({
+      procs: this.procs, workDir: this.workDir, listen: { ip: ADDR_OF.nodedns, port: this.port }, backend: this.backend,
+      idleS: this.o.idleS, log,
+      fill: async (server) => {
+        const s = { ...server, name: 'nodedns' as const, label: 'nodedns-footprint', memory: () => memoryOf(server.proc.pid) };
+        const pos = await this.dnsperf('nodedns-fill-positive', { file: this.files.fillPos, maxRuns: 1, outstanding: 50 }, s);
+        const neg = await this.dnsperf('nodedns-fill-negative', { file: this.files.fillNeg, maxRuns: 1, outstanding: 50 }, s);
+        return { positive: pos.stats.rcodes.NOERROR ?? 0, negative: neg.stats.rcodes.NXDOMAIN ?? 0 };
+      },
+    });
+    this.results.footprint = f;
+    if (f.positive < 9_900 || f.negative < 9_900) {
+      this.results.notes.push(`nodedns footprint fill: expected ~10,000 NOERROR and ~10,000 NXDOMAIN, got ${f.positive} and ${f.negative}; its full figure is not of full caches`);
+    }
+    log(`nodedns  footprint (${f.processes} process${f.processes > 1 ? 'es' : ''}, Kubernetes API on): idle ${f.idleMiB.toFixed(1)} MiB, ` +
+      `full ${f.fullMiB.toFixed(1)} MiB; idle CPU ${f.idleCpuPct.toFixed(2)}% over ${f.idleCpuS.toFixed(0)} s (${f.apiRequests} API requests)`);
   }
 
   /** RSS idle, then after 10,000 distinct positive and 10,000 distinct negative answers. */
@@ -533,7 +600,7 @@ async function main(): Promise<number> {
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
   process.on('exit', () => procs.killAllSync());
 
-  if (!o.quick) await settle({ load: () => os.loadavg()[0], sleep: async (ms) => { await sleep(ms); }, log });
+  if (o.settleS > 0) await settle({ load: () => os.loadavg()[0], sleep: async (ms) => { await sleep(ms); }, log }, o.settleS * 1000);
   const bench = new Bench(o, procs, workDir);
   try {
     log(`${o.quick ? 'quick run' : 'full run'}: servers ${o.servers.join(', ')}; workloads ${o.workloads.join(', ')}; ${o.durationS} s each; work dir ${workDir}`);

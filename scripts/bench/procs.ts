@@ -2,11 +2,13 @@
 // stopped: on a normal end, on an error, on Ctrl-C or SIGTERM. Each child leads its own
 // process group (a worker it forks goes down with it), and its pid is written to a
 // registry file so that a run killed with SIGKILL is cleaned up by the next run.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export const REGISTRY_DIR = '/tmp/nodedns-bench-registry';
+/** Clock ticks per second of /proc CPU times. */
+export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
 export interface Proc {
   name: string;

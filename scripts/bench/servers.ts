@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { NODE_FLAGS } from '../../src/node-flags';
 import { memoryOf, type Memory, type Proc, type Processes } from './procs';
 import { clusterZone, hitName, hitZone, CLUSTER_ZONE, HIT_ZONE } from './workloads';
 
@@ -25,6 +26,11 @@ export interface StartOptions {
   workDir: string;
   cacheEntries: number; // positive and negative entries each (Unbound: bytes sized to hold them)
   metricsAddr?: string; // nodedns only: '' = metrics off
+  /** nodedns only: more flags, after the benchmark's own */
+  extraArgs?: string[];
+  /** a command the server runs under (e.g. valgrind and its options), after taskset */
+  wrapper?: string[];
+  startTimeoutMs?: number;
 }
 
 export interface Server {
@@ -194,10 +200,10 @@ function transpileScript(name: 'ceiling' | 'forwarder', dir: string): string {
 }
 
 /**
- * The V8 flags nodedns ships with (src/node-flags.ts): the Dockerfile, make run and the CLI
- * shebang pass them too. The forwarder gets them as well, so that the two compare alike.
+ * The V8 flags nodedns ships with: the Dockerfile, make run and the CLI shebang pass them
+ * too. The forwarder gets them as well, so that the two compare alike.
  */
-const NODEDNS_V8_FLAGS = ['--max-semi-space-size=2'];
+export const NODEDNS_V8_FLAGS = NODE_FLAGS;
 
 function nodednsArgs(o: StartOptions): string[] {
   const up = `${o.backend.ip}:${o.backend.port}`;
@@ -207,10 +213,11 @@ function nodednsArgs(o: StartOptions): string[] {
     '--metrics-addr', o.metricsAddr ?? '', '--health-addr', '', '--control-socket', '',
     '--upstream', up, '--cluster-dns', up,
     '--cache-size', String(o.cacheEntries), '--negative-cache-size', String(o.cacheEntries),
-    '--log-level', 'warn'];
+    '--log-level', 'warn', ...(o.extraArgs ?? [])];
 }
 
-function cleanEnv(): NodeJS.ProcessEnv {
+/** The environment minus what would change nodedns' configuration (NODEDNS_*, KUBE*, NODE_OPTIONS). */
+export function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('NODEDNS_') || k.startsWith('KUBE') || k === 'NODE_OPTIONS') delete env[k];
   return env;
@@ -253,9 +260,10 @@ export async function startServer(procs: Processes, name: ServerName, o: StartOp
         o.listen.ip, String(o.listen.port), o.backend.ip, String(o.backend.port), ...(name === 'forwarder-shared' ? ['--shared-socket'] : [])]);
       break;
   }
+  if (o.wrapper) args = [...args.slice(0, 2), ...o.wrapper, ...args.slice(2)]; // taskset -c N <wrapper> cmd …
   const proc = procs.spawn(label.replace(/[^a-z0-9]+/gi, '-'), cmd, args, { env: cleanEnv(), cwd: REPO });
   try {
-    await waitForDns(o.listen, hitName(0), proc, name === 'nodedns' ? 20000 : 15000);
+    await waitForDns(o.listen, hitName(0), proc, o.startTimeoutMs ?? (name === 'nodedns' ? 20000 : 15000));
   } catch (e) {
     await procs.stop(proc);
     throw e;

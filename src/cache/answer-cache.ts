@@ -4,6 +4,7 @@ import { LRUCache } from 'lru-cache';
 import type { CacheConfig } from '../config/types';
 import type { Stats } from '../observe/stats';
 import type { Entry } from './entry';
+import { refreshTime } from './refresh-queue';
 
 type Store = LRUCache<string, Entry>;
 
@@ -73,9 +74,9 @@ export class AnswerCache {
     return this.positive?.peek(key) ?? this.negative?.peek(key);
   }
 
-  /** When a popular `e` should be refreshed: once --prefetch-percent of its TTL remains. */
+  /** When a popular `e` should be refreshed: in the first half of the last --prefetch-percent of its TTL. */
   refreshAt(e: Entry): number {
-    return e.expiresAt - e.ttl * 10 * this.cfg.prefetchPercent;
+    return refreshTime(e.expiresAt, e.ttl * 10 * this.cfg.prefetchPercent);
   }
 
   get size(): { success: number; denial: number } {

@@ -2,7 +2,6 @@
 // configuration. Precedence, highest first: flags and --config file, nodedns' own
 // ConfigMap, the kube-dns ConfigMap (node-cache compatibility), what nodedns discovers.
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { parse as parseYaml } from 'yaml';
 import { applyYaml, finish } from '../config/load';
 import { ConfigError, type Config, type Endpoint, type StubDomain } from '../config/types';
 import { normalizeDomain, parseEndpoint } from '../config/values';
@@ -94,7 +93,8 @@ export interface Layers {
 
 function keysOf(text: string): string[] {
   try {
-    const doc = parseYaml(text) as unknown;
+    // loaded here, not at start: only nodedns' own ConfigMap (--config-map, off by default) is YAML
+    const doc = (require('yaml') as typeof import('yaml')).parse(text) as unknown;
     return doc && typeof doc === 'object' && !Array.isArray(doc) ? Object.keys(doc) : [];
   } catch {
     return []; // applyYaml reports the syntax error with its position

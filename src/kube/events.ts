@@ -3,9 +3,9 @@
 // (namespace "default", involvedObject.uid = the node name, as kubectl looks them up).
 // Repeats of the same event are folded, and a token bucket caps the rate, so a
 // flapping upstream on a thousand nodes cannot flood the API server.
-import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiError } from './client';
+import { apiError, type CoreCalls } from './client';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -43,7 +43,7 @@ export class NodeEvents {
   posted = 0;
   dropped = 0;
 
-  constructor(private readonly api: CoreV1Api, readonly nodeName: string, private readonly log: Logger, o: NodeEventsOptions = {}) {
+  constructor(private readonly api: Pick<CoreCalls, 'createNamespacedEvent'>, readonly nodeName: string, private readonly log: Logger, o: NodeEventsOptions = {}) {
     this.namespace = o.namespace ?? 'default';
     this.dedupWindowMs = o.dedupWindowMs ?? 600_000;
     this.burst = o.burst ?? 10;

@@ -5,6 +5,7 @@ import type { V1ConfigMap, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ConfigError, type Config, type Endpoint } from '../config/types';
 import type { Stats } from '../observe/stats';
+import type { KubeObject } from './api';
 import { connect, type KubeClient } from './client';
 import { chooseClusterDns, clusterDnsOrigin, DNS_NAMESPACE, KUBE_DNS_SERVICE, sameEndpoints, UPSTREAM_SERVICE } from './cluster-dns';
 import { compose, ownSettings, parseKubeDnsConfigMap, type Layers } from './configmaps';
@@ -141,15 +142,13 @@ export function startKubeIntegration(o: KubeIntegrationOptions): KubeIntegration
   };
 
   const backoff = o.backoff ?? { initialMs: 1000, maxMs: 30_000 };
-  const common = { kc: client.kc, log: watchLog, initialBackoffMs: backoff.initialMs, maxBackoffMs: backoff.maxMs };
-  const serviceWatch = (name: string, slot: 'upstream' | 'kubeDns') => watchNamed<V1Service>({
+  const common = { api: client.api, log: watchLog, initialBackoffMs: backoff.initialMs, maxBackoffMs: backoff.maxMs };
+  const serviceWatch = (name: string, slot: 'upstream' | 'kubeDns') => watchNamed<V1Service & KubeObject>({
     ...common, path: `/api/v1/namespaces/${DNS_NAMESPACE}/services`, namespace: DNS_NAMESPACE, name,
-    list: (fieldSelector) => client.core.listNamespacedService({ namespace: DNS_NAMESPACE, fieldSelector }),
     onChange: (svc) => { services[slot] = svc; onService(); },
   });
-  const configMapWatch = (namespace: string, name: string, onChange: (cm: V1ConfigMap | undefined) => void) => watchNamed<V1ConfigMap>({
+  const configMapWatch = (namespace: string, name: string, onChange: (cm: V1ConfigMap | undefined) => void) => watchNamed<V1ConfigMap & KubeObject>({
     ...common, path: `/api/v1/namespaces/${namespace}/configmaps`, namespace, name,
-    list: (fieldSelector) => client.core.listNamespacedConfigMap({ namespace, fieldSelector }),
     onChange,
   });
 
@@ -174,6 +173,7 @@ export function startKubeIntegration(o: KubeIntegrationOptions): KubeIntegration
       stopConditions();
       await Promise.all(watches.map((w) => w.stop()));
       await events.flush();
+      client.api.close();
     },
   };
 }

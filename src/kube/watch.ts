@@ -1,18 +1,18 @@
-// One named object (a Service or a ConfigMap) kept up to date with the client library's
-// list-then-watch: the list gives a resourceVersion, the watch continues from it, an
-// expired version (410 Gone) makes the library list again. When the list or the watch
+// One named object (a Service or a ConfigMap) kept up to date with list-then-watch: the
+// list gives a resourceVersion, the watch continues from it, an expired version (410 Gone,
+// as an ERROR event or as the HTTP status) lists again, and a stream the server ends (its
+// watch timeout) is watched again from the last version seen. When the list or the watch
 // fails, it is started again after a growing delay.
-import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { ApiError, type KubeApi, type KubeObject, type WatchStream } from './api';
 import { apiError } from './client';
 
-export interface NamedWatchOptions<T extends KubernetesObject> {
-  kc: KubeConfig;
+export interface NamedWatchOptions<T extends KubeObject> {
+  api: KubeApi;
   /** collection path, e.g. /api/v1/namespaces/kube-system/services */
   path: string;
   namespace: string;
   name: string;
-  list: (fieldSelector: string) => Promise<KubernetesListObject<T>>;
   /** the object, or undefined when it does not exist (also called after every successful list) */
   onChange: (obj: T | undefined) => void;
   log: Logger;
@@ -28,7 +28,14 @@ export interface NamedWatch {
   stop(): Promise<void>;
 }
 
-export function watchNamed<T extends KubernetesObject>(o: NamedWatchOptions<T>): NamedWatch {
+/** The server ends a watch after this long (plus up to as much again, so that watches do not end together), as client-go asks. */
+const WATCH_TIMEOUT_S = 300;
+/** A stream that ends sooner than this is retried after the backoff, not at once: no tight loop against a broken server. */
+const SHORT_STREAM_MS = 1000;
+
+const isGone = (e: unknown) => e instanceof ApiError && e.code === 410;
+
+export function watchNamed<T extends KubeObject>(o: NamedWatchOptions<T>): NamedWatch {
   const what = `${o.namespace}/${o.name}`;
   const fieldSelector = `metadata.name=${o.name}`;
   const initial = o.initialBackoffMs ?? 1000;
@@ -36,51 +43,83 @@ export function watchNamed<T extends KubernetesObject>(o: NamedWatchOptions<T>):
   let backoff = initial;
   let stopped = false;
   let ok = false;
-  let failedThisRound = false;
   let timer: NodeJS.Timeout | undefined;
+  let stream: WatchStream | undefined;
+  let wake: () => void = () => {};
   let markSynced: () => void = () => {};
   const synced = new Promise<void>((r) => { markSynced = r; });
 
-  const lw = new ListWatch<T>(o.path, new Watch(o.kc), async () => {
-    const list = await o.list(fieldSelector);
-    // a fresh list is the whole truth: report the object, or its absence
-    queueMicrotask(() => {
+  const later = (fn: () => void, ms: number) => {
+    clearTimeout(timer);
+    timer = setTimeout(fn, ms);
+    timer.unref();
+  };
+
+  const failed = (e: unknown) => {
+    if (stopped) return;
+    ok = false;
+    markSynced();
+    o.log.warn({ object: what, err: apiError(e), retryInMs: backoff }, `watching ${what} failed; retrying (the last known state stays in use)`);
+    later(() => void list(), backoff);
+    backoff = Math.min(max, backoff * 2);
+  };
+
+  /** Watches from `rv` until the stream ends; resolves with the version to go on from, or undefined to list again. */
+  const watchFrom = async (rv: string): Promise<string | undefined> => {
+    let gone = false;
+    let error: ApiError | undefined;
+    stream = o.api.watch<T>(o.path, {
+      fieldSelector, resourceVersion: rv, allowWatchBookmarks: true,
+      timeoutSeconds: Math.round(WATCH_TIMEOUT_S * (1 + Math.random())),
+    }, (type, obj) => {
+      if (stopped || gone || error) return;
+      if (type === 'ERROR') {
+        const status = obj as { code?: unknown; message?: unknown };
+        if (status.code === 410) gone = true;
+        else error = new ApiError(Number(status.code) || 500, obj, `watch error: ${String(status.message ?? 'no message')}`);
+        stream?.abort();
+        return;
+      }
+      rv = obj.metadata?.resourceVersion ?? rv;
+      if (type === 'BOOKMARK' || obj.metadata?.name !== o.name) return;
+      o.onChange(type === 'DELETED' ? undefined : obj);
+    });
+    try {
+      await stream.done;
+    } catch (e) {
+      if (isGone(e)) return undefined;
+      throw e;
+    }
+    if (error) throw error;
+    return gone ? undefined : rv;
+  };
+
+  const list = async (): Promise<void> => {
+    if (stopped) return;
+    try {
+      const l = await o.api.list<T>(o.path, { fieldSelector });
       if (stopped) return;
       ok = true;
       backoff = initial;
       markSynced();
-      o.onChange(list.items.find((i) => i.metadata?.name === o.name));
-    });
-    return list;
-  }, false, undefined, fieldSelector);
-
-  const changed = (obj: T) => { if (!stopped && obj.metadata?.name === o.name) o.onChange(obj); };
-  lw.on('add', changed);
-  lw.on('update', changed);
-  lw.on('delete', (obj) => { if (!stopped && obj.metadata?.name === o.name) o.onChange(undefined); });
-  lw.on('error', (err) => {
-    if (stopped) return;
-    ok = false;
-    failedThisRound = true;
-    markSynced();
-    o.log.warn({ object: what, err: apiError(err), retryInMs: backoff }, `watching ${what} failed; retrying (the last known state stays in use)`);
-    clearTimeout(timer);
-    timer = setTimeout(() => void begin(), backoff);
-    timer.unref();
-    backoff = Math.min(max, backoff * 2);
-  });
-
-  const begin = async () => {
-    if (stopped) return;
-    failedThisRound = false;
-    try {
-      await lw.start();
+      // a fresh list is the whole truth: report the object, or its absence
+      o.onChange(l.items.find((i) => i.metadata?.name === o.name));
+      let rv: string | undefined = l.metadata?.resourceVersion ?? '';
+      while (!stopped && rv !== undefined) {
+        const started = performance.now();
+        rv = await watchFrom(rv);
+        if (rv !== undefined && performance.now() - started < SHORT_STREAM_MS && !stopped) {
+          // ended at once: wait before the next, as after a failure
+          await new Promise<void>((r) => { wake = r; later(r, backoff); });
+          backoff = Math.min(max, backoff * 2);
+        }
+      }
+      if (!stopped) void list(); // 410 Gone: the version is too old; list again
     } catch (e) {
-      // start() reports through the error callback; anything else is a bug in the watch setup
-      if (!failedThisRound) o.log.error({ object: what, err: apiError(e) }, `cannot watch ${what}`);
+      failed(e);
     }
   };
-  void begin();
+  void list();
 
   return {
     synced,
@@ -88,7 +127,9 @@ export function watchNamed<T extends KubernetesObject>(o: NamedWatchOptions<T>):
     stop: async () => {
       stopped = true;
       clearTimeout(timer);
-      await lw.stop();
+      wake();
+      stream?.abort();
+      await stream?.done.catch(() => {});
     },
   };
 }

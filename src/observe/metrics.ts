@@ -1,7 +1,7 @@
 // Prometheus metrics with the names, labels and meanings of CoreDNS (what node-cache
 // users chart and alert on), plus nodedns_* for what node-cache does not have.
 // Nothing here runs per query: every value is read from a Snapshot at scrape time.
-import { Registry } from 'prom-client';
+import type { Registry as PromRegistry } from 'prom-client';
 import type { Config } from '../config/types';
 import type { NodeCounters } from '../node/counters';
 import type { ServingState } from './source';
@@ -9,6 +9,12 @@ import type { HistogramSnapshot, Snapshot } from './snapshot';
 import { DURATION_BUCKETS, RCODE_NAMES } from './stats';
 import { VERSION } from './introspection';
 import { Check, REASONS } from '../wire/validate';
+
+// Only the Registry, all nodedns uses of prom-client: its index also loads the Pushgateway,
+// the default metrics (and with them OpenTelemetry's API), cluster aggregation and more,
+// 14 MiB of RSS for nothing (measured on Node 24, --max-semi-space-size=2).
+const Registry = require('prom-client/lib/registry') as typeof PromRegistry;
+type Registry = PromRegistry;
 
 type Labels = Record<string, string>;
 interface Sample { labels: Labels; value: number; metricName?: string }

@@ -94,7 +94,7 @@ describe('forwarding under faults', () => {
     await query(a, 'hot.example', 'A');
     await query(a, 'hot.example', 'A');
     assert.equal(s.count({ name: 'hot.example' }), 1);
-    await s.waitForQueries(2, 3000); // half the TTL left: refreshed
+    await s.waitForQueries(2, 3900); // in the first half of the window (2-3 s after it was stored): refreshed
     await sleep(4300 - 2000); // past the first answer's expiry
     const r = await query(a, 'hot.example', 'A');
     const rr = r.answers![0] as { data: string; ttl: number };
@@ -109,7 +109,8 @@ describe('forwarding under faults', () => {
     const a = await agent([s], ['--prefetch-hits', '2', '--prefetch-percent', '25']);
     const t0 = Date.now();
     for (let i = 0; i < 3; i++) await query(a, 'steady.example', 'A'); // popular at once, then quiet
-    await sleep(3600 - (Date.now() - t0)); // the window opened at 3 s; nothing was asked in it
+    // the window opened at 3 s (refreshed between 3 and 3.5 s); nothing was asked in it
+    await s.waitForQueries(2, 3950 - (Date.now() - t0));
     assert.equal(s.count({ name: 'steady.example' }), 2, 'refreshed without a hit in the window');
     await sleep(4500 - (Date.now() - t0)); // past the first answer's expiry
     const r = await query(a, 'steady.example', 'A');
@@ -118,27 +119,42 @@ describe('forwarding under faults', () => {
     assert.equal(s.count({ name: 'steady.example' }), 2);
   });
 
+  it('spreads the refreshes of names stored together over the window instead of one burst', async () => {
+    // Before: all ten were due at the same instant and reached the upstream within a few ms.
+    const names = Array.from({ length: 10 }, (_, i) => `spread${i}.example`);
+    const s = await server(Object.fromEntries(names.map((n, i) => [n, `192.0.2.${i + 1}`])), 6);
+    const a = await agent([s], ['--prefetch-hits', '1', '--prefetch-percent', '50']);
+    for (const n of names) await query(a, n, 'A'); // stored together
+    for (const n of names) await query(a, n, 'A'); // each hit once: popular, refreshed 3 to 4.5 s after it was stored
+    const refreshes = await s.waitForQueries(20, 5900);
+    const at = refreshes.slice(10).map((q) => q.at);
+    for (const n of names) assert.equal(s.count({ name: n }), 2, `${n}: refreshed once`);
+    // ten uniform draws over 1.5 s span less than 0.3 s with a chance below 1 in 10^5
+    assert.ok(Math.max(...at) - Math.min(...at) >= 300, `the refreshes arrived within ${Math.max(...at) - Math.min(...at)} ms of each other`);
+  });
+
   it('refreshes names that expire together a few at a time (--prefetch-max-inflight), all before they expire', async () => {
     const names = Array.from({ length: 10 }, (_, i) => `hot${i}.example`);
-    const s = await server(Object.fromEntries(names.map((n, i) => [n, `192.0.2.${i + 1}`])), 6);
+    const s = await server(Object.fromEntries(names.map((n, i) => [n, `192.0.2.${i + 1}`])), 8);
     const a = await agent([s], ['--prefetch-hits', '1', '--prefetch-percent', '50', '--prefetch-max-inflight', '2',
       '--upstream-timeout', '2s']);
     for (const n of names) await query(a, n, 'A'); // stored together
     const stored = Date.now();
-    for (const n of names) await query(a, n, 'A'); // each hit once: popular, due at 3 s
+    for (const n of names) await query(a, n, 'A'); // each hit once: popular, due 4 to 6 s after it was stored
     assert.equal(s.queries.length, 10);
-    s.set({ delayMs: 250 }); // refreshes stay in flight long enough to count them
-    await sleep(3150 - (Date.now() - stored));
-    assert.equal(s.queries.length, 12, 'only two refreshes started for ten names due at once');
-    await sleep(5500 - (Date.now() - stored)); // the others start as the first ones finish
+    s.set({ delayMs: 250 }); // each refresh holds its slot 250 ms at least
+    await s.waitForQueries(20, 7900 - (Date.now() - stored)); // all refreshed before the entries expire at 8 s
     for (const n of names) assert.equal(s.count({ name: n }), 2, `${n}: refreshed once`);
-    await sleep(6600 - (Date.now() - stored)); // past the first answers' expiry
+    // a refresh starts only when one of the two in flight has its answer: never three within 250 ms
+    const at = s.queries.slice(10).map((q) => q.at).sort((x, y) => x - y);
+    for (let i = 2; i < at.length; i++) assert.ok(at[i] - at[i - 2] >= 240, `three refreshes out at once: ${at.map((t) => t - at[0]).join(', ')} ms`);
+    await sleep(8600 - (Date.now() - stored)); // past the first answers' expiry
     const answers = await Promise.all(names.map((n) => query(a, n, 'A')));
     answers.forEach((r, i) => {
       const rr = r.answers![0] as { data: string; ttl: number };
       assert.equal(rr.data, `192.0.2.${i + 1}`);
-      // from a refreshed entry, stored at least a second ago; a miss would carry the full 6 s
-      assert.ok(rr.ttl < 6, `${names[i]}: answered from the cache (TTL ${rr.ttl}), not a miss`);
+      // from a refreshed entry, stored at least a second ago; a miss would carry the full 8 s
+      assert.ok(rr.ttl < 8, `${names[i]}: answered from the cache (TTL ${rr.ttl}), not a miss`);
     });
   });
 
