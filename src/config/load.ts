@@ -66,6 +66,11 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
     watchKubeDnsConfigMap: true,
     writeKubeletConfig: false,
     restartKubelet: false,
+    watchPods: true,
+    searchCompletion: false,
+    podMax: 1000,
+    podTopNames: 10,
+    podMetrics: false,
     metricsAddr: ':9253',
     healthAddr: 'auto', // the first local IP, port 8080
     logLevel: 'info',

@@ -77,6 +77,11 @@ export interface Config {
   watchKubeDnsConfigMap: boolean;
   writeKubeletConfig: boolean;
   restartKubelet: boolean;
+  watchPods: boolean; // this node's pods, for per-pod answers and counters (src/pods/)
+  searchCompletion: boolean;
+  podMax: number;
+  podTopNames: number;
+  podMetrics: boolean;
   // observability
   metricsAddr: string; // '' = off
   healthAddr: string; // '' = off

@@ -14,6 +14,7 @@ import { scanQuery, questionName, Special, Verdict } from '../wire/query';
 import { CLASS, HEADER_LEN } from '../wire/constants';
 import { render } from '../cache/render';
 import { Handler } from './handler';
+import { PodTable, type PodsSnapshot } from '../pods/table';
 import { clockNow } from '../cache/clock';
 import { LocalAnswers } from './local';
 import { Resolver } from './resolver';
@@ -128,6 +129,11 @@ export class Agent {
     for (const t of this.tcp) t.limits = { maxConnections: next.tcpMaxConnections, idleTimeoutMs: next.tcpIdleTimeoutMs, maxQueriesPerConnection: next.tcpMaxQueriesPerConnection };
     this.config = next;
     this.stats.configReloads.ok++;
+  }
+
+  /** This node's pods, from the API (src/kube/pods-watch.ts); their counters carry over. */
+  setPods(s: PodsSnapshot): void {
+    this.handler.pods = new PodTable(s, this.handler.pods);
   }
 
   setClusterDns(eps: Endpoint[], source: string): void {
