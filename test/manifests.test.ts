@@ -471,7 +471,13 @@ describe('the DaemonSet', () => {
       assert.ok(!r.verbs.includes('*') && !r.resources.includes('*'));
       if (!r.resources.includes('events')) assert.deepEqual(r.verbs.filter((v: string) => !['get', 'list', 'watch'].includes(v)), []);
     }
-    assert.ok(!objs.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding'));
+    // cluster-wide: only list and watch of pods (nodedns asks for its own node's, spec.nodeName), bound to nodedns
+    const clusterRoles = objs.filter((o) => o.kind === 'ClusterRole');
+    assert.deepEqual(clusterRoles.flatMap((r) => r.rules), [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }]);
+    assert.ok(config.watchPods);
+    const binding = objs.find((o) => o.kind === 'ClusterRoleBinding')!;
+    assert.equal(binding.roleRef.name, clusterRoles[0].metadata.name);
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'nodedns', namespace: 'kube-system' }]);
   });
 
   it('comes with the kube-dns-upstream Service and a headless metrics Service', () => {
