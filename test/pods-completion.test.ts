@@ -33,7 +33,8 @@ before(async () => {
       [A_ONLY]: [{ type: 'A', data: '192.0.2.10', ttl: 60 }],
       'dual.example.com': [{ type: 'A', data: '192.0.2.11', ttl: 60 }, { type: 'AAAA', data: '2001:db8::11', ttl: 60 }],
       'kubernetes.default.svc.cluster.local': [{ type: 'A', data: '10.96.0.1', ttl: 30 }],
-      'web.corp.test': [{ type: 'A', data: '192.0.2.20', ttl: 60 }],
+      'web.corp.corp.test': [{ type: 'A', data: '192.0.2.20', ttl: 60 }],
+      'web.corp.test': [{ type: 'A', data: '192.0.2.22', ttl: 60 }],
       'gone.corp.test': [{ type: 'A', data: '192.0.2.21', ttl: 60 }],
       'txtonly.example.com': [{ type: 'TXT', data: 'x', ttl: 60 }],
     },
@@ -93,15 +94,17 @@ describe('search completion', () => {
 
   it('completes cluster Services and names of a host search domain', async () => {
     assert.equal(short(await ask(podA, 'kubernetes.default.app.svc.cluster.local')), 'NOERROR CNAME=kubernetes.default.svc.cluster.local. A=10.96.0.1');
-    assert.equal(short(await ask(podA, 'web.app.svc.cluster.local')), 'NOERROR CNAME=web.corp.test. A=192.0.2.20');
+    assert.equal(short(await ask(podA, 'web.corp.app.svc.cluster.local')), 'NOERROR CNAME=web.corp.corp.test. A=192.0.2.20');
   });
 
-  it('answers NXDOMAIN as today when no name of the path exists, and the name as typed is then not completed', async () => {
+  it('answers NXDOMAIN as today when no name of the path exists', async () => {
     assert.equal(short(await ask(podA, 'nothing.example.app.svc.cluster.local')), 'NXDOMAIN');
-    // a pod asking gone.app.svc.cluster.local (a deleted Service) sends it with the search list first…
-    assert.equal(short(await ask(podA, 'gone.app.svc.cluster.local.app.svc.cluster.local')), 'NXDOMAIN');
-    // …and last as typed: completing that to gone.corp.test would change the pod's answer
+  });
+
+  it('never completes a single label: svc.<ns>.svc.<domain> is also the full name of a Service', async () => {
+    // gone.corp.test exists; gone.app.svc.cluster.local (a deleted Service, asked by its full name) must stay NXDOMAIN
     assert.equal(short(await ask(podA, 'gone.app.svc.cluster.local')), 'NXDOMAIN');
+    assert.equal(short(await ask(podA, 'web.app.svc.cluster.local')), 'NXDOMAIN');
   });
 
   it('does not complete when A and AAAA disagree on a name, or when the name has neither', async () => {
@@ -201,5 +204,40 @@ describe('pods change', () => {
     await waitUntil('the pods watch noticed', () => (r.logs.some((l) => String(l.msg).startsWith('watching pods of node node-a failed')) ? true : undefined), 20_000);
     assert.ok(attributed(ip), 'the last known pods stay in use');
     assert.equal(short(await ask(ip, `${A_ONLY}.epsilon.svc.cluster.local`)), `NOERROR CNAME=${A_ONLY}. A=192.0.2.10`);
+  });
+});
+
+describe('the name as typed, asked last', () => {
+  // With a one-label cluster domain the first search domain (app.svc.k8s) has two dots, so a
+  // typed name with a dot in it can end in it and still have fewer dots than ndots: the pod
+  // asks it last, after its whole search path.
+  const mine: Cleanups = [];
+  let rig: KubeRig;
+  const podC = freeAddress();
+  const podD = freeAddress();
+  after(async () => { for (const c of mine.splice(0).reverse()) await c(); });
+
+  it('is answered as today after its search path came out empty, not completed to a later domain', async () => {
+    const server = await startFaultServer({ records: { 'gone.x.corp.test': [{ type: 'A', data: '192.0.2.40', ttl: 60 }] }, negativeSoa: { zone: 'test', ttl: 30 } });
+    mine.push(() => server.stop());
+    const hr = makeHostRoot({ [RESOLV_CONF]: 'nameserver 192.0.2.53\nsearch corp.test\n' });
+    mine.push(() => hr.cleanup());
+    const fake = await startFakeApiServer();
+    mine.push(() => fake.close());
+    fake.put(podObject('app', 'c', { ips: [podC] }));
+    fake.put(podObject('app', 'd', { ips: [podD] }));
+    rig = await startKubeRig(mine, {
+      api: fake, upstreamArgs: ['--upstream', hostPort(server), '--cluster-dns', hostPort(server), '--host-root', hr.dir],
+      args: ['--search-completion', '--no-watch-kube-dns-configmap', '--cluster-domain', 'k8s'],
+    });
+    await waitUntil('pods known', () => (rig.agent.handler.pods?.byIp.get(podC)?.path && rig.agent.handler.pods.byIp.get(podD) ? true : undefined), 20_000);
+    const q = (from: string, name: string) => dig({ server: rig.ep, name, source: from, timeoutSec: 5, tries: 1 }).then(short);
+    // the pod looks up gone.x.app.svc.k8s (fewer than 5 dots): its search path first…
+    assert.equal(await q(podC, 'gone.x.app.svc.k8s.app.svc.k8s'), 'NXDOMAIN');
+    for (const s of ['svc.k8s', 'k8s', 'corp.test']) assert.equal(await q(podC, `gone.x.app.svc.k8s.${s}`), 'NXDOMAIN');
+    // …then the name itself, which is in its first search domain: completing it would answer gone.x.corp.test
+    assert.equal(await q(podC, 'gone.x.app.svc.k8s'), 'NXDOMAIN');
+    // a pod that asks it first is completed, as the first search name of gone.x
+    assert.equal(await q(podD, 'gone.x.app.svc.k8s'), 'NOERROR CNAME=gone.x.corp.test. A=192.0.2.40');
   });
 });

@@ -52,13 +52,18 @@ const dots = (s: string) => { let n = 0; for (let i = 0; i < s.length; i++) if (
  * The names the pod's resolver tries after `name` (lower-case, no trailing dot), when `name`
  * is the first search candidate of a shorter name: the rest of the search list, then the
  * name as typed (glibc, musl and Go all try it last when it has fewer dots than ndots).
- * Undefined when `name` is not such a candidate: then the pod sent it as typed, or its
- * resolver went another way, and nodedns cannot know what it would try next.
+ * Undefined when `name` is not such a candidate, or could as well be a name the pod asked
+ * for as it is: then nodedns cannot know what the pod would try next.
  */
 export function restOfPath(path: SearchPath, name: string): string[] | undefined {
   const first = path.search[0];
   if (name.length <= first.length + 1 || !name.endsWith(first) || name.charCodeAt(name.length - first.length - 1) !== 46) return undefined;
   const typed = name.slice(0, name.length - first.length - 1);
+  // a single label: `svc.<ns>.svc.<domain>` is also the full name of Service svc, which pods
+  // ask for as it is (with a trailing dot, or last in their search); when that Service is
+  // missing the pod must get NXDOMAIN, not svc.<host search domain>. A short name that exists
+  // is the first search name itself, so this costs completion almost nothing
+  if (!typed.includes('.')) return undefined;
   // with ndots or more dots the resolver tries the name as typed first; it never reaches here first
   if (dots(typed) >= path.ndots) return undefined;
   const rest = [...path.search.slice(1).map((s) => `${typed}.${s}`), typed];
