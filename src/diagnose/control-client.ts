@@ -1,5 +1,6 @@
 // The client side of the control socket: HTTP over a unix socket, bounded in time.
 import { request } from 'node:http';
+import type { PodsReport } from '../pods/report';
 import type { AgentState, LoopReport, QueryReport } from './control-types';
 
 const MAX_RESPONSE = 4 * 1024 * 1024;
@@ -62,6 +63,10 @@ export class ControlClient {
 
   query(name: string, type: string, timeoutMs = 10_000): Promise<QueryReport> {
     return call<QueryReport>(this.socketPath, 'POST', '/query', { name, type }, timeoutMs);
+  }
+
+  pods(timeoutMs = 3000): Promise<PodsReport> {
+    return call<PodsReport>(this.socketPath, 'GET', '/pods', undefined, timeoutMs);
   }
 
   loopCheck(probeTimeoutMs = 3000): Promise<LoopReport> {
