@@ -50,6 +50,7 @@ e2e: test-deps build
 
 bench: test-deps build
 	scripts/bench/run.sh
+	taskset -c 1 node --import tsx scripts/bench/completion.ts
 
 clean:
 	rm -rf dist

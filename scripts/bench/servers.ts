@@ -199,7 +199,7 @@ function transpileScript(name: 'ceiling' | 'forwarder', dir: string): string {
  */
 const NODEDNS_V8_FLAGS = ['--max-semi-space-size=2'];
 
-function nodednsArgs(o: StartOptions): string[] {
+export function nodednsArgs(o: StartOptions): string[] {
   const up = `${o.backend.ip}:${o.backend.port}`;
   return [...NODEDNS_V8_FLAGS, path.join(REPO, 'dist', 'cli.js'), 'run',
     '--local-ip', o.listen.ip, '--port', String(o.listen.port),

@@ -6,7 +6,7 @@ import type { Handler, Reply } from '../serve/handler';
 import { emptyReply } from '../wire/build';
 import { HEADER_LEN, RCODE, TYPE } from '../wire/constants';
 import { questionName, type Query } from '../wire/query';
-import { complete, resolvePlain, type Completed } from './completion';
+import { complete, fromMemo, resolvePlain, type Completed } from './completion';
 import { endsInWire, restOfPath, type SearchPath } from './search-path';
 import type { PodView } from './table';
 
@@ -27,18 +27,25 @@ export function completeForPod<P>(h: Handler, pod: PodView, buf: Buffer, q: Quer
   reply: Reply<P>, peer: P, started: number): void {
   const name = questionName(buf, q.qnameEnd);
   const now = monotonicMs();
-  const rest = pod.counters.wasExhausted(name, now) ? undefined : restOfPath(pod.path!, name);
-  const run: Promise<Completed> = rest
-    ? complete(h.cache, h.resolver, buf, q, name, rest, maxSize)
-    : resolvePlain(h.cache, h.resolver, name, q.qtype, { query: buf, q }).then((own) => ({ own }));
-  run.then((c) => {
+  const memo = h.pods!.memo;
+  const exhausted = pod.counters.wasExhausted(name, now);
+  // a memo entry exists only for a name whose path was walked (restOfPath said yes) with this very search list
+  const fast = exhausted ? undefined : fromMemo(h.cache, buf, q, name, maxSize, memo, pod.path!.key);
+  const rest = exhausted || fast ? undefined : restOfPath(pod.path!, name);
+  const finish = (c: Completed) => {
     if (c.out) pod.counters.completions++;
-    if (c.exhausted) pod.counters.noteExhausted(rest![rest!.length - 1], now);
+    const typed = c.exhausted ? (rest ?? restOfPath(pod.path!, name))?.at(-1) : undefined;
+    if (typed !== undefined) pod.counters.noteExhausted(typed, now);
     const out = c.out ?? render(c.own.entry, buf, q, clockNow(), maxSize, c.own.stale, h.nsid);
     pod.counters.answered(q.key, out[3] & 0x0f);
     h.send(out, reply, peer, started);
     if (h.queryLog) h.log(buf, q, client, tcp, out[3] & 0x0f, c.out ? 'completed' : 'miss', c.target, started);
-  }).catch((err: Error) => {
+  };
+  if (fast) { finish(fast); return; }
+  const run: Promise<Completed> = rest
+    ? complete(h.cache, h.resolver, buf, q, name, rest, maxSize, memo, pod.path!.key)
+    : resolvePlain(h.cache, h.resolver, name, q.qtype, { query: buf, q }).then((own) => ({ own }));
+  run.then(finish).catch((err: Error) => {
     h.onError?.(err);
     h.send(emptyReply(buf, q, RCODE.SERVFAIL), reply, peer, started);
   });

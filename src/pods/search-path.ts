@@ -12,6 +12,8 @@ export interface SearchPath {
   ndots: number;
   /** search[0] in wire form (length-prefixed labels, the root byte last), lower-case */
   firstWire: Buffer;
+  /** the list and ndots as one string: pods with the same key walk the same names */
+  key: string;
 }
 
 export type PathVerdict = { path: SearchPath; reason?: undefined } | { path?: undefined; reason: string };
@@ -43,7 +45,7 @@ export function podSearchPath(p: PodRecord, clusterDomain: string, hostSearch: s
   if (search.length > LIBC_MAX_SEARCH || search.join(' ').length > LIBC_MAX_SEARCH_CHARS) {
     return { reason: `search list of ${search.length} domains (${search.join(' ').length} characters) is longer than every kubelet and libc keep` };
   }
-  return { path: { search, ndots: KUBELET_NDOTS, firstWire: domainWire(search[0]) } };
+  return { path: { search, ndots: KUBELET_NDOTS, firstWire: domainWire(search[0]), key: `${KUBELET_NDOTS} ${search.join(' ')}` } };
 }
 
 const dots = (s: string) => { let n = 0; for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) === 46) n++; return n; };

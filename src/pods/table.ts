@@ -3,6 +3,7 @@
 // hundred pods at most); the counters of a pod carry over from the previous table.
 import { holdsAddress, type PodRecord } from './record';
 import { podSearchPath, type SearchPath } from './search-path';
+import { WalkMemo } from './completion';
 import { PodCounters } from './stats';
 
 /** What the supervisor sends the workers, and what a table is built from. */
@@ -36,6 +37,8 @@ export class PodTable {
   readonly views: PodView[] = [];
   /** addresses claimed by more than one live pod: answered as for an unknown client */
   readonly contested: Unattributed[] = [];
+  /** where completion walks ended, per search list (src/pods/completion.ts) */
+  readonly memo = new WalkMemo();
 
   constructor(readonly snapshot: PodsSnapshot, previous?: PodTable) {
     const old = new Map<string, PodCounters>();
