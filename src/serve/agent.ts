@@ -133,7 +133,9 @@ export class Agent {
 
   /** This node's pods, from the API (src/kube/pods-watch.ts); their counters carry over. */
   setPods(s: PodsSnapshot): void {
+    const first = this.handler.pods === undefined;
     this.handler.pods = new PodTable(s, this.handler.pods);
+    if (first) this.log.info({ pods: this.handler.pods.views.length, completion: s.completion }, 'pods of this node known');
   }
 
   setClusterDns(eps: Endpoint[], source: string): void {

@@ -126,13 +126,13 @@ describe('real resolvers in a pod namespace: search completion off and on', { sk
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function startNodedns(completion: boolean): Promise<NodednsInNs> {
-    const nd = spawnNodedns(node, CLI, ['run', '--local-ip', NODE_IP, '--port', '53', '--upstream', UPSTREAM_IP, '--cluster-dns', UPSTREAM_IP,
+  async function startNodedns(completion: boolean, extra: string[] = []): Promise<NodednsInNs> {
+    const nd = spawnNodedns(node, CLI, ['run', ...extra, '--local-ip', NODE_IP, '--port', '53', '--upstream', UPSTREAM_IP, '--cluster-dns', UPSTREAM_IP,
       '--no-setup-interface', '--firewall', 'none', '--kube-api', '--kubeconfig', api.kubeconfig, '--node-name', 'node-e2e',
       '--no-watch-kube-dns-configmap', '--host-root', root.dir, '--log-queries', '--metrics-addr', '', '--health-addr', '', '--control-socket', '',
       completion ? '--search-completion' : '--no-search-completion']);
     await nd.waitForLog('nodedns serving', 30_000);
-    await nd.waitForLog('pod search paths known', 30_000);
+    await nd.waitForLog('pods of this node known', 30_000);
     return nd;
   }
 
@@ -182,6 +182,22 @@ describe('real resolvers in a pod namespace: search completion off and on', { sk
       }
     });
   }
+
+  it('under the supervisor (--workers 2) every worker gets the pods and completes', async () => {
+    const nd = await startNodedns(true, ['--workers', '2']);
+    try {
+      // each worker learns the pods from the supervisor; a lookup may land on either
+      await nd.waitForLog((l) => l.msg === 'pods of this node known' && nd.count('pods of this node known') >= 2, 30_000);
+      for (let i = 0; i < 4; i++) {
+        const r = await lookup(nd, 'glibc', 'www.example.com', 'on');
+        assert.equal(r.answer, 'ok 192.0.2.11,2001:db8::11');
+        assert.equal(r.toNodedns, 2, 'A and AAAA of the first search name, completed');
+        assert.equal(r.completions, 2);
+      }
+    } finally {
+      assert.equal((await nd.child.stop('SIGTERM', 15_000)).code, 0, nd.child.tail());
+    }
+  });
 
   it('gives every resolver the same answer with completion on as off', () => {
     const table = ['resolver  name                                   off: queries answer                    on: queries answer (completed)   us off/on'];
