@@ -241,3 +241,37 @@ describe('the name as typed, asked last', () => {
     assert.equal(await q(podD, 'gone.x.app.svc.k8s'), 'NOERROR CNAME=gone.x.corp.test. A=192.0.2.40');
   });
 });
+
+describe('walks in flight per pod', () => {
+  const mine: Cleanups = [];
+  after(async () => { for (const c of mine.splice(0).reverse()) await c(); });
+
+  it('are bounded (--search-completion-walks): more are answered as without completion', async () => {
+    const pod = freeAddress();
+    const server = await startFaultServer({
+      records: { 'b2.example.com': [{ type: 'A', data: '192.0.2.50', ttl: 60 }] },
+      negativeSoa: { zone: 'test', ttl: 30 },
+      // the first walk hangs on its first name of the path
+      handler: (q) => (q.name.startsWith('a1.example.com.svc.') ? { rcode: 'NXDOMAIN', delayMs: 8000 } : undefined),
+    });
+    mine.push(() => server.stop());
+    const hr = makeHostRoot({ [RESOLV_CONF]: 'nameserver 192.0.2.53\n' });
+    mine.push(() => hr.cleanup());
+    const fake = await startFakeApiServer();
+    mine.push(() => fake.close());
+    fake.put(podObject('app', 'p', { ips: [pod] }));
+    const rig = await startKubeRig(mine, {
+      api: fake, upstreamArgs: ['--upstream', hostPort(server), '--cluster-dns', hostPort(server), '--host-root', hr.dir, '--query-timeout', '10s'],
+      args: ['--search-completion', '--search-completion-walks', '1', '--no-watch-kube-dns-configmap'],
+    });
+    await waitUntil('pod known', () => rig.agent.handler.pods?.byIp.get(pod)?.path, 20_000);
+    const view = () => rig.agent.handler.pods!.byIp.get(pod)!;
+    const q = (name: string) => dig({ server: rig.ep, name, source: pod, timeoutSec: 15, tries: 1 }).then(short);
+    const first = q('a1.example.com.app.svc.cluster.local');
+    await waitUntil('the first walk under way', () => (view().counters.walking === 1 ? true : undefined), 20_000);
+    assert.equal(await q('b2.example.com.app.svc.cluster.local'), 'NXDOMAIN', 'a second walk at once is not started');
+    await first;
+    assert.equal(view().counters.walking, 0);
+    assert.equal(await q('b2.example.com.app.svc.cluster.local'), 'NOERROR CNAME=b2.example.com. A=192.0.2.50');
+  });
+});

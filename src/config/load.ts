@@ -68,6 +68,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
     restartKubelet: false,
     watchPods: true,
     searchCompletion: false,
+    searchCompletionWalks: 16,
     podMax: 1000,
     podTopNames: 10,
     podMetrics: false,

@@ -167,6 +167,8 @@ export const OPTIONS: Option[] = [
     apply: (c, r) => { c.watchPods = bool(r); } },
   { name: 'search-completion', def: 'false', bool: true, help: 'answer a pod\'s first search-path query with the first name of its path that exists (docs/pods.md)',
     apply: (c, r) => { c.searchCompletion = bool(r); } },
+  { name: 'search-completion-walks', def: '16', help: 'search paths one pod may have nodedns walk at once; more are answered as without completion',
+    apply: (c, r) => { c.searchCompletionWalks = int(1, 10_000)(r); } },
   { name: 'pod-max', def: '1000', help: 'pods of this node kept at most (the newest win)',
     apply: (c, r) => { c.podMax = int(1, 100_000)(r); } },
   { name: 'pod-top-names', def: '10', help: 'names counted per pod for nodedns top (space-saving; 0 = none)',

@@ -79,6 +79,7 @@ export interface Config {
   restartKubelet: boolean;
   watchPods: boolean; // this node's pods, for per-pod answers and counters (src/pods/)
   searchCompletion: boolean;
+  searchCompletionWalks: number; // walks in flight per pod
   podMax: number;
   podTopNames: number;
   podMetrics: boolean;

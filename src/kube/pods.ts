@@ -48,7 +48,7 @@ export function startPodsWatch(o: { client: KubeClient; config: Config; log: Log
           lastFrom = from;
         }
       }
-      o.onSnapshot({ pods, clusterDomain: view.clusterDomain, hostSearch: view.hostSearch, completion: c.searchCompletion, topNames: c.podTopNames });
+      o.onSnapshot({ pods, clusterDomain: view.clusterDomain, hostSearch: view.hostSearch, completion: c.searchCompletion, walks: c.searchCompletionWalks, topNames: c.podTopNames });
     },
   });
 }

@@ -31,7 +31,9 @@ export function completeForPod<P>(h: Handler, pod: PodView, buf: Buffer, q: Quer
   const exhausted = pod.counters.wasExhausted(name, now);
   // a memo entry exists only for a name whose path was walked (restOfPath said yes) with this very search list
   const fast = exhausted ? undefined : fromMemo(h.cache, buf, q, name, maxSize, memo, pod.path!.key);
-  const rest = exhausted || fast ? undefined : restOfPath(pod.path!, name);
+  // each walk costs up to two upstream questions per name of the path: one pod gets a bounded number at once
+  const busy = pod.counters.walking >= h.pods!.snapshot.walks;
+  const rest = exhausted || fast || busy ? undefined : restOfPath(pod.path!, name);
   const finish = (c: Completed) => {
     if (c.out) pod.counters.completions++;
     const typed = c.exhausted ? (rest ?? restOfPath(pod.path!, name))?.at(-1) : undefined;
@@ -42,8 +44,9 @@ export function completeForPod<P>(h: Handler, pod: PodView, buf: Buffer, q: Quer
     if (h.queryLog) h.log(buf, q, client, tcp, out[3] & 0x0f, c.out ? 'completed' : 'miss', c.target, started);
   };
   if (fast) { finish(fast); return; }
+  if (rest) pod.counters.walking++;
   const run: Promise<Completed> = rest
-    ? complete(h.cache, h.resolver, buf, q, name, rest, maxSize, memo, pod.path!.key)
+    ? complete(h.cache, h.resolver, buf, q, name, rest, maxSize, memo, pod.path!.key).finally(() => { pod.counters.walking--; })
     : resolvePlain(h.cache, h.resolver, name, q.qtype, { query: buf, q }).then((own) => ({ own }));
   run.then(finish).catch((err: Error) => {
     h.onError?.(err);

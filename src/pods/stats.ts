@@ -19,6 +19,8 @@ export class PodCounters {
   nxdomain = 0;
   servfail = 0;
   completions = 0;
+  /** search paths being walked for this pod right now */
+  walking = 0;
   private readonly slots = new Map<string, TopName>();
   /** names whose whole search path was NXDOMAIN lately, with when that stops mattering (ms) */
   private readonly exhausted = new Map<string, number>();

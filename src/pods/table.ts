@@ -14,6 +14,8 @@ export interface PodsSnapshot {
   hostSearch: string[] | undefined;
   /** whether answers may be completed (--search-completion) */
   completion: boolean;
+  /** walks in flight per pod at most (--search-completion-walks) */
+  walks: number;
   /** names tracked per pod (--pod-top-names) */
   topNames: number;
 }
