@@ -207,6 +207,24 @@ describe('pods change', () => {
   });
 });
 
+/** A rig of its own: a fault server with `records`, a host resolv.conf, pods (name -> address) of namespace app, completion on. */
+async function podRig(mine: Cleanups, o: { records: Record<string, { type: string; data: string; ttl: number }[]>; hostResolv: string;
+  pods: Record<string, string>; args: string[]; handler?: Parameters<typeof startFaultServer>[0]['handler'] }): Promise<KubeRig> {
+  const server = await startFaultServer({ records: o.records as never, negativeSoa: { zone: 'test', ttl: 30 }, handler: o.handler });
+  mine.push(() => server.stop());
+  const hr = makeHostRoot({ [RESOLV_CONF]: o.hostResolv });
+  mine.push(() => hr.cleanup());
+  const fake = await startFakeApiServer();
+  mine.push(() => fake.close());
+  for (const [name, ip] of Object.entries(o.pods)) fake.put(podObject('app', name, { ips: [ip] }));
+  const rig = await startKubeRig(mine, {
+    api: fake, upstreamArgs: ['--upstream', hostPort(server), '--cluster-dns', hostPort(server), '--host-root', hr.dir],
+    args: ['--search-completion', '--no-watch-kube-dns-configmap', ...o.args],
+  });
+  await waitUntil('pods known', () => (Object.values(o.pods).every((ip) => rig.agent.handler.pods?.byIp.get(ip)?.path) ? true : undefined), 20_000);
+  return rig;
+}
+
 describe('the name as typed, asked last', () => {
   // With a one-label cluster domain the first search domain (app.svc.k8s) has two dots, so a
   // typed name with a dot in it can end in it and still have fewer dots than ndots: the pod
@@ -218,19 +236,8 @@ describe('the name as typed, asked last', () => {
   after(async () => { for (const c of mine.splice(0).reverse()) await c(); });
 
   it('is answered as today after its search path came out empty, not completed to a later domain', async () => {
-    const server = await startFaultServer({ records: { 'gone.x.corp.test': [{ type: 'A', data: '192.0.2.40', ttl: 60 }] }, negativeSoa: { zone: 'test', ttl: 30 } });
-    mine.push(() => server.stop());
-    const hr = makeHostRoot({ [RESOLV_CONF]: 'nameserver 192.0.2.53\nsearch corp.test\n' });
-    mine.push(() => hr.cleanup());
-    const fake = await startFakeApiServer();
-    mine.push(() => fake.close());
-    fake.put(podObject('app', 'c', { ips: [podC] }));
-    fake.put(podObject('app', 'd', { ips: [podD] }));
-    rig = await startKubeRig(mine, {
-      api: fake, upstreamArgs: ['--upstream', hostPort(server), '--cluster-dns', hostPort(server), '--host-root', hr.dir],
-      args: ['--search-completion', '--no-watch-kube-dns-configmap', '--cluster-domain', 'k8s'],
-    });
-    await waitUntil('pods known', () => (rig.agent.handler.pods?.byIp.get(podC)?.path && rig.agent.handler.pods.byIp.get(podD) ? true : undefined), 20_000);
+    rig = await podRig(mine, { records: { 'gone.x.corp.test': [{ type: 'A', data: '192.0.2.40', ttl: 60 }] },
+      hostResolv: 'nameserver 192.0.2.53\nsearch corp.test\n', pods: { c: podC, d: podD }, args: ['--cluster-domain', 'k8s'] });
     const q = (from: string, name: string) => dig({ server: rig.ep, name, source: from, timeoutSec: 5, tries: 1 }).then(short);
     // the pod looks up gone.x.app.svc.k8s (fewer than 5 dots): its search path first…
     assert.equal(await q(podC, 'gone.x.app.svc.k8s.app.svc.k8s'), 'NXDOMAIN');
@@ -248,23 +255,12 @@ describe('walks in flight per pod', () => {
 
   it('are bounded (--search-completion-walks): more are answered as without completion', async () => {
     const pod = freeAddress();
-    const server = await startFaultServer({
-      records: { 'b2.example.com': [{ type: 'A', data: '192.0.2.50', ttl: 60 }] },
-      negativeSoa: { zone: 'test', ttl: 30 },
+    const rig = await podRig(mine, {
+      records: { 'b2.example.com': [{ type: 'A', data: '192.0.2.50', ttl: 60 }] }, hostResolv: 'nameserver 192.0.2.53\n', pods: { p: pod },
+      args: ['--search-completion-walks', '1', '--query-timeout', '10s'],
       // the first walk hangs on its first name of the path
       handler: (q) => (q.name.startsWith('a1.example.com.svc.') ? { rcode: 'NXDOMAIN', delayMs: 8000 } : undefined),
     });
-    mine.push(() => server.stop());
-    const hr = makeHostRoot({ [RESOLV_CONF]: 'nameserver 192.0.2.53\n' });
-    mine.push(() => hr.cleanup());
-    const fake = await startFakeApiServer();
-    mine.push(() => fake.close());
-    fake.put(podObject('app', 'p', { ips: [pod] }));
-    const rig = await startKubeRig(mine, {
-      api: fake, upstreamArgs: ['--upstream', hostPort(server), '--cluster-dns', hostPort(server), '--host-root', hr.dir, '--query-timeout', '10s'],
-      args: ['--search-completion', '--search-completion-walks', '1', '--no-watch-kube-dns-configmap'],
-    });
-    await waitUntil('pod known', () => rig.agent.handler.pods?.byIp.get(pod)?.path, 20_000);
     const view = () => rig.agent.handler.pods!.byIp.get(pod)!;
     const q = (name: string) => dig({ server: rig.ep, name, source: pod, timeoutSec: 15, tries: 1 }).then(short);
     const first = q('a1.example.com.app.svc.cluster.local');
