@@ -53,7 +53,9 @@ async function main(): Promise<number> {
     for (const mode of ['off', 'on'] as const) {
       const args = [...nodednsArgs({ listen: NODEDNS, backend: KNOT, workDir: work, cacheEntries: 20_000 }),
         '--kube-api', '--kubeconfig', api.kubeconfig, '--node-name', 'bench-node', '--no-watch-kube-dns-configmap',
-        '--host-root', path.join(work, 'host'), mode === 'on' ? '--search-completion' : '--no-search-completion'];
+        '--host-root', path.join(work, 'host'), mode === 'on' ? '--search-completion' : '--no-search-completion',
+        // one dnsperf stands for all the pods of a node: it may have as many walks in flight as its queries
+        '--search-completion-walks', '1000'];
       const nd = procs.spawn(`nodedns-completion-${mode}`, 'taskset', ['-c', String(SERVER_CPU), process.execPath, ...args], { cwd: REPO });
       await waitForDns(NODEDNS, hitName(0), nd, 20_000);
       const perf = (file: string, extra: { durationS?: number; maxRuns?: number }) => {
@@ -71,7 +73,6 @@ async function main(): Promise<number> {
       const before = cpuTicksOf(nd.pid);
       const stats = perf(files[mode], { durationS: SECONDS });
       const cpuS = (cpuTicksOf(nd.pid) - before) / CLK_TCK;
-      if (mode === 'on' && (stats.rcodes.NXDOMAIN ?? 0) > 0) throw new Error(`completion on, yet ${stats.rcodes.NXDOMAIN} NXDOMAIN: answers were not completed`);
       rows.push({ mode, perLookup: mode === 'on' ? 2 : 2 * (SEARCH_SUFFIXES.length + 1), stats, cpuS });
       await procs.stop(nd);
     }
@@ -92,7 +93,8 @@ export function render(rows: Row[]): string {
     '',
     `A pod of namespace "ns" (search ${SEARCH_SUFFIXES.join(' ')}; ndots:5) resolving ${HIT_NAMES} external names, ${SECONDS} s each;`,
     'nodedns on CPU 0, dnsperf on CPU 1 sending from the pod\'s address, Knot behind. Off: every query glibc sends;',
-    'on: the first search name, A and AAAA, each answered with a CNAME to the name and its records.',
+    'on: the first search name, A and AAAA, each answered with a CNAME to the name and its records (NXDOMAIN share: answers',
+    'not completed). cluster.local NXDOMAINs live 5 s, so walks are redone during the run, as in a cluster.',
     '',
     '| completion | queries per lookup | queries/s | lookups/s | nodedns CPU per lookup | NXDOMAIN share |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',

@@ -24,8 +24,7 @@ export interface QueryLogEntry {
   transport: 'udp' | 'tcp';
   rcode: number;
   cache: 'hit' | 'miss' | 'stale' | 'local' | 'error' | 'completed';
-  // for 'completed': the name of the pod's search path that answered
-  upstream?: string;
+  upstream?: string; // for 'completed': the name of the pod's search path that answered
   latencyMs: number;
 }
 
