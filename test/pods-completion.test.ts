@@ -271,3 +271,19 @@ describe('walks in flight per pod', () => {
     assert.equal(await q('b2.example.com.app.svc.cluster.local'), 'NOERROR CNAME=b2.example.com. A=192.0.2.50');
   });
 });
+
+describe('memory', () => {
+  const mine: Cleanups = [];
+  after(async () => { for (const c of mine.splice(0).reverse()) await c(); });
+
+  it('keeps at most --pod-max pods, the newest, and says so', async () => {
+    const fake = await startFakeApiServer();
+    mine.push(() => fake.close());
+    const ips = [freeAddress(), freeAddress(), freeAddress()];
+    ips.forEach((ip, i) => fake.put(podObject('app', `p${i}`, { ips: [ip], created: `2026-12-0${i + 1}T00:00:00Z` })));
+    const rig = await startKubeRig(mine, { api: fake, args: ['--pod-max', '2', '--no-watch-kube-dns-configmap'] });
+    await waitUntil('pods known', () => rig.agent.handler.pods?.views.length, 20_000);
+    assert.deepEqual(rig.agent.handler.pods!.views.map((v) => v.record.name).sort(), ['p1', 'p2']);
+    assert.ok(rig.logs.some((l) => String(l.msg).includes('more pods than --pod-max (2)')));
+  });
+});
