@@ -9,7 +9,7 @@ import { domainWire, endsInWire, podSearchPath, restOfPath } from '../src/pods/s
 import { scanQuery } from '../src/wire/query';
 import { buildQuery } from './helpers/dns-query';
 import { podObject } from './helpers/fake-apiserver';
-import { podRecord } from '../src/pods/record';
+import { podRecord, sameAsSocket } from '../src/pods/record';
 
 const u16 = (n: number) => [n >> 8, n & 255];
 const u32 = (n: number) => [n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255];
@@ -84,5 +84,15 @@ describe('search path rules', () => {
     assert.equal(endsInWire(glued, 12, scanQuery(glued).qnameEnd, path.firstWire), false);
     const same = buildQuery('app.svc.cluster.local', 'A');
     assert.equal(endsInWire(same, 12, scanQuery(same).qnameEnd, path.firstWire), false, 'the domain itself has nothing typed');
+  });
+});
+
+describe('pod addresses', () => {
+  it('are kept as sockets report them (IPv6 shortest and lower-case), v4 and v6 both', () => {
+    assert.equal(sameAsSocket('FD00:0:0::0A'), 'fd00::a');
+    assert.equal(sameAsSocket('10.244.0.5'), '10.244.0.5');
+    const pod = podObject('app', 'dual', { ips: ['10.244.0.5', 'fd00:0200:0000::0005'] });
+    pod.metadata.uid = 'u';
+    assert.deepEqual(podRecord(pod as never)!.ips, ['10.244.0.5', 'fd00:200::5']);
   });
 });

@@ -28,6 +28,7 @@ export function podRecord(p: V1Pod): PodRecord | undefined {
   if (!m?.name || !m.namespace || !m.uid) return undefined;
   const ips = (p.status?.podIPs ?? []).map((x) => x.ip).filter((ip): ip is string => typeof ip === 'string').slice(0, 4);
   if (ips.length === 0 && p.status?.podIP) ips.push(p.status.podIP);
+  for (let i = 0; i < ips.length; i++) ips[i] = sameAsSocket(ips[i]);
   const dc = p.spec?.dnsConfig;
   const created = m.creationTimestamp ? new Date(m.creationTimestamp as unknown as string).getTime() : 0;
   return {
@@ -51,4 +52,17 @@ export function podRecord(p: V1Pod): PodRecord | undefined {
 /** Whether the pod holds its addresses: a pod that ended (Succeeded, Failed) has released them. */
 export function holdsAddress(p: PodRecord): boolean {
   return !p.hostNetwork && p.ips.length > 0 && p.phase !== 'Succeeded' && p.phase !== 'Failed';
+}
+
+/**
+ * The address as a socket reports a query's source, so that one Map lookup finds it: IPv6
+ * in its shortest lower-case form ("fd00:0:0::0a" -> "fd00::a"); anything unparsable as it is.
+ */
+export function sameAsSocket(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  try {
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  } catch {
+    return ip;
+  }
 }
