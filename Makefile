@@ -51,6 +51,7 @@ e2e: test-deps build
 
 bench: test-deps build
 	scripts/bench/run.sh
+	taskset -c 1 node --import tsx scripts/bench/completion.ts
 
 # docs/flags.md is generated from the flag definitions (src/config/options.ts);
 # test/docs-flags.test.ts fails when it is out of date.

@@ -13,6 +13,7 @@ const COMMANDS: Record<string, Command> = {
   teardown: { help: 'remove every rule, address and interface nodedns installed (uninstall)', run: (a) => import('./node/command').then((m) => m.teardownCommand(a)) },
   doctor: { help: 'check this node\'s DNS path: PASS/WARN/FAIL with evidence and the fix (--json)', run: (a) => import('./diagnose/doctor').then((m) => m.doctorCommand(a)) },
   explain: { help: 'every query a pod sends for NAME, where nodedns sends each, and what to change', run: (a) => import('./diagnose/explain').then((m) => m.explainCommand(a)) },
+  top: { help: 'this node\'s pods by query rate, NXDOMAIN share and top names, live (--once, --json)', run: (a) => import('./diagnose/top').then((m) => m.topCommand(a)) },
   query: { help: 'NAME [TYPE] through nodedns\' routing: zone, cache hit or miss, upstream, latency', run: (a) => import('./diagnose/query').then((m) => m.queryCommand(a)) },
   help: { help: 'this text', run: async () => { process.stdout.write(usage()); return 0; } },
   version: { help: 'print the version', run: async () => { process.stdout.write(`nodedns ${require('../package.json').version}\n`); return 0; } },

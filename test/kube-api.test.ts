@@ -96,9 +96,7 @@ describe('Kubernetes credentials', () => {
     const err = await client.api.list('/api/v1/namespaces/x/nothings').catch((e: unknown) => e);
     assert.ok(err instanceof ApiError && err.code === 404, String(err));
     assert.match(err.message, /^HTTP 404: the server could not find the requested resource/);
-    assert.equal(libraryLoaded(), false, 'nothing so far needed the library');
-    assert.equal(client.kc.getCurrentCluster()?.server, api.url, 'the library is still there for whoever asks');
-    assert.equal(libraryLoaded(), true);
+    assert.equal(libraryLoaded(), false, 'nothing loads the library at run time');
     client.api.close();
   });
 });

@@ -498,7 +498,13 @@ describe('the DaemonSet', () => {
       assert.ok(!r.verbs.includes('*') && !r.resources.includes('*'));
       if (!r.resources.includes('events')) assert.deepEqual(r.verbs.filter((v: string) => !['get', 'list', 'watch'].includes(v)), []);
     }
-    assert.ok(!objs.some((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding'));
+    // cluster-wide: only list and watch of pods (nodedns asks for its own node's, spec.nodeName), bound to nodedns
+    const clusterRoles = objs.filter((o) => o.kind === 'ClusterRole');
+    assert.deepEqual(clusterRoles.flatMap((r) => r.rules), [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }]);
+    assert.ok(config.watchPods);
+    const binding = objs.find((o) => o.kind === 'ClusterRoleBinding')!;
+    assert.equal(binding.roleRef.name, clusterRoles[0].metadata.name);
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'nodedns', namespace: 'kube-system' }]);
   });
 
   it('comes with the kube-dns-upstream Service and a headless metrics Service', () => {
@@ -604,8 +610,9 @@ describe('daemonset/Dockerfile', () => {
     assert.ok(existsSync(join(repo, 'src', 'cli.ts')));
     const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
     assert.equal(pkg.bin.nodedns, 'dist/cli.js');
-    // everything the program requires at run time is a production dependency
-    for (const dep of ['@kubernetes/client-node', 'yaml', 'pino', 'netlink', 'dns-packet', 'lru-cache', 'prom-client']) {
+    // everything the program requires at run time is a production dependency (@kubernetes/client-node
+    // gives types only: src/kube/api.ts says why)
+    for (const dep of ['yaml', 'pino', 'netlink', 'dns-packet', 'lru-cache', 'prom-client']) {
       assert.ok(pkg.dependencies[dep], `${dep} must be in dependencies, not devDependencies`);
     }
   });

@@ -205,7 +205,7 @@ function transpileScript(name: 'ceiling' | 'forwarder', dir: string): string {
  */
 export const NODEDNS_V8_FLAGS = NODE_FLAGS;
 
-function nodednsArgs(o: StartOptions): string[] {
+export function nodednsArgs(o: StartOptions): string[] {
   const up = `${o.backend.ip}:${o.backend.port}`;
   return [...NODEDNS_V8_FLAGS, path.join(REPO, 'dist', 'cli.js'), 'run',
     '--local-ip', o.listen.ip, '--port', String(o.listen.port),

@@ -79,6 +79,12 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
     writeKubeletConfig: false,
     restartKubelet: false,
     metricsAddr: '127.0.0.1:9253', // never every address unless told: the DaemonSet passes the node's own
+    watchPods: true,
+    searchCompletion: false,
+    searchCompletionWalks: 16,
+    podMax: 1000,
+    podTopNames: 10,
+    podMetrics: false,
     healthAddr: 'auto', // the first local IP, port 8080
     logLevel: 'info',
     logQueries: false,

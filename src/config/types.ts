@@ -91,6 +91,12 @@ export interface Config {
   watchKubeDnsConfigMap: boolean;
   writeKubeletConfig: boolean;
   restartKubelet: boolean;
+  watchPods: boolean; // this node's pods, for per-pod answers and counters (src/pods/)
+  searchCompletion: boolean;
+  searchCompletionWalks: number; // walks in flight per pod
+  podMax: number;
+  podTopNames: number;
+  podMetrics: boolean;
   // observability
   metricsAddr: string; // '' = off
   healthAddr: string; // '' = off

@@ -1,6 +1,7 @@
 // The client side of the control socket: HTTP over a unix socket, bounded in time.
 import { request } from 'node:http';
 import type { DebugClient } from '../serve/agent';
+import type { PodsReport } from '../pods/report';
 import type { AgentState, LoopReport, QueryReport } from './control-types';
 
 const MAX_RESPONSE = 4 * 1024 * 1024;
@@ -64,6 +65,10 @@ export class ControlClient {
   /** `client`: the asking library's UDP size and EDNS (Agent.debugQuery); default unlimited. */
   query(name: string, type: string, client: DebugClient = {}, timeoutMs = 10_000): Promise<QueryReport> {
     return call<QueryReport>(this.socketPath, 'POST', '/query', { name, type, ...client }, timeoutMs);
+  }
+
+  pods(timeoutMs = 3000): Promise<PodsReport> {
+    return call<PodsReport>(this.socketPath, 'GET', '/pods', undefined, timeoutMs);
   }
 
   loopCheck(probeTimeoutMs = 3000): Promise<LoopReport> {

@@ -2,6 +2,7 @@
 // so that `nodedns doctor`, `explain` and `query` see the running agent: the config in
 // effect, upstream health, readiness, and its cache and routing for a test query.
 //   GET  /state               config, routes, upstreams with health, readiness, cache sizes
+//   GET  /pods                this node's pods with their counters and top names (nodedns top)
 //   POST /query {name,type}   one query through the agent's routing and cache (Agent.debugQuery)
 //   POST /loop-check          probes every upstream for a forwarding loop back to nodedns
 // Only root (or the socket's owner) can connect: the socket is created 0600.
@@ -12,6 +13,7 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types';
 import type { Agent } from '../serve/agent';
+import { podsReport } from '../pods/report';
 import { checkLoops } from './loop-probe';
 import { checkName, parseType, summarize } from './message';
 import type { AgentState, QueryReport } from './control-types';
@@ -100,12 +102,13 @@ async function route(agent: Agent, req: IncomingMessage): Promise<unknown> {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method === 'GET' && path === '/state') return agentState(agent);
   if (req.method === 'POST' && path === '/query') return runQuery(agent, await readBody(req));
+  if (req.method === 'GET' && path === '/pods') return podsReport(agent.handler.pods, agent.config.podTopNames);
   if (req.method === 'POST' && path === '/loop-check') {
     const b = ((await readBody(req)) ?? {}) as { timeoutMs?: unknown };
     const t = typeof b.timeoutMs === 'number' && b.timeoutMs >= 100 && b.timeoutMs <= 10_000 ? b.timeoutMs : 3000;
     return { results: await checkLoops(agent, t) };
   }
-  throw new RequestError(`no such request: ${req.method} ${path} (GET /state, POST /query, POST /loop-check)`);
+  throw new RequestError(`no such request: ${req.method} ${path} (GET /state, GET /pods, POST /query, POST /loop-check)`);
 }
 
 /** Is something answering on the socket? (A left-over file from a crash is not.) */

@@ -7,11 +7,12 @@ import { runExplain, type ExplainResult } from './explain-run';
 import { readKubeletDns } from './kubelet-dns';
 import { checkName, parseType } from './message';
 import { checkNamespace, podResolvFor } from './pod-resolv';
+import { completionView, readPodResolver, type PodResolver } from './explain-pod';
 import { openQueryPath } from './query-path';
 import { ms, paint, table, takeFlags, UsageError, type Paint } from './render';
 
 export const EXPLAIN_USAGE = `usage: nodedns explain NAME [--type A+AAAA] [--namespace default] [--resolv-conf FILE]
-                       [--resolver glibc|musl|musl-1.2.3|go|c-ares] [--hosts FILE] [--json] [--direct] [flags]
+                       [--resolver glibc|musl|musl-1.2.3|go|c-ares] [--hosts FILE] [--pod NS/NAME] [--json] [--direct] [flags]
 
 Lists every query a pod's resolver sends for NAME, in order (search list, ndots, the
 library's own rules), where nodedns sends each, the answer and time of each, the total,
@@ -27,6 +28,8 @@ answers, else resolves directly with the same flags as "nodedns run".
                    c-ares (Node dns.resolve*, dns.promises.Resolver: no search list, no hosts file)
                    Each is asked at its own UDP size, so truncation (TC) and TCP show as on the wire
   --hosts F        the pod's /etc/hosts (hostAliases): a name found there never reaches DNS
+  --pod NS/NAME    that pod's real search list and ndots, read from the API (--kubeconfig or
+                   in-cluster), and whether search completion would answer (docs/pods.md)
   --json           machine-readable output
   --direct         resolve directly even when an agent runs
 `;
@@ -38,7 +41,7 @@ export async function explainCommand(argv: string[], out = (s: string) => proces
   let ask: string;
   let resolver: ResolverKind;
   try {
-    a = takeFlags(argv, ['type', 'namespace', 'resolv-conf', 'resolver', 'hosts'], ['json', 'direct', 'help']);
+    a = takeFlags(argv, ['type', 'namespace', 'resolv-conf', 'resolver', 'hosts', 'pod'], ['json', 'direct', 'help']);
     if (a.flags.has('help')) { out(EXPLAIN_USAGE); return 0; }
     const positional = a.rest.filter((x) => !x.startsWith('--'));
     if (positional.length === 0) throw new UsageError('give the NAME to explain');
@@ -49,6 +52,7 @@ export async function explainCommand(argv: string[], out = (s: string) => proces
     if (!(RESOLVER_KINDS as readonly string[]).includes(r)) throw new UsageError(`--resolver "${r}" is not one of ${RESOLVER_KINDS.join(', ')}`);
     resolver = r as ResolverKind;
     checkNamespace(a.values.get('namespace') ?? 'default');
+    checkPodRef(a.values.get('pod'));
   } catch (e) {
     err(`nodedns explain: ${(e as Error).message}\n\n${EXPLAIN_USAGE}`);
     return 2;
@@ -64,7 +68,18 @@ export async function explainCommand(argv: string[], out = (s: string) => proces
     let rcText: string;
     let origin: string;
     const file = a.values.get('resolv-conf');
-    if (file) {
+    const podRef = a.values.get('pod');
+    let pod: PodResolver | undefined;
+    if (podRef) {
+      try {
+        pod = await readPodResolver(eff, podRef, eff.localIps[0]);
+      } catch (e) {
+        err(`nodedns explain: ${(e as Error).message}\n`);
+        return 1;
+      }
+      rcText = pod.resolvConf;
+      origin = pod.origin;
+    } else if (file) {
       try {
         rcText = readFileSync(file, 'utf8');
       } catch (e) {
@@ -91,7 +106,9 @@ export async function explainCommand(argv: string[], out = (s: string) => proces
     const res = await runExplain({
       name, ask, resolver, rc: parseResolvConf(rcText), resolvConf: rcText, resolvOrigin: origin, path, nodednsIps: eff.localIps, hosts,
     });
-    out(a.flags.has('json') ? JSON.stringify(res, null, 2) + '\n' : renderExplain(res, p));
+    const completion = pod ? completionView(pod, res, eff.searchCompletion) : undefined;
+    if (completion) res.notes.unshift(`search completion: ${completion.why}`);
+    out(a.flags.has('json') ? JSON.stringify(completion ? { ...res, completion } : res, null, 2) + '\n' : renderExplain(res, p));
     return 0;
   } finally {
     await path.close();
@@ -143,4 +160,10 @@ export function renderExplain(r: ExplainResult, p: Paint): string {
     for (const x of r.notes) L.push(`  - ${x}`);
   }
   return L.join('\n') + '\n';
+}
+
+function checkPodRef(ref: string | undefined): void {
+  if (ref !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(ref)) {
+    throw new UsageError(`--pod "${ref}" is not NAMESPACE/NAME`);
+  }
 }

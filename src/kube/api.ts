@@ -118,6 +118,11 @@ export class KubeApi {
     return this.request<KubeList<T>>('GET', path, query).then((l) => ({ ...l, items: Array.isArray(l?.items) ? l.items : [] }));
   }
 
+  /** One object by its path, e.g. /api/v1/namespaces/NS/pods/NAME. */
+  get<T extends KubeObject>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
   create<T extends KubeObject>(path: string, body: T): Promise<T> {
     return this.request<T>('POST', path, undefined, body);
   }

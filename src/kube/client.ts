@@ -1,8 +1,8 @@
 // The connection to the Kubernetes API: in-cluster (the DaemonSet's ServiceAccount),
 // or a kubeconfig file for running off-cluster and for tests. Calls go through the small
-// client in ./api (what nodedns calls, over node:https). @kubernetes/client-node is loaded
-// only if something asks for `kc`: it costs about 60 MiB of RSS (make bench).
-import type { CoreV1Api, CoreV1Event, KubeConfig, V1ConfigMapList, V1ServiceList } from '@kubernetes/client-node';
+// client in ./api (what nodedns calls, over node:https). @kubernetes/client-node gives the
+// types only: loading it costs about 60 MiB of RSS (make bench, "nodedns at rest").
+import type { CoreV1Api, CoreV1Event, V1ConfigMapList, V1ServiceList } from '@kubernetes/client-node';
 import { ConfigError, type Config } from '../config/types';
 import { ApiError, KubeApi } from './api';
 import { inClusterCredentials, kubeconfigCredentials, type Credentials } from './credentials';
@@ -15,8 +15,6 @@ export interface KubeClient {
   api: KubeApi;
   core: CoreCalls;
   server: string;
-  /** @kubernetes/client-node's KubeConfig for the same credentials, loaded on first use (about 60 MiB) */
-  readonly kc: KubeConfig;
 }
 
 export function connect(config: Config): KubeClient {
@@ -44,19 +42,7 @@ export function connect(config: Config): KubeClient {
     createNamespacedEvent: (p: { namespace: string; body: CoreV1Event }) =>
       api.create(`${ns(p.namespace)}/events`, p.body as never) as unknown as Promise<CoreV1Event>,
   } as CoreCalls;
-  let kc: KubeConfig | undefined;
-  return {
-    api, core, server: creds.server,
-    get kc(): KubeConfig {
-      if (!kc) {
-        const lib = require('@kubernetes/client-node') as typeof import('@kubernetes/client-node');
-        kc = new lib.KubeConfig();
-        if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-        else kc.loadFromCluster();
-      }
-      return kc;
-    },
-  };
+  return { api, core, server: creds.server };
 }
 
 /** A short reason for an API failure: status code and the server's reason, never the whole body. */

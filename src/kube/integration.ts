@@ -6,11 +6,13 @@ import type { Logger } from 'pino';
 import { ConfigError, type Config, type Endpoint } from '../config/types';
 import type { Stats } from '../observe/stats';
 import type { KubeObject } from './api';
+import type { PodsSnapshot } from '../pods/table';
 import { connect, type KubeClient } from './client';
 import { chooseClusterDns, clusterDnsOrigin, DNS_NAMESPACE, KUBE_DNS_SERVICE, sameEndpoints, UPSTREAM_SERVICE } from './cluster-dns';
 import { compose, ownSettings, parseKubeDnsConfigMap, type Layers } from './configmaps';
 import { startConditionWatch } from './conditions';
 import { NodeEvents, REASONS, type NodeEventsOptions } from './events';
+import { startPodsWatch } from './pods';
 import { watchNamed, type NamedWatch } from './watch';
 
 /** What the integration needs of the Agent (src/serve/agent.ts). */
@@ -20,6 +22,8 @@ export interface KubeAgent {
   reconfigure(next: Config): void;
   setClusterDns(eps: Endpoint[], source: string): void;
   readiness(): { ready: boolean; missing: string[] };
+  /** this node's pods (src/pods/), when the pods watch runs */
+  setPods(s: PodsSnapshot): void;
 }
 
 export interface KubeIntegrationOptions {
@@ -159,6 +163,9 @@ export function startKubeIntegration(o: KubeIntegrationOptions): KubeIntegration
   if (base.configMap) {
     const [ns, name] = base.configMap.split('/');
     watches.push(configMapWatch(ns, name, onOwnConfigMap));
+  }
+  if (base.watchPods) {
+    watches.push(startPodsWatch({ client, config: base, log: watchLog, backoff, onSnapshot: (s) => agent.setPods(s) }));
   }
   const synced = Promise.all(watches.map((w) => w.synced)).then(() => { initialSync = false; });
   const stopConditions = startConditionWatch(agent, events, o.conditionIntervalMs ?? 10_000);

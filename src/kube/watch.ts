@@ -1,8 +1,8 @@
-// One named object (a Service or a ConfigMap) kept up to date with list-then-watch: the
-// list gives a resourceVersion, the watch continues from it, an expired version (410 Gone,
-// as an ERROR event or as the HTTP status) lists again, and a stream the server ends (its
-// watch timeout) is watched again from the last version seen. When the list or the watch
-// fails, it is started again after a growing delay.
+// Objects kept up to date with list-then-watch: the list gives a resourceVersion, the watch
+// continues from it, an expired version (410 Gone, as an ERROR event or as the HTTP status)
+// lists again, and a stream the server ends (its watch timeout) is watched again from the
+// last version seen. When the list or the watch fails, it is started again after a growing
+// delay; meanwhile the last known state stays in use.
 import type { Logger } from 'pino';
 import { ApiError, type KubeApi, type KubeObject, type WatchStream } from './api';
 import { apiError } from './client';
@@ -28,6 +28,23 @@ export interface NamedWatch {
   stop(): Promise<void>;
 }
 
+export interface KeptWatchOptions<T extends KubeObject> {
+  api: KubeApi;
+  path: string;
+  fieldSelector: string;
+  /** what is watched, for the log ("kube-system/kube-dns", "pods of node-a") */
+  what: string;
+  /** what to do about a failure, for the log */
+  hint?: string;
+  /** after every successful list: the whole truth */
+  onList: (items: T[]) => void;
+  /** each change the watch reports after that list */
+  onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T) => void;
+  log: Logger;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
 /** The server ends a watch after this long (plus up to as much again, so that watches do not end together), as client-go asks. */
 const WATCH_TIMEOUT_S = 300;
 /** A stream that ends sooner than this is retried after the backoff, not at once: no tight loop against a broken server. */
@@ -35,9 +52,21 @@ const SHORT_STREAM_MS = 1000;
 
 const isGone = (e: unknown) => e instanceof ApiError && e.code === 410;
 
+/** One named object (a Service or a ConfigMap). */
 export function watchNamed<T extends KubeObject>(o: NamedWatchOptions<T>): NamedWatch {
-  const what = `${o.namespace}/${o.name}`;
-  const fieldSelector = `metadata.name=${o.name}`;
+  return keepWatching<T>({
+    api: o.api, path: o.path, fieldSelector: `metadata.name=${o.name}`, what: `${o.namespace}/${o.name}`, log: o.log,
+    initialBackoffMs: o.initialBackoffMs, maxBackoffMs: o.maxBackoffMs,
+    // the object, or its absence
+    onList: (items) => o.onChange(items.find((i) => i.metadata?.name === o.name)),
+    onEvent: (type, obj) => { if (obj.metadata?.name === o.name) o.onChange(type === 'DELETED' ? undefined : obj); },
+  });
+}
+
+/** A collection (selected by fieldSelector) listed, then watched, and listed again after failures. */
+export function keepWatching<T extends KubeObject>(o: KeptWatchOptions<T>): NamedWatch {
+  const what = o.what;
+  const fieldSelector = o.fieldSelector;
   const initial = o.initialBackoffMs ?? 1000;
   const max = o.maxBackoffMs ?? 30_000;
   let backoff = initial;
@@ -59,7 +88,7 @@ export function watchNamed<T extends KubeObject>(o: NamedWatchOptions<T>): Named
     if (stopped) return;
     ok = false;
     markSynced();
-    o.log.warn({ object: what, err: apiError(e), retryInMs: backoff }, `watching ${what} failed; retrying (the last known state stays in use)`);
+    o.log.warn({ object: what, err: apiError(e), retryInMs: backoff }, `watching ${what} failed; retrying (the last known state stays in use)${o.hint ? `. ${o.hint}` : ''}`);
     later(() => void list(), backoff);
     backoff = Math.min(max, backoff * 2);
   };
@@ -81,8 +110,8 @@ export function watchNamed<T extends KubeObject>(o: NamedWatchOptions<T>): Named
         return;
       }
       rv = obj.metadata?.resourceVersion ?? rv;
-      if (type === 'BOOKMARK' || obj.metadata?.name !== o.name) return;
-      o.onChange(type === 'DELETED' ? undefined : obj);
+      if (type === 'BOOKMARK') return;
+      o.onEvent(type, obj);
     });
     try {
       await stream.done;
@@ -102,8 +131,7 @@ export function watchNamed<T extends KubeObject>(o: NamedWatchOptions<T>): Named
       ok = true;
       backoff = initial;
       markSynced();
-      // a fresh list is the whole truth: report the object, or its absence
-      o.onChange(l.items.find((i) => i.metadata?.name === o.name));
+      o.onList(l.items);
       let rv: string | undefined = l.metadata?.resourceVersion ?? '';
       while (!stopped && rv !== undefined) {
         const started = performance.now();

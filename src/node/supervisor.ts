@@ -24,6 +24,7 @@
 import { spawnSync } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import type { PodsSnapshot } from '../pods/table';
 import type { Config } from '../config/types';
 import { nodeCounters } from './counters';
 import { NODE_FLAGS } from '../node-flags';
@@ -55,6 +56,7 @@ export type WorkerMessage =
 export type PrimaryMessage =
   | { type: 'stop'; drainMs: number; settleMs: number }
   | { type: 'reconfigure'; config: Config }
+  | { type: 'pods'; snapshot: PodsSnapshot } // this node's pods (src/pods/)
   | { type: 'notrack-off'; commands: { cmd: string; args: string[]; input: string }[] };
 
 const MAX_BACKOFF_MS = 10_000;

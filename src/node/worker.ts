@@ -52,6 +52,7 @@ export async function runWorker(config: Config, log: Logger, onStarted: (a: Agen
   process.on('message', (m: PrimaryMessage) => {
     if (m?.type === 'stop') void stop(m);
     else if (m?.type === 'notrack-off') notrackOff = m.commands;
+    else if (m?.type === 'pods' && agent) agent.setPods(m.snapshot);
     else if (m?.type === 'reconfigure' && agent) {
       // validated by the supervisor already; a failure here means this worker differs (log it)
       try { agent.reconfigure(m.config); } catch (e) { log.error({ err: (e as Error).message }, 'could not apply the configuration the supervisor sent'); }

@@ -187,6 +187,12 @@ function definitions(server: string): [string, string, 'counter' | 'gauge' | 'hi
       { labels: { type: 'success' }, value: s(v).cacheCapacity.success },
       { labels: { type: 'denial' }, value: s(v).cacheCapacity.denial }]],
     // ---- the process (as the Go client names them), summed over every nodedns process on the node
+    // ---- per pod of this node, only with --pod-metrics (pod labels multiply series)
+    ...(['queries', 'nxdomain', 'servfail', 'completions'] as const).map((k): [string, string, 'counter', (v: ScrapeView) => Sample[]] => [
+      `nodedns_pod_${k === 'queries' ? 'requests' : k}_total`,
+      { queries: 'Queries from each pod of this node (--pod-metrics).', nxdomain: 'NXDOMAIN answers to each pod of this node (--pod-metrics).',
+        servfail: 'SERVFAIL answers to each pod of this node (--pod-metrics).', completions: 'Answers completed along the pod\'s search path (--search-completion, --pod-metrics).' }[k],
+      'counter', (v) => (s(v).pods ?? []).map((p) => ({ labels: { namespace: p.namespace, pod: p.pod }, value: p[k] }))]),
     ['process_resident_memory_bytes', 'Resident memory size in bytes, summed over the nodedns processes (supervisor and workers).', 'gauge',
       (v) => one(s(v).rssBytes)],
     ['process_cpu_seconds_total', 'Total user and system CPU time spent in seconds, summed over the nodedns processes.', 'counter',

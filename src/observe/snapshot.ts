@@ -49,7 +49,11 @@ export interface Snapshot {
   upstreams: UpstreamSnapshot[];
   rssBytes: number;
   cpuSeconds: number;
+  /** per pod of this node, only with --pod-metrics (src/pods/) */
+  pods: PodCountersSnapshot[];
 }
+
+export interface PodCountersSnapshot { namespace: string; pod: string; queries: number; nxdomain: number; servfail: number; completions: number }
 
 const histogram = (h: Histogram): HistogramSnapshot => ({ counts: Array.from(h.counts), sum: h.sum, count: h.count });
 
@@ -93,6 +97,8 @@ export function takeSnapshot(agent: Agent): Snapshot {
     upstreams,
     rssBytes: process.memoryUsage.rss(),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    pods: agent.config.podMetrics ? (agent.handler.pods?.views ?? []).map((v) => ({ namespace: v.record.namespace, pod: v.record.name,
+      queries: v.counters.queries, nxdomain: v.counters.nxdomain, servfail: v.counters.servfail, completions: v.counters.completions })) : [],
   };
 }
 
@@ -103,7 +109,7 @@ export function emptySnapshot(): Snapshot {
     cacheHits: { success: 0, denial: 0 }, cacheMisses: 0, cacheServedStale: 0, cacheEvictions: { success: 0, denial: 0 },
     cachePrefetch: 0, cacheEntries: { success: 0, denial: 0 }, cacheCapacity: { success: 0, denial: 0 }, coalesced: 0,
     dropped: 0, formerr: 0, overload: 0, localAnswers: 0, loopsDetected: 0, configReloads: { ok: 0, rejected: 0 },
-    healthcheckBroken: 0, guard: newGuardCounters(), upstreams: [], rssBytes: 0, cpuSeconds: 0,
+    healthcheckBroken: 0, guard: newGuardCounters(), upstreams: [], rssBytes: 0, cpuSeconds: 0, pods: [],
   };
 }
 
@@ -180,6 +186,13 @@ export function mergeSnapshots(list: Snapshot[]): Snapshot {
       }
     }
   }
+  const pods = new Map<string, PodCountersSnapshot>();
+  for (const p of list.flatMap((s) => s.pods ?? [])) {
+    const m = pods.get(`${p.namespace}/${p.pod}`);
+    if (!m) { pods.set(`${p.namespace}/${p.pod}`, { ...p }); continue; }
+    m.queries += p.queries; m.nxdomain += p.nxdomain; m.servfail += p.servfail; m.completions += p.completions;
+  }
+  out.pods = [...pods.values()];
   for (const m of ups.values()) {
     const { seen, ...u } = m;
     u.healthy = seen > 0 ? u.healthy / seen : 0;

@@ -7,12 +7,14 @@ import type { KubeAgent } from '../kube/integration';
 import type { NodeSetup } from '../node/setup';
 import type { PrimaryMessage, Supervisor } from '../node/supervisor';
 import { Stats } from '../observe/stats';
+import type { PodsSnapshot } from '../pods/table';
 import { Agent } from '../serve/agent';
 
 export class ConfigRelay implements KubeAgent {
   readonly stats = new Stats();
   private readonly validator: Agent;
   private changed = false;
+  private pods: PodsSnapshot | undefined;
   private last: { ready: boolean; missing: string[] } = { ready: false, missing: ['no worker has reported yet'] };
 
   constructor(config: Config, private readonly log: Logger, private readonly sup: Supervisor, private readonly node?: NodeSetup) {
@@ -38,9 +40,16 @@ export class ConfigRelay implements KubeAgent {
     this.log.info({ clusterDns: eps.map((e) => `${e.host}:${e.port}`), source }, 'cluster DNS address changed');
   }
 
+  /** This node's pods go to every worker: each answers for them. */
+  setPods(s: PodsSnapshot): void {
+    this.pods = s;
+    this.sup.broadcast({ type: 'pods', snapshot: s });
+  }
+
   /** A (re)started worker begins with the flags; bring it up to date. */
   sendCurrent(send: (m: PrimaryMessage) => void): void {
     if (this.changed) send({ type: 'reconfigure', config: this.validator.config });
+    if (this.pods) send({ type: 'pods', snapshot: this.pods });
   }
 
   readiness(): { ready: boolean; missing: string[] } {

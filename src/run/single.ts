@@ -82,5 +82,6 @@ function withNode(agent: Agent, node: NodeSetup): KubeAgent {
       void node.setClusterDns(agent.config.clusterDns);
     },
     readiness: () => agent.readiness(),
+    setPods: (s) => agent.setPods(s),
   };
 }

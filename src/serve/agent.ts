@@ -15,6 +15,7 @@ import { CLASS, HEADER_LEN } from '../wire/constants';
 import { localReverseZone } from '../wire/local-zones';
 import { render } from '../cache/render';
 import { Handler } from './handler';
+import { PodTable, type PodsSnapshot } from '../pods/table';
 import { clockNow } from '../cache/clock';
 import { LocalAnswers } from './local';
 import { Resolver, resolverLimits } from './resolver';
@@ -146,6 +147,13 @@ export class Agent {
     for (const t of this.tcp) t.limits = tcpLimits(next);
     this.config = next;
     this.stats.configReloads.ok++;
+  }
+
+  /** This node's pods, from the API (src/kube/pods-watch.ts); their counters carry over. */
+  setPods(s: PodsSnapshot): void {
+    const first = this.handler.pods === undefined;
+    this.handler.pods = new PodTable(s, this.handler.pods);
+    if (first) this.log.info({ pods: this.handler.pods.views.length, completion: s.completion }, 'pods of this node known');
   }
 
   setClusterDns(eps: Endpoint[], source: string): void {

@@ -6,6 +6,8 @@ import { entryQuestion, type Entry } from '../cache/entry';
 import { RefreshQueue } from '../cache/refresh-queue';
 import { render } from '../cache/render';
 import type { Stats } from '../observe/stats';
+import { completeForPod, completes } from '../pods/answer';
+import type { PodTable, PodView } from '../pods/table';
 import { emptyReply } from '../wire/build';
 import { CLASS, HEADER_LEN, RCODE } from '../wire/constants';
 import { keyFlags, newQuery, questionName, rcodeForVerdict, scanQueryInto, Special, Verdict, type Query } from '../wire/query';
@@ -28,8 +30,8 @@ export interface QueryLogEntry {
   client: string;
   transport: 'udp' | 'tcp';
   rcode: number;
-  cache: 'hit' | 'miss' | 'stale' | 'local' | 'error';
-  upstream?: string;
+  cache: 'hit' | 'miss' | 'stale' | 'local' | 'error' | 'completed';
+  upstream?: string; // for 'completed': the name of the pod's search path that answered
   latencyMs: number;
 }
 
@@ -42,6 +44,8 @@ export class Handler {
   onError: ((e: Error) => void) | undefined;
   /** Per-query log, only when --log-queries asks for it. */
   queryLog: ((e: QueryLogEntry) => void) | undefined;
+  /** This node's pods by address (src/pods/), when the API tells us; undefined costs the hit path nothing. */
+  pods: PodTable | undefined;
 
   private readonly q: Query = newQuery();
   private readonly refreshes = new RefreshQueue((key, e, now) => this.refreshDue(key, e, now), clockNow,
@@ -70,8 +74,14 @@ export class Handler {
       this.answerLocally(buf, q, e, now, maxSize, tcp, client, reply, peer, started);
       return true;
     }
+    const pod = this.pods === undefined ? undefined : this.pods.byIp.get(client);
+    if (pod !== undefined && pod.path !== undefined && completes(this.cache, buf, q, pod.path, now)) {
+      completeForPod(this, pod, buf, { ...q }, maxSize, tcp, client, reply, peer, started);
+      return true;
+    }
     e = this.cache.fresh(q.key, now);
     if (e !== undefined) {
+      if (pod !== undefined) pod.counters.answered(q.key, e.rcode);
       if (e.negative) stats.cacheHits.denial++; else stats.cacheHits.success++;
       this.send(render(e, buf, q, now, maxSize, false, this.nsid), reply, peer, started);
       // just became popular: refresh it before it expires (src/cache/refresh-queue.ts), at once if that time has come
@@ -80,11 +90,11 @@ export class Handler {
       return true;
     }
     stats.cacheMisses++;
-    return this.miss(buf, { ...q }, maxSize, tcp, client, reply, peer, started);
+    return this.miss(buf, { ...q }, maxSize, tcp, client, reply, peer, started, pod);
   }
 
   /** `q` is this query's own copy: the shared one is reused by the next packet. */
-  private miss<P>(buf: Buffer, q: Query, maxSize: number, tcp: boolean, client: string, reply: Reply<P>, peer: P, started: number): boolean {
+  private miss<P>(buf: Buffer, q: Query, maxSize: number, tcp: boolean, client: string, reply: Reply<P>, peer: P, started: number, pod?: PodView): boolean {
     const stats = this.stats;
     const question = q.classAny ? inClass(buf, q) : buf.subarray(HEADER_LEN, q.questionEnd);
     // One promise here, the only one on the miss path: with the client's callback stored among
@@ -93,6 +103,7 @@ export class Handler {
     // misses per second were the same either way.
     this.resolver.resolveAsync(q.key, question, questionName(buf, q.qnameEnd), q.cd, q.dnssecOk).then((o: Outcome) => {
       if (o.stale) stats.cacheServedStale++;
+      if (pod !== undefined) pod.counters.answered(q.key, o.entry.rcode);
       this.send(render(o.entry, buf, q, clockNow(), maxSize, o.stale, this.nsid), reply, peer, started);
       if (this.queryLog) this.log(buf, q, client, tcp, o.entry.rcode, o.stale ? 'stale' : o.error ? 'error' : 'miss', o.upstream, started);
     }).catch((err: Error) => {
@@ -122,7 +133,8 @@ export class Handler {
     if (this.queryLog) this.log(buf, q, client, tcp, entry.rcode, 'local', undefined, started);
   }
 
-  private send<P>(out: Buffer, reply: Reply<P>, peer: P, started: number, rc = out[3] & 0x0f): void {
+  /** Sends a reply built elsewhere on the query path (src/pods/answer.ts), counted as every reply is. */
+  send<P>(out: Buffer, reply: Reply<P>, peer: P, started: number, rc = out[3] & 0x0f): void {
     this.stats.responses[rc]++;
     this.stats.requestDuration.observe((monotonicMs() - started) / 1000);
     reply(out, peer);
@@ -155,7 +167,7 @@ export class Handler {
     this.refreshes.clear();
   }
 
-  private log(buf: Buffer, q: Query, client: string, tcp: boolean, rcode: number, cache: QueryLogEntry['cache'],
+  log(buf: Buffer, q: Query, client: string, tcp: boolean, rcode: number, cache: QueryLogEntry['cache'],
     upstream: string | undefined, started: number): void {
     this.queryLog!({
       name: questionName(buf, q.qnameEnd) + '.', type: q.qtype, client, transport: tcp ? 'tcp' : 'udp', rcode, cache, upstream,

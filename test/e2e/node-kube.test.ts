@@ -1,14 +1,14 @@
 // `nodedns run` (node setup on, one process, as in the DaemonSet) with the Kubernetes
-// API: it learns the cluster DNS Service from the API, and the fallback DNAT follows. The in-test API server listens on 127.0.0.1 of this test's
-// namespace; inside the "node" namespace a relay on the same port reaches it through a
-// Unix socket (a file, which namespaces share), so the kubeconfig works unchanged.
+// API: it learns the cluster DNS Service from the API, and the fallback DNAT follows. The
+// in-test API server listens on 127.0.0.1 of this test's namespace, reached from the "node"
+// namespace through test/helpers/api-relay.ts.
 import { strict as assert } from 'node:assert';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI } from '../helpers/agent';
+import { relayApiServer } from '../helpers/api-relay';
 import { dnsService, startFakeApiServer, type FakeApiServer } from '../helpers/fake-apiserver';
 import { NetnsLab, TOPO, netnsUnavailable, nodeTopology, spawnNodedns, startClusterDns, type NodeTopology } from '../helpers/netns';
 import { waitUntil } from '../helpers/process';
@@ -16,39 +16,22 @@ import { waitUntil } from '../helpers/process';
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 const L = TOPO.localIp;
 
-const RELAY_JS = String.raw`
-const net = require('node:net');
-const [sock, port] = process.argv.slice(1);
-net.createServer((c) => { const u = net.connect(sock); c.pipe(u).pipe(c); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); })
-  .listen(Number(port), '127.0.0.1', () => console.log('relay ready'));
-`;
-
 describe('run with the Kubernetes API (one process): the fallback follows the cluster DNS Service', { skip, timeout: 120_000 }, () => {
   const lab = new NetnsLab();
   const dir = mkdtempSync(join(tmpdir(), 'nodedns-node-kube-'));
   let t: NodeTopology;
   let api: FakeApiServer;
-  let bridge: Server;
+  let closeBridge: (() => Promise<void>) | undefined;
 
   before(async () => {
     api = await startFakeApiServer();
-    const port = Number(new URL(api.url).port);
-    const sock = join(dir, 'api.sock');
-    bridge = createServer((c) => {
-      const u = connect(port, '127.0.0.1');
-      c.pipe(u).pipe(c);
-      c.on('error', () => u.destroy());
-      u.on('error', () => c.destroy());
-    });
-    await new Promise<void>((r) => bridge.listen(sock, r));
     t = await nodeTopology(lab, { routableServiceIp: true });
-    const relay = t.node.spawn('api relay', process.execPath, ['-e', RELAY_JS, '--', sock, String(port)]);
-    await relay.waitForLine(/relay ready/, 10_000);
+    closeBridge = await relayApiServer(t.node, api.url, dir);
     startClusterDns(t.dns, [TOPO.serviceIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
   });
   after(async () => {
     await lab.cleanup();
-    await new Promise<void>((r) => bridge.close(() => r()));
+    await closeBridge?.();
     await api.close();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -11,11 +11,13 @@ import { join } from 'node:path';
 
 type Obj = { apiVersion?: string; kind?: string; metadata: Record<string, any>; [k: string]: any };
 
-const PLURALS: Record<string, string> = { Service: 'services', ConfigMap: 'configmaps', Event: 'events', Node: 'nodes' };
+const PLURALS: Record<string, string> = { Service: 'services', ConfigMap: 'configmaps', Event: 'events', Node: 'nodes', Pod: 'pods' };
+/** field selectors the real API server supports for these kinds (a subset), as paths into the object */
+const FIELDS: Record<string, string[]> = { 'metadata.name': ['metadata', 'name'], 'metadata.namespace': ['metadata', 'namespace'], 'spec.nodeName': ['spec', 'nodeName'] };
 const KINDS: Record<string, string> = Object.fromEntries(Object.entries(PLURALS).map(([k, v]) => [v, k]));
 
 interface HistoryEntry { rv: number; type: 'ADDED' | 'MODIFIED' | 'DELETED'; plural: string; ns: string; obj: Obj }
-interface OpenWatch { res: ServerResponse; plural: string; ns: string; name?: string }
+interface OpenWatch { res: ServerResponse; plural: string; ns: string; select: (o: Obj) => boolean }
 
 export interface RequestRecord { method: string; path: string; query: Record<string, string>; auth?: string }
 
@@ -64,8 +66,9 @@ export async function startFakeApiServer(opts: { token?: string } = {}): Promise
     res.writeHead(code, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(body));
   };
-  const matches = (w: { plural: string; ns: string; name?: string }, e: { plural: string; ns: string; obj: Obj }) =>
-    w.plural === e.plural && w.ns === e.ns && (w.name === undefined || w.name === e.obj.metadata.name);
+  // a collection path without a namespace (/api/v1/pods) is every namespace, as in the real API
+  const matches = (w: { plural: string; ns: string; select: (o: Obj) => boolean }, e: { plural: string; ns: string; obj: Obj }) =>
+    w.plural === e.plural && (w.ns === '' || w.ns === e.ns) && w.select(e.obj);
   const writeEvent = (w: OpenWatch, type: string, obj: Obj) => {
     if (!w.res.writableEnded) w.res.write(JSON.stringify({ type, object: obj }) + '\n');
   };
@@ -85,7 +88,7 @@ export async function startFakeApiServer(opts: { token?: string } = {}): Promise
     rv++;
     const obj: Obj = JSON.parse(JSON.stringify(input));
     obj.metadata = { ...obj.metadata, resourceVersion: String(rv), uid: old?.metadata.uid ?? `uid-${++uid}`,
-      creationTimestamp: old?.metadata.creationTimestamp ?? new Date().toISOString() };
+      creationTimestamp: old?.metadata.creationTimestamp ?? obj.metadata.creationTimestamp ?? new Date().toISOString() };
     store.set(k, obj);
     record(old ? 'MODIFIED' : 'ADDED', plural, ns, obj);
     return obj;
@@ -101,11 +104,15 @@ export async function startFakeApiServer(opts: { token?: string } = {}): Promise
     record('DELETED', plural, ns, { ...old, metadata: { ...old.metadata, resourceVersion: String(rv) } });
   };
 
-  const nameFromSelector = (fs: string | undefined): string | undefined => {
-    if (!fs) return undefined;
-    const m = /^metadata\.name=(.+)$/.exec(fs);
-    if (!m) throw new Error(`unsupported fieldSelector ${fs}`);
-    return m[1];
+  const selector = (fs: string | undefined): ((o: Obj) => boolean) => {
+    if (!fs) return () => true;
+    const terms = fs.split(',').map((t) => {
+      const m = /^([a-zA-Z.]+)=(.*)$/.exec(t);
+      const path = m ? FIELDS[m[1]] : undefined;
+      if (!m || !path) throw new Error(`unsupported fieldSelector ${fs}`);
+      return { path, value: m[2] };
+    });
+    return (o) => terms.every((t) => String(t.path.reduce((x: any, k) => x?.[k], o) ?? '') === t.value);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -147,14 +154,14 @@ export async function startFakeApiServer(opts: { token?: string } = {}): Promise
       const obj = store.get(key(plural, ns, name));
       return obj ? send(res, 200, { apiVersion: 'v1', kind, ...obj }) : send(res, 404, status(404, 'NotFound', `${plural} "${name}" not found`));
     }
-    let only: string | undefined;
+    let select: (o: Obj) => boolean;
     try {
-      only = nameFromSelector(query.fieldSelector);
+      select = selector(query.fieldSelector);
     } catch (e) {
       return send(res, 400, status(400, 'BadRequest', (e as Error).message));
     }
-    const current = [...store.entries()].filter(([k]) => k.startsWith(`${plural}/${ns}/`)).map(([, o]) => o)
-      .filter((o) => only === undefined || o.metadata.name === only);
+    const current = [...store.entries()].filter(([k]) => k.startsWith(ns ? `${plural}/${ns}/` : `${plural}/`)).map(([, o]) => o)
+      .filter(select);
     if (query.watch !== 'true' && query.watch !== '1') {
       return send(res, 200, { kind: `${kind}List`, apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items: current });
     }
@@ -167,7 +174,7 @@ export async function startFakeApiServer(opts: { token?: string } = {}): Promise
       return;
     }
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
-    const w: OpenWatch = { res, plural, ns, name: only };
+    const w: OpenWatch = { res, plural, ns, select };
     if (from === 0) for (const o of current) writeEvent(w, 'ADDED', o);
     else for (const e of history) if (e.rv > from && matches(w, e)) writeEvent(w, e.type, e.obj);
     watches.add(w);
@@ -253,4 +260,34 @@ export function dnsService(name: string, ep: { address: string; port: number }, 
 
 export function configMap(namespace: string, name: string, data: Record<string, string>): Obj {
   return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace, name }, data };
+}
+
+export interface PodSpecLite {
+  node?: string; // spec.nodeName, default node-a
+  ips?: string[]; // status.podIPs
+  phase?: string; // default Running
+  hostNetwork?: boolean;
+  dnsPolicy?: string;
+  dnsConfig?: { nameservers?: string[]; searches?: string[]; options?: { name: string; value?: string }[] };
+  deleting?: boolean; // metadata.deletionTimestamp
+  created?: string; // metadata.creationTimestamp
+}
+
+/** A Pod as the API server returns it (the fields nodedns reads, plus a container so it looks real). */
+export function podObject(namespace: string, name: string, o: PodSpecLite = {}): Obj {
+  const ips = o.ips ?? [];
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { namespace, name, labels: { app: name }, ...(o.deleting ? { deletionTimestamp: new Date().toISOString() } : {}),
+      ...(o.created ? { creationTimestamp: o.created } : {}) },
+    spec: {
+      nodeName: o.node ?? 'node-a',
+      containers: [{ name: 'main', image: 'registry.example/app:1' }],
+      ...(o.hostNetwork ? { hostNetwork: true } : {}),
+      dnsPolicy: o.dnsPolicy ?? 'ClusterFirst',
+      ...(o.dnsConfig ? { dnsConfig: o.dnsConfig } : {}),
+    },
+    status: { phase: o.phase ?? 'Running', ...(ips.length ? { podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) } : {}) },
+  };
 }
