@@ -39,7 +39,7 @@ before(async () => {
       'txtonly.example.com': [{ type: 'TXT', data: 'x', ttl: 60 }],
     },
     negativeSoa: { zone: 'test', ttl: 30 },
-    handler: (q) => (q.name === 'split.example.com' && q.type === 'AAAA' ? { rcode: 'NXDOMAIN' } : undefined),
+    handler: (q) => (q.name.toLowerCase() === 'split.example.com' && q.type === 'AAAA' ? { rcode: 'NXDOMAIN' } : undefined),
   });
   up.records['split.example.com'] = [{ type: 'A', data: '192.0.2.12', ttl: 60 }];
   cleanups.push(() => up.stop());
@@ -259,7 +259,7 @@ describe('walks in flight per pod', () => {
       records: { 'b2.example.com': [{ type: 'A', data: '192.0.2.50', ttl: 60 }] }, hostResolv: 'nameserver 192.0.2.53\n', pods: { p: pod },
       args: ['--search-completion-walks', '1', '--query-timeout', '10s'],
       // the first walk hangs on its first name of the path
-      handler: (q) => (q.name.startsWith('a1.example.com.svc.') ? { rcode: 'NXDOMAIN', delayMs: 8000 } : undefined),
+      handler: (q) => (q.name.toLowerCase().startsWith('a1.example.com.svc.') ? { rcode: 'NXDOMAIN', delayMs: 8000 } : undefined),
     });
     const view = () => rig.agent.handler.pods!.byIp.get(pod)!;
     const q = (name: string) => dig({ server: rig.ep, name, source: pod, timeoutSec: 15, tries: 1 }).then(short);
