@@ -66,7 +66,7 @@ describe('ports', () => {
 describe('process', () => {
   it('stop() ends a child that ignores SIGTERM, with SIGKILL after the grace period', async () => {
     const c = spawnChild('stubborn', 'sh', ['-c', 'trap "" TERM; echo up; while true; do sleep 0.1; done']);
-    await c.waitForLine(/^up$/, 5000);
+    await c.waitForLine(/^up$/);
     const t0 = Date.now();
     const st = await c.stop('SIGTERM', 300);
     assert.equal(st.signal, 'SIGKILL');
@@ -77,7 +77,7 @@ describe('process', () => {
   it('a child dies with the test process, even when that is killed without running hooks', async () => {
     const script = "const c = require('./test/helpers/process.ts').spawnChild('s', 'sleep', ['30']); console.log(c.pid);";
     const parent = spawnChild('parent', process.execPath, ['--import', 'tsx', '-e', script], { cwd: `${__dirname}/..` });
-    const pid = Number(await parent.waitForLine(/^\d+$/, 10000));
+    const pid = Number(await parent.waitForLine(/^\d+$/));
     assert.doesNotThrow(() => process.kill(pid, 0), 'sleep runs');
     await parent.stop('SIGKILL');
     const gone = async () => { try { process.kill(pid, 0); return undefined; } catch { return true; } };

@@ -48,7 +48,7 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
   it('a worker killed with SIGKILL: answers continue (fallback, then the restarted worker)', async (tc) => {
     const nd = spawnNodedns(t.node, CLI, runArgs('iptables'));
     try {
-      await nd.waitForLog('NOTRACK rules in place', 20_000);
+      await nd.waitForLog('NOTRACK rules in place');
       const ready = await nd.waitForLog('worker ready');
       const workerPid = Number(ready.worker);
       assert.ok(workerPid > 0);
@@ -73,7 +73,7 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
 
   it('the supervisor killed with SIGKILL: its worker hands DNS to the fallback on the way out', async () => {
     const nd = spawnNodedns(t.node, CLI, runArgs('iptables'));
-    await nd.waitForLog('NOTRACK rules in place', 20_000);
+    await nd.waitForLog('NOTRACK rules in place');
     const workerPid = Number((await nd.waitForLog('worker ready')).worker);
     assert.equal(await dig(t.pod, L, 'only.nodedns'), '10.9.9.9');
     await nd.child.stop('SIGKILL');
@@ -83,7 +83,7 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
     // a new start over the leftovers puts everything back in order
     const again = spawnNodedns(t.node, CLI, runArgs('iptables'), 'nodedns again');
     try {
-      await again.waitForLog('NOTRACK rules in place', 20_000);
+      await again.waitForLog('NOTRACK rules in place');
       assert.equal(await dig(t.pod, L, 'only.nodedns'), '10.9.9.9');
     } finally {
       await again.child.stop('SIGTERM', 15_000);
@@ -132,7 +132,7 @@ describe('fallback when kube-proxy runs in iptables mode (ClusterIP not routable
   it('auto picks iptables-nft and takes the fallback target from kube-proxy\'s endpoints', async () => {
     // node-cache's iptables-mode layout: the link-local address and the ClusterIP itself
     nd = spawnNodedns(t.node, CLI, runArgs('auto', ['--local-ip', `${L},${TOPO.serviceIp}`]));
-    await nd.waitForLog('NOTRACK rules in place', 20_000);
+    await nd.waitForLog('NOTRACK rules in place');
     assert.match(String((await nd.waitForLog('firewall rules go through')).msg), /iptables-nft: kubelet\/kube-proxy hint chains/);
     assert.match(String((await nd.waitForLog('fallback while nodedns is not serving')).msg), new RegExp(`kube-proxy \\(iptables mode\\) uses for ${TOPO.serviceIp}: udp ${TOPO.endpointIp}:53, tcp ${TOPO.endpointIp}:53`));
     const nat = await t.node.ok('iptables-nft-save', ['-t', 'nat']);
@@ -203,7 +203,7 @@ describe('fallback when kube-proxy runs in nftables mode', { skip, timeout: 120_
   it('auto picks nftables, DNATs to the endpoints from table ip kube-proxy, and the fallback answers', async () => {
     const nd = spawnNodedns(t.node, CLI, runArgs('auto'));
     try {
-      await nd.waitForLog('NOTRACK rules in place', 20_000);
+      await nd.waitForLog('NOTRACK rules in place');
       assert.match(String((await nd.waitForLog('firewall rules go through')).msg), /nftables: kube-proxy runs in nftables mode/);
       assert.match(String((await nd.waitForLog('fallback while nodedns is not serving')).msg), /kube-proxy \(nftables mode\)/);
       assert.match(await t.node.ok('nft', ['list', 'chain', 'inet', 'nodedns', 'fallback-prerouting']), new RegExp(`ip daddr ${L} udp dport 53 dnat ip to ${TOPO.endpointIp}:53`));

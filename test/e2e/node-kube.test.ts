@@ -44,7 +44,7 @@ describe('supervised run with the Kubernetes API: the fallback follows the clust
     await new Promise<void>((r) => bridge.listen(sock, r));
     t = await nodeTopology(lab, { routableServiceIp: true });
     const relay = t.node.spawn('api relay', process.execPath, ['-e', RELAY_JS, '--', sock, String(port)]);
-    await relay.waitForLine(/relay ready/, 10_000);
+    await relay.waitForLine(/relay ready/);
     startClusterDns(t.dns, [TOPO.serviceIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
   });
   after(async () => {
@@ -59,11 +59,11 @@ describe('supervised run with the Kubernetes API: the fallback follows the clust
       '--kube-api', '--kubeconfig', api.kubeconfig, '--node-name', 'node-e2e', '--sync-interval', '1s',
       '--metrics-addr', '', '--health-addr', '', '--control-socket', '']);
     try {
-      await nd.waitForLog('NOTRACK rules in place', 20_000);
+      await nd.waitForLog('NOTRACK rules in place');
       await nd.waitForLog('no IPv4 cluster DNS address');
       assert.doesNotMatch(await t.node.ok('iptables-nft-save', ['-t', 'nat']), /-j DNAT/, 'no fallback target yet');
       api.put(dnsService('kube-dns', { address: TOPO.serviceIp, port: 53 }));
-      await nd.waitForLog('cluster DNS address changed', 15_000);
+      await nd.waitForLog('cluster DNS address changed');
       await waitUntil('the fallback DNAT to the Service', async () => (
         (await t.node.ok('iptables-nft-save', ['-t', 'nat'])).includes(`-A NODEDNS-FALLBACK-PRE -d ${L}/32 -p udp -m udp --dport 53 -m comment --comment nodedns -j DNAT --to-destination ${TOPO.serviceIp}:53`)
           ? true : undefined), 10_000, 100);

@@ -52,7 +52,7 @@ for (const flag of ['iptables', 'nftables']) {
 
     it(`loses no query while nodedns is stopped and started again (${QPS} qps from dnsperf)`, async (tc) => {
       const first = spawnNodedns(t.node, CLI, args, 'nodedns (first)');
-      await first.waitForLog('NOTRACK rules in place', 20_000);
+      await first.waitForLog('NOTRACK rules in place');
       const perf = t.pod.spawn('dnsperf', 'dnsperf', ['-s', L, '-d', queries, '-Q', String(QPS), '-l', String(SECONDS), '-t', '2', '-c', '4']);
       const probe = startProbe(t.pod, { server: L, name: 'svc.cluster.local', durationMs: SECONDS * 1000, retryMs: 200 });
       await new Promise((r) => setTimeout(r, 2500));
@@ -62,7 +62,7 @@ for (const flag of ['iptables', 'nftables']) {
       const stoppedMs = Date.now() - t0;
       const second = spawnNodedns(t.node, CLI, args, 'nodedns (second)');
       try {
-        await second.waitForLog('NOTRACK rules in place', 20_000);
+        await second.waitForLog('NOTRACK rules in place');
         const fallbackMs = Date.now() - t0;
         const ps = await perf.exited;
         assert.equal(ps.code, 0, perf.tail());

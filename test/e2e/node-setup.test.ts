@@ -185,7 +185,7 @@ for (const mode of MODES) {
 
     it('puts the address on lo (no dummy driver here) and the rules in place once serving', async () => {
       nd = spawnNodedns(t.node, CLI, args);
-      await nd.waitForLog('NOTRACK rules in place', 20_000);
+      await nd.waitForLog('NOTRACK rules in place');
       const warn = await nd.waitForLog('no dummy link driver');
       assert.equal(warn.level, 40, 'said as a warning');
       assert.equal(await localAddressOnLo(t.node), 1);
@@ -294,7 +294,7 @@ for (const flag of ['iptables', 'nftables']) {
         '--upstream', TOPO.serviceIp, '--firewall', flag, '--host', 'only.nodedns=10.9.9.9',
         '--metrics-addr', '', '--health-addr', '', '--control-socket', '']);
       try {
-        await nd.waitForLog('NOTRACK rules in place', 20_000);
+        await nd.waitForLog('NOTRACK rules in place');
         assert.match(await t.node.ok('ip', ['-o', '-6', 'addr', 'show', 'dev', 'lo']), new RegExp(` ${L6}/128 `));
         if (flag === 'iptables') {
           const raw6 = await t.node.ok('ip6tables-nft-save', ['-t', 'raw']);

@@ -20,8 +20,7 @@ describe('metrics and readiness with --workers 2', () => {
     const ip = freeAddress();
     const [m, h] = [await freePort(ip), await freePort(ip)];
     const agent = await startAgent({
-      localIps: [ip], upstreams: [up], readyTimeoutMs: 30000,
-      args: ['--workers', '2', '--cluster-dns', hostPort(up), '--metrics-addr', `${ip}:${m}`, '--health-addr', `${ip}:${h}`],
+      localIps: [ip], upstreams: [up], args: ['--workers', '2', '--cluster-dns', hostPort(up), '--metrics-addr', `${ip}:${m}`, '--health-addr', `${ip}:${h}`],
     });
     cleanup.push(() => agent.stop());
     const metrics = `http://${ip}:${m}/metrics`;
