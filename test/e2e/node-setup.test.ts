@@ -245,6 +245,7 @@ for (const mode of MODES) {
       const r = await t.node.exec(process.execPath, [CLI, 'teardown', '--local-ip', L]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /removed 169\.254\.20\.10 from lo/);
+      assert.doesNotMatch(r.stderr, /removed/, 'each removal is said once, on stdout, not again in the log');
       assert.equal(await localAddressOnLo(t.node), 0);
       for (const save of ['iptables-nft-save', 'iptables-legacy-save', 'ip6tables-nft-save', 'ip6tables-legacy-save']) {
         assert.doesNotMatch(await t.node.ok(save, []), /nodedns|NODEDNS/, save);
