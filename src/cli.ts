@@ -2,6 +2,7 @@
 // nodedns command line: `nodedns <command> [flags]`.
 import { OPTIONS, envName } from './config/options';
 import { ConfigError } from './config/types';
+import { bindFailureCause } from './node/capabilities';
 import { BindError } from './serve/listen-errors';
 
 // `synopsis`: the command takes the agent's flags, and cli.ts answers its --help (the other
@@ -67,7 +68,8 @@ main(process.argv.slice(2)).then(
       process.exit(2);
     }
     if (e instanceof BindError) {
-      process.stderr.write(`nodedns: ${e.message}\n`);
+      const cause = bindFailureCause(e.message);
+      process.stderr.write(`nodedns: ${e.message}\n${cause ? `nodedns: cause: ${cause}\n` : ''}`);
       process.exit(1);
     }
     process.stderr.write(`nodedns: ${(e as Error).stack ?? String(e)}\n`);
