@@ -92,7 +92,7 @@ async function topology(lab: NetnsLab): Promise<NodeTopology> {
 
 /** Queries from the pod to both addresses while `steps` run; the probes outlast the steps. */
 async function measure(t: NodeTopology, steps: () => Promise<void>): Promise<Record<string, ProbeResult>> {
-  const durationMs = 30_000;
+  const durationMs = 40_000;
   const probes = { [L]: startProbe(t.pod, { server: L, name: 'svc.cluster.local', durationMs }), [SVC]: startProbe(t.pod, { server: SVC, name: 'svc.cluster.local', durationMs }) };
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, 2000));
