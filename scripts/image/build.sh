@@ -9,14 +9,16 @@ set -eu
 cd "$(dirname "$0")/../.."
 version=$(node -p 'require("./package.json").version')
 image=${IMAGE:-localhost/nodedns:$version}
-base=${BASE:-$(scripts/image/base.sh)}
+# the local base has every tool: the build needs no network. Another base (node:24-slim) gets
+# the firewall tools with apt: the host's network, never podman's default one (which edits the
+# host's firewall and turns on ip_forward).
+if [ -n "${BASE:-}" ]; then base=$BASE network=host; else base=$(scripts/image/base.sh) network=none; fi
 stage=.build/image
 # the production dependencies, without the optional node-linux-* packages (the base has Node.js)
 mkdir -p "$stage"
 cp package.json package-lock.json .npmrc "$stage/"
 (cd "$stage" && npm ci --omit=dev --omit=optional --prefer-offline --no-audit --no-fund --loglevel=error)
 # crun 1.8.1 (Debian 12) refuses some cgroup layouts: runc runs the build's RUN steps.
-# --network none: the build needs none, and podman's default network edits the host firewall.
-podman build --runtime "${OCI_RUNTIME:-runc}" --network none --ulimit nofile=4096:4096 \
+podman build --runtime "${OCI_RUNTIME:-runc}" --network "$network" --ulimit nofile=4096:4096 \
   --build-arg BASE="$base" -f daemonset/Dockerfile -t "$image" . >&2
 echo "$image"
