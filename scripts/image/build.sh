@@ -18,7 +18,11 @@ stage=.build/image
 mkdir -p "$stage"
 cp package.json package-lock.json .npmrc "$stage/"
 (cd "$stage" && npm ci --omit=dev --omit=optional --prefer-offline --no-audit --no-fund --loglevel=error)
+old=$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 # crun 1.8.1 (Debian 12) refuses some cgroup layouts: runc runs the build's RUN steps.
 podman build --runtime "${OCI_RUNTIME:-runc}" --network "$network" --ulimit nofile=4096:4096 \
   --build-arg BASE="$base" -f daemonset/Dockerfile -t "$image" . >&2
+# the image this one replaces would stay behind untagged at every build (make test builds each run)
+new=$(podman image inspect --format '{{.Id}}' "$image")
+[ -z "$old" ] || [ "$old" = "$new" ] || podman rmi "$old" >/dev/null 2>&1 || true
 echo "$image"
