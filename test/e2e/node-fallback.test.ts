@@ -14,7 +14,7 @@ import {
   NetnsLab, TOPO, kubeProxyIptablesRules, netnsUnavailable, nodeTopology, spawnNodedns, startClusterDns, startProbe,
   type Netns, type NodeTopology, type NodednsInNs,
 } from '../helpers/netns';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 const L = TOPO.localIp;
@@ -41,7 +41,7 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
   before(async () => {
     t = await nodeTopology(lab, { routableServiceIp: true });
     startClusterDns(t.dns, [TOPO.serviceIp, TOPO.endpointIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-    await waitUntil('the cluster DNS', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), 10_000, 100);
+    await waitUntil('the cluster DNS', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), PATIENCE_MS, 100);
   });
   after(() => lab.cleanup());
 
@@ -58,8 +58,8 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
       const died = await nd.waitForLog('worker died');
       assert.match(String(died.msg), /the fallback serves DNS/);
       await nd.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('NOTRACK rules removed'));
-      await waitUntil('a new worker', async () => (nd.count('worker ready') >= 2 ? true : undefined), 15_000, 50);
-      await waitUntil('NOTRACK back', async () => ((await notrackPresent(t.node)) ? true : undefined), 5000, 50);
+      await waitUntil('a new worker', async () => (nd.count('worker ready') >= 2 ? true : undefined), PATIENCE_MS, 50);
+      await waitUntil('NOTRACK back', async () => ((await notrackPresent(t.node)) ? true : undefined), PATIENCE_MS, 50);
       const r = await probe.result;
       tc.diagnostic(`worker SIGKILL: ${r.sent} probes, ${r.firstTry} answered first try, ${r.answered} with one retry, lost ${r.lost}, longest gap ${r.longestGapMs} ms, failed first tries at ${JSON.stringify(r.failedAt)} ms`);
       assert.equal(r.lost, 0, 'every query answered (at most one retry)');
@@ -77,7 +77,7 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
     const workerPid = Number((await nd.waitForLog('worker ready')).worker);
     assert.equal(await dig(t.pod, L, 'only.nodedns'), '10.9.9.9');
     await nd.child.stop('SIGKILL');
-    await waitUntil('the worker to exit', () => { try { process.kill(workerPid, 0); return undefined; } catch { return true; } }, 5000, 50);
+    await waitUntil('the worker to exit', () => { try { process.kill(workerPid, 0); return undefined; } catch { return true; } }, PATIENCE_MS, 50);
     assert.equal(await notrackPresent(t.node), false, 'NOTRACK removed by the worker');
     assert.equal(await dig(t.pod, L, 'who.test', 'TXT'), '"clusterdns"', 'the fallback answers');
     // a new start over the leftovers puts everything back in order
@@ -96,7 +96,7 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
   it('--workers 2: one worker killed, the other keeps serving and NOTRACK stays', async (tc) => {
     const nd = spawnNodedns(t.node, CLI, runArgs('iptables', ['--workers', '2']));
     try {
-      await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), 20_000, 50);
+      await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), PATIENCE_MS, 50);
       await nd.waitForLog('NOTRACK rules in place');
       const pids = nd.logs.filter((l) => l.msg === 'worker ready').map((l) => Number(l.worker));
       const probe = startProbe(t.pod, { server: L, name: 'only.nodedns', durationMs: 3000 });
@@ -108,7 +108,7 @@ describe('supervised workers and the fallback', { skip, timeout: 120_000 }, () =
       assert.equal(r.lost, 0);
       assert.equal(nd.count('NOTRACK rules removed'), 0, 'no fallback needed while a worker serves');
       assert.equal(await notrackPresent(t.node), true);
-      await waitUntil('the replacement', async () => (nd.count('worker ready') >= 3 ? true : undefined), 15_000, 50);
+      await waitUntil('the replacement', async () => (nd.count('worker ready') >= 3 ? true : undefined), PATIENCE_MS, 50);
     } finally {
       await nd.child.stop('SIGTERM', 15_000);
       await t.node.exec(process.execPath, [CLI, 'teardown', '--local-ip', L]);
@@ -125,7 +125,7 @@ describe('fallback when kube-proxy runs in iptables mode (ClusterIP not routable
     t = await nodeTopology(lab, { routableServiceIp: false });
     await t.node.ok('iptables-nft-restore', ['--noflush'], { input: kubeProxyIptablesRules(TOPO.serviceIp, [TOPO.endpointIp]) });
     startClusterDns(t.dns, [TOPO.endpointIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-    await waitUntil('the cluster DNS through kube-proxy', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), 10_000, 100);
+    await waitUntil('the cluster DNS through kube-proxy', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), PATIENCE_MS, 100);
   });
   after(() => lab.cleanup());
 
@@ -196,7 +196,7 @@ describe('fallback when kube-proxy runs in nftables mode', { skip, timeout: 120_
     t = await nodeTopology(lab, { routableServiceIp: false });
     await t.node.ok('nft', ['-f', '-'], { input: KUBE_PROXY_NFT(TOPO.serviceIp, TOPO.endpointIp) });
     startClusterDns(t.dns, [TOPO.endpointIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-    await waitUntil('the cluster DNS through kube-proxy', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), 10_000, 100);
+    await waitUntil('the cluster DNS through kube-proxy', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), PATIENCE_MS, 100);
   });
   after(() => lab.cleanup());
 

@@ -12,7 +12,7 @@ import {
   NetnsLab, TOPO, netnsUnavailable, nodeTopology, spawnNodedns, startClusterDns, startProbe,
   type NodeTopology,
 } from '../helpers/netns';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 const L = TOPO.localIp;
@@ -43,7 +43,7 @@ for (const flag of ['iptables', 'nftables']) {
       writeFileSync(queries, ['svc.cluster.local A', 'who.test TXT', 'svc.cluster.local AAAA', 'nx.cluster.local A'].join('\n') + '\n');
       t = await nodeTopology(lab, { routableServiceIp: true });
       startClusterDns(t.dns, [TOPO.serviceIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-      await waitUntil('the cluster DNS', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), 10_000, 100);
+      await waitUntil('the cluster DNS', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), PATIENCE_MS, 100);
     });
     after(async () => {
       await lab.cleanup();

@@ -11,7 +11,7 @@ import {
   NetnsLab, TOPO, netnsUnavailable, nodeTopology, spawnNodedns, startClusterDns,
   type Netns, type NodeTopology, type NodednsInNs,
 } from '../helpers/netns';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 
@@ -161,7 +161,7 @@ for (const mode of MODES) {
       t = await nodeTopology(lab, { routableServiceIp: true });
       await mode.prepare?.(t.node);
       startClusterDns(t.dns, [TOPO.serviceIp, TOPO.endpointIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-      await waitUntil('the cluster DNS to answer', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), 10_000, 100);
+      await waitUntil('the cluster DNS to answer', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), PATIENCE_MS, 100);
     });
     after(() => lab.cleanup());
 
@@ -286,7 +286,7 @@ for (const flag of ['iptables', 'nftables']) {
     before(async () => {
       t = await nodeTopology(lab, { routableServiceIp: true, ipv6: true });
       startClusterDns(t.dns, [TOPO.serviceIp, TOPO.serviceIp6], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-      await waitUntil('the cluster DNS over IPv6', async () => ((await digAt(TOPO.serviceIp6, 'who.test', 'TXT')) ? true : undefined), 10_000, 100);
+      await waitUntil('the cluster DNS over IPv6', async () => ((await digAt(TOPO.serviceIp6, 'who.test', 'TXT')) ? true : undefined), PATIENCE_MS, 100);
     });
     after(() => lab.cleanup());
 
