@@ -6,7 +6,7 @@ RUN_ARGS ?=
 # below runs on it, whatever Node.js the machine has.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: all deps run-deps test-deps build run test unit e2e bench docs clean
+.PHONY: all deps run-deps test-deps build install image run test unit e2e bench docs clean
 
 all: build
 
@@ -22,7 +22,8 @@ deps: $(NODE_MODULES)
 
 # dig and curl: the README's first commands against a running agent.
 RUN_PKGS := iptables nftables iproute2 procps bind9-dnsutils curl
-TEST_PKGS := $(RUN_PKGS) conntrack util-linux dnsperf knot knot-dnsutils unbound dnsmasq bind9-dnsutils
+# podman, runc and mmdebstrap: make image, which test/e2e/image.test.ts runs itself (scripts/image/build.sh)
+TEST_PKGS := $(RUN_PKGS) conntrack util-linux dnsperf knot knot-dnsutils unbound dnsmasq podman runc mmdebstrap
 
 run-deps:
 	scripts/apt-ensure.sh $(RUN_PKGS)
@@ -35,9 +36,21 @@ build: deps
 	tsc -p tsconfig.json
 	@chmod +x dist/cli.js
 
+# The `nodedns` command: /usr/local/bin/nodedns runs this tree's dist/cli.js on its Node.js 24
+# (node_modules/.bin/node) with nodedns' V8 flags. PREFIX=~/.local for a user install.
+PREFIX ?= /usr/local
+install: build
+	scripts/install-nodedns.sh $(CURDIR)/node_modules/.bin/node $(CURDIR)/dist/cli.js $(DESTDIR)$(PREFIX)/bin/nodedns
+
+# The image, from daemonset/Dockerfile with podman, on a local Debian base with this tree's
+# Node.js unless BASE names another (BASE=node:24-slim). IMAGE names it (default
+# localhost/nodedns:<version>); push it with `podman push $(IMAGE)`. See docs/image.md.
+image: build
+	IMAGE=$(IMAGE) BASE=$(BASE) scripts/image/build.sh
+
 # Runs the agent with defaults: 169.254.20.10:53 on a dummy interface (or lo), NOTRACK rules,
 # upstreams from the host's resolv.conf. Needs root. Pass more flags with RUN_ARGS="...".
-run: run-deps build
+run: run-deps install
 	node --max-semi-space-size=2 dist/cli.js run $(RUN_ARGS)
 
 test: test-deps build

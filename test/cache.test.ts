@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { strict as assert } from 'node:assert';
 import * as dnsPacket from 'dns-packet';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -195,8 +195,9 @@ describe('warm restart file', () => {
   const cfg = { ...defaults({}).cache, staleWindow: 60 };
   const key = (n: string) => scanQuery(query(n)).key;
 
-  it('keeps remaining TTLs, drops entries past the stale window, survives a restart', () => {
+  it('keeps remaining TTLs, drops entries past the stale window, survives a restart', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'nodedns-cache-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'cache');
     const now = Date.now();
     const c = new AnswerCache(cfg, new Stats());
@@ -214,8 +215,9 @@ describe('warm restart file', () => {
     assert.equal(d.stale(key('gone.x'), now), undefined);
   });
 
-  it('ignores a missing or corrupt file and never loads an answer under another name', () => {
+  it('ignores a missing or corrupt file and never loads an answer under another name', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'nodedns-cache-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const c = new AnswerCache(cfg, new Stats());
     assert.equal(loadCache(c, join(dir, 'missing'), Date.now(), log, () => POLICY), 0);
     writeFileSync(join(dir, 'garbage'), '\x00\x01binary junk');

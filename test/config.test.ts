@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -44,8 +44,9 @@ describe('config', () => {
     assert.equal(c.healthAddr, '169.254.20.10:8080');
   });
 
-  it('merges file < environment < flags', () => {
+  it('merges file < environment < flags', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'nodedns-cfg-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'c.yaml');
     writeFileSync(file, '# comment\nport: 1053\ncluster-domain: corp.local\nstub-domain:\n  a.example: 10.0.0.1\ncache-size: 100\ncache-zones:\n  - zone: example.org\n    success-ttl: 5m\n');
     const { config: c } = loadConfig(['--config', file, '--cache-size', '200'], { NODEDNS_PORT: '2053' });

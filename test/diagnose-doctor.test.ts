@@ -195,7 +195,7 @@ describe('doctor: node setup and output', () => {
     assert.equal(code, 1);
     assert.equal(j.verdict, 'FAIL');
     assert.deepEqual(j.checks.map((c) => c.id), ['host-resolv-conf', 'upstreams', 'loop', 'kubelet-cluster-dns', 'kubelet-resolv-conf',
-      'listening', 'node-setup', 'steering', 'readiness', 'cluster-dns', 'pod-resolv-conf']);
+      'node-cache', 'listening', 'node-setup', 'steering', 'readiness', 'cluster-dns', 'pod-resolv-conf']);
     for (const c of j.checks) {
       assert.ok(c.evidence.length > 0, c.id);
       if (c.status !== 'PASS') assert.ok(c.fix && c.fix.length > 0, `${c.id} has no fix`);

@@ -14,7 +14,7 @@ import {
 } from './helpers/hostroot';
 import { simpleZone, startKnot, type KnotServer } from './helpers/knot';
 import { freeAddress, freeEndpoint, freeEndpoints, freePort, hostPort } from './helpers/ports';
-import { spawnChild, waitUntil } from './helpers/process';
+import { PATIENCE_MS, spawnChild, waitUntil } from './helpers/process';
 import { startUnbound } from './helpers/unbound';
 
 const TOOLS = { dig, kdig } as const;
@@ -66,7 +66,7 @@ describe('ports', () => {
 describe('process', () => {
   it('stop() ends a child that ignores SIGTERM, with SIGKILL after the grace period', async () => {
     const c = spawnChild('stubborn', 'sh', ['-c', 'trap "" TERM; echo up; while true; do sleep 0.1; done']);
-    await c.waitForLine(/^up$/, 5000);
+    await c.waitForLine(/^up$/);
     const t0 = Date.now();
     const st = await c.stop('SIGTERM', 300);
     assert.equal(st.signal, 'SIGKILL');
@@ -77,16 +77,16 @@ describe('process', () => {
   it('a child dies with the test process, even when that is killed without running hooks', async () => {
     const script = "const c = require('./test/helpers/process.ts').spawnChild('s', 'sleep', ['30']); console.log(c.pid);";
     const parent = spawnChild('parent', process.execPath, ['--import', 'tsx', '-e', script], { cwd: `${__dirname}/..` });
-    const pid = Number(await parent.waitForLine(/^\d+$/, 10000));
+    const pid = Number(await parent.waitForLine(/^\d+$/));
     assert.doesNotThrow(() => process.kill(pid, 0), 'sleep runs');
     await parent.stop('SIGKILL');
     const gone = async () => { try { process.kill(pid, 0); return undefined; } catch { return true; } };
-    assert.equal(await waitUntil('the orphaned sleep to die', gone, 3000), true);
+    assert.equal(await waitUntil('the orphaned sleep to die', gone, PATIENCE_MS), true);
   });
 
   it('waitForLine fails with the output when the child exits first', async () => {
     const c = spawnChild('short', 'sh', ['-c', 'echo first; echo oops >&2; exit 3']);
-    await assert.rejects(c.waitForLine(/never/, 5000), /exited \(code 3.*[\s\S]*oops/);
+    await assert.rejects(c.waitForLine(/never/), /exited \(code 3.*[\s\S]*oops/);
     assert.deepEqual((await c.exited).code, 3);
   });
 });
@@ -201,10 +201,8 @@ describe('knot + dig/kdig', () => {
     }
   });
 
-  it('fails to start with knotd\'s own message on a bad zone', async () => {
-    const t0 = Date.now();
+  it('fails to start with knotd\'s own message on a bad zone (not a start timeout)', async () => {
     await assert.rejects(startKnot({ zones: { 'bad.test': 'this is not a zone file\n' } }), /could not load a zone: \[bad\.test\.\] zone loader, error in zone/);
-    assert.ok(Date.now() - t0 < 5000, 'fails fast, not at the start timeout');
   });
 });
 

@@ -11,7 +11,7 @@ import { startFaultServer } from './helpers/fault-server';
 import { makeHostRoot } from './helpers/hostroot';
 import { answer, answeringServer, answersFrom, startKubeRig, type Cleanups } from './helpers/kube-rig';
 import { freeAddress, hostPort } from './helpers/ports';
-import { waitUntil } from './helpers/process';
+import { PATIENCE_MS, waitUntil } from './helpers/process';
 
 const cleanups: Cleanups = [];
 afterEach(async () => {
@@ -90,7 +90,7 @@ describe('nodedns\' own ConfigMap', () => {
       const before = JSON.stringify(r.agent.config);
       const rejected = r.agent.stats.configReloads.rejected;
       r.api.put(ownConfig(yaml));
-      await r.api.waitFor(() => r.api.events.some((e) => e.reason === 'ConfigRejected'), 5000, 'a ConfigRejected event');
+      await r.api.waitFor(() => r.api.events.some((e) => e.reason === 'ConfigRejected'), PATIENCE_MS, 'a ConfigRejected event');
       const ev = r.api.events.find((e) => e.reason === 'ConfigRejected')!;
       assert.match(ev.message, /ConfigMap kube-system\/nodedns key config\.yaml/);
       assert.match(ev.message, message);
@@ -102,7 +102,7 @@ describe('nodedns\' own ConfigMap', () => {
       assert.equal(await answer(r, 'corp.example'), '10.1.0.1');
       // and a good one after it still applies
       r.api.put(ownConfig(`stub-domain:\n  corp.example: ${hostPort(s1)}\ncache-size: 777\n`));
-      await waitUntil('cache-size 777', () => (r.agent.config.cache.positiveSize === 777 ? true : undefined), 5000);
+      await waitUntil('cache-size 777', () => (r.agent.config.cache.positiveSize === 777 ? true : undefined), PATIENCE_MS);
     });
   }
 
@@ -144,12 +144,12 @@ describe('the kube-dns ConfigMap (node-cache compatibility)', () => {
     await answersFrom(r, 'example.org', '198.51.100.1');
 
     r.api.put(configMap('kube-system', 'kube-dns', { upstreamNameservers: '["8.8.8.8"' }));
-    await r.api.waitFor(() => r.api.events.some((e) => e.reason === 'ConfigRejected'), 5000, 'a ConfigRejected event');
+    await r.api.waitFor(() => r.api.events.some((e) => e.reason === 'ConfigRejected'), PATIENCE_MS, 'a ConfigRejected event');
     assert.match(r.api.events.at(-1)!.message, /ConfigMap kube-system\/kube-dns key upstreamNameservers: not valid JSON/);
     assert.equal(await answer(r, 'acme.local'), '10.2.0.1', 'the previous kube-dns settings stay');
 
     r.api.put(configMap('kube-system', 'kube-dns', { upstreamNameservers: JSON.stringify([`${r.ep.address}:${r.ep.port}`]) }));
-    await r.api.waitFor(() => r.api.events.filter((e) => e.reason === 'ConfigRejected').length === 2, 5000, 'a second ConfigRejected event');
+    await r.api.waitFor(() => r.api.events.filter((e) => e.reason === 'ConfigRejected').length === 2, PATIENCE_MS, 'a second ConfigRejected event');
     assert.match(r.api.events.at(-1)!.message, /is nodedns' own address; forwarding there would loop/);
     assert.equal(await answer(r, 'example.org'), '198.51.100.1');
 
@@ -201,7 +201,7 @@ describe('Events on the Node', () => {
     const r = await rig([...OWN, '--stub-domain', `dead.example=${hostPort(dead)}`, '--upstream-timeout', '100ms', '--query-timeout', '300ms']);
     for (let i = 0; i < 4; i++) assert.equal(await answer(r, 'dead.example'), 'SERVFAIL');
     const wanted = (e: Record<string, any>) => e.reason === 'NoUsableUpstream' && /every upstream of zone dead\.example is down/.test(e.message);
-    await r.api.waitFor(() => r.api.events.some(wanted), 5000, 'a NoUsableUpstream event for dead.example');
+    await r.api.waitFor(() => r.api.events.some(wanted), PATIENCE_MS, 'a NoUsableUpstream event for dead.example');
     assert.equal(r.api.events.find(wanted)!.type, 'Warning');
   });
 

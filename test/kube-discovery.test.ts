@@ -6,7 +6,7 @@ import { describe, it, afterEach } from 'node:test';
 import { dnsService, startFakeApiServer } from './helpers/fake-apiserver';
 import { answer, answeringServer, answersFrom as answersIn, startKubeRig, type Cleanups, type KubeRig, type KubeRigOptions } from './helpers/kube-rig';
 import { hostPort } from './helpers/ports';
-import { waitUntil } from './helpers/process';
+import { PATIENCE_MS, waitUntil } from './helpers/process';
 
 const cleanups: Cleanups = [];
 afterEach(async () => {
@@ -76,7 +76,7 @@ describe('cluster DNS discovery order', () => {
     cleanups.push(() => api.close());
     const r = await rig({ api });
     api.put(dnsService('kube-dns', { address: r.ep.address, port: r.ep.port }));
-    await api.waitFor(() => api.events.some((e) => e.reason === 'UpstreamLoop'), 5000, 'an UpstreamLoop event');
+    await api.waitFor(() => api.events.some((e) => e.reason === 'UpstreamLoop'), PATIENCE_MS, 'an UpstreamLoop event');
     assert.deepEqual(r.agent.config.clusterDns, []);
     const ev = api.events.find((e) => e.reason === 'UpstreamLoop')!;
     assert.match(ev.message, /one of nodedns' own --local-ip addresses: forwarding there would loop/);
@@ -93,7 +93,7 @@ describe('cluster DNS Service changes', () => {
     r.api.put(dnsService('kube-dns', a));
     await answersFrom(r, '10.0.0.1', 'answers once the Service exists');
     assert.equal(r.agent.readiness().ready, true);
-    await r.api.waitFor(() => r.api.events.some((e) => e.reason === 'ClusterDNSChanged'), 2000, 'a ClusterDNSChanged event');
+    await r.api.waitFor(() => r.api.events.some((e) => e.reason === 'ClusterDNSChanged'), PATIENCE_MS, 'a ClusterDNSChanged event');
   });
 
   it('applies a new ClusterIP without a restart', async () => {
@@ -135,7 +135,7 @@ describe('cluster DNS Service changes', () => {
     await answersFrom(r, '10.0.0.1', 'the first ClusterIP');
     r.api.failNext('/api/v1/namespaces/kube-system/services', 503, 6);
     r.api.closeWatches();
-    await waitUntil('a retry log line', () => (r.logs.some((l) => l.msg?.startsWith('watching kube-system/kube-dns failed')) ? true : undefined), 5000);
+    await waitUntil('a retry log line', () => (r.logs.some((l) => l.msg?.startsWith('watching kube-system/kube-dns failed')) ? true : undefined), PATIENCE_MS);
     assert.equal(await clusterAnswer(r), '10.0.0.1', 'the last known address stays in use while the API fails');
     r.api.put(dnsService('kube-dns', b));
     await answersFrom(r, '10.0.0.2', 'the change after the API recovered');

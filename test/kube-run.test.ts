@@ -15,7 +15,7 @@ import { configMap, dnsService, startFakeApiServer } from './helpers/fake-apiser
 import { startFaultServer } from './helpers/fault-server';
 import { simpleZone, startKnot } from './helpers/knot';
 import { hostPort } from './helpers/ports';
-import { waitUntil } from './helpers/process';
+import { PATIENCE_MS, waitUntil } from './helpers/process';
 
 const run = promisify(execFile);
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -53,11 +53,11 @@ describe('nodedns run with the Kubernetes API', () => {
     assert.equal(await digA(agent, 'www.example.org'), '192.0.2.80');
 
     api.put(dnsService('kube-dns', cluster));
-    await waitUntil('the cluster DNS Service to be used', async () => ((await digA(agent, 'web.default.svc.cluster.local')) === '10.0.0.7' ? true : undefined), 10_000, 100);
+    await waitUntil('the cluster DNS Service to be used', async () => ((await digA(agent, 'web.default.svc.cluster.local')) === '10.0.0.7' ? true : undefined), PATIENCE_MS, 100);
     await agent.waitForLog('cluster DNS address changed');
 
     api.put(configMap('kube-system', 'nodedns', { 'config.yaml': `stub-domain:\n  corp.example: ${hostPort(corpA)}\n` }));
-    await waitUntil('the stub domain from the ConfigMap', async () => ((await digA(agent, 'a0.corp.example')) === '10.1.0.1' ? true : undefined), 10_000, 100);
+    await waitUntil('the stub domain from the ConfigMap', async () => ((await digA(agent, 'a0.corp.example')) === '10.1.0.1' ? true : undefined), PATIENCE_MS, 100);
 
     // steady load over cluster, stub and outside names while the ConfigMap changes
     const dir = mkdtempSync(join(tmpdir(), 'nodedns-kube-e2e-'));
@@ -70,7 +70,7 @@ describe('nodedns run with the Kubernetes API', () => {
     for (const [i, s] of [[1, corpB], [2, corpA], [3, corpB]] as const) {
       api.put(configMap('kube-system', 'nodedns', { 'config.yaml': `# change ${i}\nstub-domain:\n  corp.example: ${hostPort(s)}\n` }));
       const want = s === corpA ? '10.1.0.1' : '10.1.0.2';
-      await waitUntil(`change ${i} to be applied`, async () => ((await digA(agent, `c${i}.corp.example`)) === want ? true : undefined), 5000, 100);
+      await waitUntil(`change ${i} to be applied`, async () => ((await digA(agent, `c${i}.corp.example`)) === want ? true : undefined), PATIENCE_MS, 100);
       await new Promise((r) => setTimeout(r, 700));
     }
     const { stdout } = await perf;
@@ -85,7 +85,7 @@ describe('nodedns run with the Kubernetes API', () => {
     const line = await agent.waitForLog('configuration change rejected; the previous configuration stays in effect');
     assert.match(String(line.err), /ConfigMap kube-system\/nodedns key config\.yaml: stub-domain: "not-an-ip" is not an IP address/);
     assert.equal(await digA(agent, 'after-reject.corp.example'), '10.1.0.2');
-    await api.waitFor(() => api.events.some((e) => e.reason === 'ConfigRejected'), 5000, 'a ConfigRejected event');
+    await api.waitFor(() => api.events.some((e) => e.reason === 'ConfigRejected'), PATIENCE_MS, 'a ConfigRejected event');
     const ev = api.events.find((e) => e.reason === 'ConfigRejected')!;
     assert.deepEqual(ev.involvedObject, { apiVersion: 'v1', kind: 'Node', name: 'node-e2e', uid: 'node-e2e' });
     assert.ok(api.requests.every((q) => q.auth === 'Bearer e2e-token'));

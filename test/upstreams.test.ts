@@ -1,14 +1,18 @@
 import { strict as assert } from 'node:assert';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { ndotsOf, parseResolvConf } from '../src/config/resolvconf';
 import { discoverUpstreams } from '../src/config/upstreams';
 import { ConfigError } from '../src/config/types';
 
+const roots: string[] = [];
+after(() => { for (const r of roots) rmSync(r, { recursive: true, force: true }); });
+
 function hostRoot(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), 'nodedns-root-'));
+  roots.push(root);
   for (const [p, text] of Object.entries(files)) {
     mkdirSync(dirname(join(root, p)), { recursive: true });
     writeFileSync(join(root, p), text);

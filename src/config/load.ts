@@ -124,7 +124,7 @@ export function parseArgs(argv: string[], extraBooleans: string[] = []): ParsedA
       negated = true;
     }
     const opt = OPTION_BY_NAME.get(name);
-    if (!opt) throw new ConfigError(`unknown flag --${name}; run "nodedns help" for the list of flags`);
+    if (!opt) throw new ConfigError(`unknown flag --${name}; did you mean --${closest(name, OPTIONS.map((o) => o.name))}? (run "nodedns help" for the list of flags)`);
     if (negated) { add(name, false); continue; }
     if (opt.bool && inline === undefined) { add(name, true); continue; }
     if (inline === undefined) {
@@ -136,10 +136,44 @@ export function parseArgs(argv: string[], extraBooleans: string[] = []): ParsedA
   return { values, positional, configFile };
 }
 
+// NODEDNS_ variables that are not settings: the config file path, and the supervisor's
+// note to each worker of its slot.
+const ENV_NOT_SETTINGS = new Set(['NODEDNS_CONFIG', 'NODEDNS_WORKER_SLOT']);
+
+/** A NODEDNS_ variable that names no setting is a typo that would silently change nothing. */
+function checkEnvNames(env: NodeJS.ProcessEnv): void {
+  const known = new Set([...OPTIONS.map((o) => envName(o.name)), ...ENV_NOT_SETTINGS]);
+  for (const k of Object.keys(env)) {
+    if (!k.startsWith('NODEDNS_') || known.has(k)) continue;
+    throw new ConfigError(`${k} (environment): no such setting; did you mean ${closest(k, [...known])}? (unset it, or see "nodedns help" for the names)`);
+  }
+}
+
+/** The candidate with the fewest single-character edits from `word`. */
+export function closest(word: string, candidates: string[]): string {
+  let best = candidates[0];
+  let bestCost = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestCost) { best = c; bestCost = d; }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
 /** `label` names the setting as the operator wrote it: "--port", "cm.yaml: port", "NODEDNS_PORT". */
 function applyOne(c: Config, name: string, raw: Raw, label: string): void {
   const opt = OPTION_BY_NAME.get(name);
-  if (!opt) throw new ConfigError(`${label}: unknown key "${name}"; the keys are the flag names (see "nodedns help")`);
+  if (!opt) throw new ConfigError(`${label}: unknown key "${name}"; did you mean "${closest(name, OPTIONS.map((o) => o.name))}"? (the keys are the flag names, see "nodedns help")`);
   try {
     opt.apply(c, raw);
   } catch (e) {
@@ -185,6 +219,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
     }
     applyYaml(c, text, file);
   }
+  checkEnvNames(env);
   for (const opt of OPTIONS) {
     const val = env[envName(opt.name)];
     if (val !== undefined) applyOne(c, opt.name, val, `${envName(opt.name)} (environment)`);

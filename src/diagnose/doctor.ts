@@ -4,6 +4,7 @@
 import { loadConfig } from '../config/load';
 import { checkHostResolvConf, checkLoop, checkSteering, checkUpstreams } from './checks-host';
 import { checkKubeletClusterDns, checkKubeletResolvConf, checkPodResolvConf } from './checks-kubelet';
+import { checkNodeCache } from './checks-nodecache';
 import { checkClusterDns, checkListening, checkNodeSetup, checkReadiness } from './checks-serving';
 import { findAgent } from './control-client';
 import type { CheckResult, DoctorContext, Status } from './doctor-types';
@@ -16,7 +17,7 @@ import { parseDuration } from '../config/values';
 export const DOCTOR_USAGE = `usage: nodedns doctor [--json] [--namespace default] [--timeout 2s] [--host-root /] [flags]
 
 Checks, on this node: the host resolv.conf and the upstreams behind it, forwarding loops,
-kubelet's clusterDNS and resolvConf, nodedns' listeners, node setup and readiness, the
+kubelet's clusterDNS and resolvConf, NodeLocal DNSCache's traces, nodedns' listeners, node setup and readiness, the
 cluster DNS, and the resolv.conf pods get. Each check prints PASS, WARN, FAIL or SKIP,
 one line of evidence and, when not PASS, the fix. Uses the running agent's configuration
 when one answers on --control-socket; otherwise the flags given (same as "nodedns run").
@@ -33,7 +34,7 @@ export type CheckFn = (ctx: DoctorContext) => Promise<CheckResult>;
 export const CHECKS: CheckFn[] = [
   checkHostResolvConf, checkUpstreams, checkLoop,
   checkKubeletClusterDns, checkKubeletResolvConf,
-  checkListening, checkNodeSetup, checkSteering, checkReadiness,
+  checkNodeCache, checkListening, checkNodeSetup, checkSteering, checkReadiness,
   checkClusterDns, checkPodResolvConf,
 ];
 

@@ -73,8 +73,9 @@ export async function setupCommand(argv: string[]): Promise<number> {
 }
 
 export async function teardownCommand(argv: string[]): Promise<number> {
-  const { config } = loadConfig(argv);
-  const log = stderrLogger(config);
+  const { config, args } = loadConfig(argv);
+  // what it removes goes to stdout once; the log adds warnings and errors (all with --log-level)
+  const log = stderrLogger(args.values.has('log-level') ? config : { ...config, logLevel: 'warn' });
   const removed: string[] = [];
   const errors: string[] = [];
   try {

@@ -21,6 +21,8 @@ export interface NodeSetupOptions {
   run?: Runner;
 }
 
+export const NO_FALLBACK = 'no fallback (no cluster DNS is configured: --cluster-dns): DNS to the local addresses gets no answer';
+
 export function firewallInputs(c: Config, clusterDns: Endpoint[] = c.clusterDns): FirewallInputs {
   return {
     localIps: c.localIps,
@@ -162,7 +164,12 @@ export class NodeSetup {
     if (!announce) return;
     if (nodeCounters.notrackInstalled) nodeCounters.fallbackActivations++;
     nodeCounters.notrackInstalled = 0;
-    this.log.info({ ms: Date.now() - t0 }, 'NOTRACK rules removed: the fallback sends DNS to the cluster DNS until nodedns serves again');
+    this.log.info({ ms: Date.now() - t0 }, `NOTRACK rules removed: ${this.hasFallback ? 'the fallback sends DNS to the cluster DNS' : NO_FALLBACK} until nodedns serves again`);
+  }
+
+  /** Whether a fallback can take DNS while nodedns is down: there is a cluster DNS to send it to. */
+  get hasFallback(): boolean {
+    return this.firewall !== undefined && this.clusterDns.length > 0;
   }
 
   /** New configuration (addresses, cluster DNS, ports): applied at once. */

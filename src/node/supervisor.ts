@@ -28,7 +28,7 @@ import type { PodsSnapshot } from '../pods/table';
 import type { Config } from '../config/types';
 import { nodeCounters } from './counters';
 import { NODE_FLAGS } from '../node-flags';
-import type { NodeSetup } from './setup';
+import { NO_FALLBACK, type NodeSetup } from './setup';
 import { notrackOffCommands } from './firewall/firewall';
 
 export interface SupervisorOptions {
@@ -194,7 +194,8 @@ export class Supervisor {
     this.stopping = true;
     const log = this.o.log;
     const t0 = Date.now();
-    log.info({ reason }, 'stopping: handing DNS to the fallback, then finishing queries in flight');
+    const fallback = this.o.node?.hasFallback ?? false;
+    log.info({ reason }, `stopping: ${fallback ? 'handing DNS to the fallback, then finishing' : 'finishing'} queries in flight`);
     this.ready.clear();
     nodeCounters.workersReady = 0;
     await this.o.node?.setServing(false);
@@ -211,7 +212,8 @@ export class Supervisor {
     await Promise.all(exits);
     clearTimeout(killer);
     await this.o.node?.stop();
-    log.info({ ms: Date.now() - t0 }, 'stopped; the fallback rules stay in place until nodedns starts again (nodedns teardown removes them)');
+    log.info({ ms: Date.now() - t0 }, fallback ? 'stopped; the fallback rules stay in place until nodedns starts again (nodedns teardown removes them)'
+      : `stopped; ${NO_FALLBACK} until nodedns starts again`);
     this.resolveDone(0);
   }
 }

@@ -14,7 +14,7 @@ import { CLI } from '../helpers/agent';
 import { KUBELET_CONFIG, RESOLV_CONF, RESOLVED_RESOLV_CONF, kubeletConfig, makeHostRoot, resolvConf, type HostRoot } from '../helpers/hostroot';
 import { NetnsLab, TOPO, netnsUnavailable, nodeTopology, spawnNodedns, startClusterDns, type NodeTopology, type NodednsInNs } from '../helpers/netns';
 import type { Child } from '../helpers/process';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 const L = TOPO.localIp;
@@ -48,7 +48,7 @@ describe('nodedns doctor on a node (network namespaces)', { skip, timeout: 180_0
       '--log-facility=-', '--pid-file=', '--user=root', '--group=root', '--cache-size=0', '--local=/#/',
       '--host-record=www.example.org,93.184.216.34',
     ]);
-    await waitUntil('the upstream to answer', async () => ((await t.node.exec('dig', ['+short', '+time=1', '+tries=1', `@${UPSTREAM}`, 'www.example.org'])).stdout.includes('93.184') ? true : undefined), 10_000, 100);
+    await waitUntil('the upstream to answer', async () => ((await t.node.exec('dig', ['+short', '+time=1', '+tries=1', `@${UPSTREAM}`, 'www.example.org'])).stdout.includes('93.184') ? true : undefined), PATIENCE_MS, 100);
     root = makeHostRoot({
       [RESOLV_CONF]: resolvConf([UPSTREAM], { search: ['corp.example'] }),
       [KUBELET_CONFIG]: kubeletConfig([L]),
@@ -59,8 +59,8 @@ describe('nodedns doctor on a node (network namespaces)', { skip, timeout: 180_0
       'run', '--local-ip', L, '--cluster-dns', TOPO.serviceIp, '--host-root', root.dir, '--firewall', 'iptables',
       '--sync-interval', '60s', '--metrics-addr', '', '--control-socket', socket,
     ]);
-    await agent.waitForLog('NOTRACK rules in place', 30_000);
-    await agent.waitForLog('control socket open', 10_000);
+    await agent.waitForLog('NOTRACK rules in place');
+    await agent.waitForLog('control socket open');
   });
 
   after(async () => {

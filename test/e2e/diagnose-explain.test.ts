@@ -86,7 +86,7 @@ describe('explain lists exactly the queries glibc sends (getent in a netns)', { 
     recorder = ns.spawn('recorder', process.execPath, [join(dir, 'recorder.js'), require.resolve('dns-packet'), '{}'], {
       onLine(line) { if (line.startsWith('{')) recorded.push(JSON.parse(line) as { name: string; type: string; transport: string }); },
     });
-    await recorder.waitForLine(/^ready$/, 10_000);
+    await recorder.waitForLine(/^ready$/);
     fault = await startFaultServer({ handler: (q) => reply(rules, q.name, q.type) });
   });
 
@@ -104,7 +104,7 @@ describe('explain lists exactly the queries glibc sends (getent in a netns)', { 
     recorder = ns.spawn('recorder', process.execPath, [join(dir, 'recorder.js'), require.resolve('dns-packet'), JSON.stringify(r)], {
       onLine(line) { if (line.startsWith('{')) recorded.push(JSON.parse(line) as { name: string; type: string; transport: string }); },
     });
-    await recorder.waitForLine(/^ready$/, 10_000);
+    await recorder.waitForLine(/^ready$/);
   }
 
   /** What getent made glibc send, and what explain says it sends, for one resolv.conf and name. */

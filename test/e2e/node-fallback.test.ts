@@ -18,7 +18,7 @@ import {
   NetnsLab, TOPO, kubeProxyIptablesRules, netnsUnavailable, nodeTopology, parseDnsperf, spawnNodedns, startClusterDns, startProbe,
   type Netns, type NodeTopology, type NodednsInNs,
 } from '../helpers/netns';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 const L = TOPO.localIp;
@@ -48,7 +48,7 @@ describe('supervised workers (--workers 2) and the fallback', { skip, timeout: 1
     writeFileSync(queries, ['only.nodedns A', 'svc.cluster.local A', 'who.test TXT'].join('\n') + '\n');
     t = await nodeTopology(lab, { routableServiceIp: true });
     startClusterDns(t.dns, [TOPO.serviceIp, TOPO.endpointIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-    await waitUntil('the cluster DNS', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), 10_000, 100);
+    await waitUntil('the cluster DNS', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), PATIENCE_MS, 100);
   });
   after(async () => {
     await lab.cleanup();
@@ -58,17 +58,17 @@ describe('supervised workers (--workers 2) and the fallback', { skip, timeout: 1
   it('--workers 2, every worker killed with SIGKILL (the supervisor lives): answers continue (fallback, then the restarted workers)', async (tc) => {
     const nd = spawnNodedns(t.node, CLI, runArgs('iptables', ['--workers', '2']));
     try {
-      await nd.waitForLog('NOTRACK rules in place', 20_000);
-      await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), 20_000, 50);
+      await nd.waitForLog('NOTRACK rules in place');
+      await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), PATIENCE_MS, 50);
       const pids = nd.logs.filter((l) => l.msg === 'worker ready').map((l) => Number(l.worker));
       const perf = t.pod.spawn('dnsperf', 'dnsperf', ['-s', L, '-d', queries, '-Q', '300', '-l', '6', '-t', '2', '-c', '4']);
       const probe = startProbe(t.pod, { server: L, name: 'svc.cluster.local', durationMs: 6000 });
       await new Promise((r) => setTimeout(r, 1000));
       for (const pid of pids) process.kill(pid, 'SIGKILL');
-      await waitUntil('both deaths seen', async () => (nd.count('worker died') >= 2 ? true : undefined), 15_000, 50);
+      await waitUntil('both deaths seen', async () => (nd.count('worker died') >= 2 ? true : undefined), PATIENCE_MS, 50);
       await nd.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('NOTRACK rules removed'));
-      await waitUntil('new workers', async () => (nd.count('worker ready') >= 4 ? true : undefined), 20_000, 50);
-      await waitUntil('NOTRACK back', async () => ((await notrackPresent(t.node)) ? true : undefined), 5000, 50);
+      await waitUntil('new workers', async () => (nd.count('worker ready') >= 4 ? true : undefined), PATIENCE_MS, 50);
+      await waitUntil('NOTRACK back', async () => ((await notrackPresent(t.node)) ? true : undefined), PATIENCE_MS, 50);
       const r = await probe.result;
       assert.equal((await perf.exited).code, 0, perf.tail());
       const d = parseDnsperf(perf.lines.join('\n'));
@@ -87,18 +87,18 @@ describe('supervised workers (--workers 2) and the fallback', { skip, timeout: 1
 
   it('--workers 2, the supervisor killed with SIGKILL: its workers hand DNS to the fallback on the way out', async () => {
     const nd = spawnNodedns(t.node, CLI, runArgs('iptables', ['--workers', '2']));
-    await nd.waitForLog('NOTRACK rules in place', 20_000);
-    await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), 20_000, 50);
+    await nd.waitForLog('NOTRACK rules in place');
+    await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), PATIENCE_MS, 50);
     const workerPids = nd.logs.filter((l) => l.msg === 'worker ready').map((l) => Number(l.worker));
     assert.equal(await dig(t.pod, L, 'only.nodedns'), '10.9.9.9');
     await nd.child.stop('SIGKILL');
-    await waitUntil('the workers to exit', () => (workerPids.some((p) => { try { process.kill(p, 0); return true; } catch { return false; } }) ? undefined : true), 5000, 50);
+    await waitUntil('the workers to exit', () => (workerPids.some((p) => { try { process.kill(p, 0); return true; } catch { return false; } }) ? undefined : true), PATIENCE_MS, 50);
     assert.equal(await notrackPresent(t.node), false, 'NOTRACK removed by the worker');
     assert.equal(await dig(t.pod, L, 'who.test', 'TXT'), '"clusterdns"', 'the fallback answers');
     // a new start over the leftovers puts everything back in order
     const again = spawnNodedns(t.node, CLI, runArgs('iptables'), 'nodedns again');
     try {
-      await again.waitForLog('NOTRACK rules in place', 20_000);
+      await again.waitForLog('NOTRACK rules in place');
       assert.equal(await dig(t.pod, L, 'only.nodedns'), '10.9.9.9');
     } finally {
       await again.child.stop('SIGTERM', 15_000);
@@ -111,7 +111,7 @@ describe('supervised workers (--workers 2) and the fallback', { skip, timeout: 1
   it('--workers 2: one worker killed under load: the other holds the shared socket and answers its queue, NOTRACK stays', async (tc) => {
     const nd = spawnNodedns(t.node, CLI, runArgs('iptables', ['--workers', '2']));
     try {
-      await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), 20_000, 50);
+      await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), PATIENCE_MS, 50);
       await nd.waitForLog('NOTRACK rules in place');
       const pids = nd.logs.filter((l) => l.msg === 'worker ready').map((l) => Number(l.worker));
       const perf = t.pod.spawn('dnsperf', 'dnsperf', ['-s', L, '-d', queries, '-Q', '300', '-l', '5', '-t', '2', '-c', '4']);
@@ -129,7 +129,7 @@ describe('supervised workers (--workers 2) and the fallback', { skip, timeout: 1
       assert.equal(r.lost, 0);
       assert.equal(nd.count('NOTRACK rules removed'), 0, 'no fallback needed while a worker serves');
       assert.equal(await notrackPresent(t.node), true);
-      await waitUntil('the replacement', async () => (nd.count('worker ready') >= 3 ? true : undefined), 15_000, 50);
+      await waitUntil('the replacement', async () => (nd.count('worker ready') >= 3 ? true : undefined), PATIENCE_MS, 50);
     } finally {
       await nd.child.stop('SIGTERM', 15_000);
       await t.node.exec(process.execPath, [CLI, 'teardown', '--local-ip', L]);
@@ -146,14 +146,14 @@ describe('fallback when kube-proxy runs in iptables mode (ClusterIP not routable
     t = await nodeTopology(lab, { routableServiceIp: false });
     await t.node.ok('iptables-nft-restore', ['--noflush'], { input: kubeProxyIptablesRules(TOPO.serviceIp, [TOPO.endpointIp]) });
     startClusterDns(t.dns, [TOPO.endpointIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-    await waitUntil('the cluster DNS through kube-proxy', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), 10_000, 100);
+    await waitUntil('the cluster DNS through kube-proxy', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), PATIENCE_MS, 100);
   });
   after(() => lab.cleanup());
 
   it('auto picks iptables-nft and takes the fallback target from kube-proxy\'s endpoints', async () => {
     // node-cache's iptables-mode layout: the link-local address and the ClusterIP itself
     nd = spawnNodedns(t.node, CLI, runArgs('auto', ['--local-ip', `${L},${TOPO.serviceIp}`]));
-    await nd.waitForLog('NOTRACK rules in place', 20_000);
+    await nd.waitForLog('NOTRACK rules in place');
     assert.match(String((await nd.waitForLog('firewall rules go through')).msg), /iptables-nft: kubelet\/kube-proxy hint chains/);
     assert.match(String((await nd.waitForLog('fallback while nodedns is not serving')).msg), new RegExp(`kube-proxy \\(iptables mode\\) uses for ${TOPO.serviceIp}: udp ${TOPO.endpointIp}:53, tcp ${TOPO.endpointIp}:53`));
     const nat = await t.node.ok('iptables-nft-save', ['-t', 'nat']);
@@ -217,14 +217,14 @@ describe('fallback when kube-proxy runs in nftables mode', { skip, timeout: 120_
     t = await nodeTopology(lab, { routableServiceIp: false });
     await t.node.ok('nft', ['-f', '-'], { input: KUBE_PROXY_NFT(TOPO.serviceIp, TOPO.endpointIp) });
     startClusterDns(t.dns, [TOPO.endpointIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-    await waitUntil('the cluster DNS through kube-proxy', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), 10_000, 100);
+    await waitUntil('the cluster DNS through kube-proxy', async () => ((await dig(t.pod, TOPO.serviceIp, 'who.test', 'TXT')) ? true : undefined), PATIENCE_MS, 100);
   });
   after(() => lab.cleanup());
 
   it('auto picks nftables, DNATs to the endpoints from table ip kube-proxy, and the fallback answers', async () => {
     const nd = spawnNodedns(t.node, CLI, runArgs('auto'));
     try {
-      await nd.waitForLog('NOTRACK rules in place', 20_000);
+      await nd.waitForLog('NOTRACK rules in place');
       assert.match(String((await nd.waitForLog('firewall rules go through')).msg), /nftables: kube-proxy runs in nftables mode/);
       assert.match(String((await nd.waitForLog('fallback while nodedns is not serving')).msg), /kube-proxy \(nftables mode\)/);
       assert.match(await t.node.ok('nft', ['list', 'chain', 'inet', 'nodedns', 'fallback-prerouting']), new RegExp(`ip daddr ${L} udp dport 53 dnat ip to ${TOPO.endpointIp}:53`));

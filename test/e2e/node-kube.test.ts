@@ -11,7 +11,7 @@ import { CLI } from '../helpers/agent';
 import { relayApiServer } from '../helpers/api-relay';
 import { dnsService, startFakeApiServer, type FakeApiServer } from '../helpers/fake-apiserver';
 import { NetnsLab, TOPO, netnsUnavailable, nodeTopology, spawnNodedns, startClusterDns, type NodeTopology } from '../helpers/netns';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 const L = TOPO.localIp;
@@ -41,14 +41,14 @@ describe('run with the Kubernetes API (one process): the fallback follows the cl
       '--kube-api', '--kubeconfig', api.kubeconfig, '--node-name', 'node-e2e', '--sync-interval', '1s',
       '--metrics-addr', '', '--health-addr', '', '--control-socket', '']);
     try {
-      await nd.waitForLog('NOTRACK rules in place', 20_000);
+      await nd.waitForLog('NOTRACK rules in place');
       await nd.waitForLog('no IPv4 cluster DNS address');
       assert.doesNotMatch(await t.node.ok('iptables-nft-save', ['-t', 'nat']), /-j DNAT/, 'no fallback target yet');
       api.put(dnsService('kube-dns', { address: TOPO.serviceIp, port: 53 }));
-      await nd.waitForLog('cluster DNS address changed', 15_000);
+      await nd.waitForLog('cluster DNS address changed');
       await waitUntil('the fallback DNAT to the Service', async () => (
         (await t.node.ok('iptables-nft-save', ['-t', 'nat'])).includes(`-A NODEDNS-FALLBACK-PRE -d ${L}/32 -p udp -m udp --dport 53 -m comment --comment nodedns -j DNAT --to-destination ${TOPO.serviceIp}:53`)
-          ? true : undefined), 10_000, 100);
+          ? true : undefined), PATIENCE_MS, 100);
       const dig = await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${L}`, 'svc.cluster.local']);
       assert.equal(dig.stdout.trim(), '10.0.0.1', 'nodedns forwards the cluster domain to the Service from the API');
     } finally {

@@ -12,7 +12,7 @@ import {
   NetnsLab, TOPO, netnsUnavailable, nodeTopology, parseDnsperf, spawnNodedns, startClusterDns, startProbe,
   type NodeTopology,
 } from '../helpers/netns';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 const L = TOPO.localIp;
@@ -32,7 +32,7 @@ for (const flag of ['iptables', 'nftables']) {
       writeFileSync(queries, ['svc.cluster.local A', 'who.test TXT', 'svc.cluster.local AAAA', 'nx.cluster.local A'].join('\n') + '\n');
       t = await nodeTopology(lab, { routableServiceIp: true });
       startClusterDns(t.dns, [TOPO.serviceIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-      await waitUntil('the cluster DNS', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), 10_000, 100);
+      await waitUntil('the cluster DNS', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), PATIENCE_MS, 100);
     });
     after(async () => {
       await lab.cleanup();
@@ -41,7 +41,7 @@ for (const flag of ['iptables', 'nftables']) {
 
     it(`loses no query while nodedns is stopped and started again (${QPS} qps from dnsperf)`, async (tc) => {
       const first = spawnNodedns(t.node, CLI, args, 'nodedns (first)');
-      await first.waitForLog('NOTRACK rules in place', 20_000);
+      await first.waitForLog('NOTRACK rules in place');
       const perf = t.pod.spawn('dnsperf', 'dnsperf', ['-s', L, '-d', queries, '-Q', String(QPS), '-l', String(SECONDS), '-t', '2', '-c', '4']);
       const probe = startProbe(t.pod, { server: L, name: 'svc.cluster.local', durationMs: SECONDS * 1000, retryMs: 200 });
       await new Promise((r) => setTimeout(r, 2500));
@@ -51,7 +51,7 @@ for (const flag of ['iptables', 'nftables']) {
       const stoppedMs = Date.now() - t0;
       const second = spawnNodedns(t.node, CLI, args, 'nodedns (second)');
       try {
-        await second.waitForLog('NOTRACK rules in place', 20_000);
+        await second.waitForLog('NOTRACK rules in place');
         const fallbackMs = Date.now() - t0;
         const ps = await perf.exited;
         assert.equal(ps.code, 0, perf.tail());

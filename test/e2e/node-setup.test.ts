@@ -11,7 +11,7 @@ import {
   NetnsLab, TOPO, netnsUnavailable, nodeTopology, spawnNodedns, startClusterDns,
   type Netns, type NodeTopology, type NodednsInNs,
 } from '../helpers/netns';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 
@@ -163,7 +163,7 @@ for (const mode of MODES) {
       t = await nodeTopology(lab, { routableServiceIp: true });
       await mode.prepare?.(t.node);
       startClusterDns(t.dns, [TOPO.serviceIp, TOPO.endpointIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-      await waitUntil('the cluster DNS to answer', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), 10_000, 100);
+      await waitUntil('the cluster DNS to answer', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), PATIENCE_MS, 100);
     });
     after(() => lab.cleanup());
 
@@ -187,7 +187,7 @@ for (const mode of MODES) {
 
     it('puts the address on lo (no dummy driver here) and the rules in place once serving', async () => {
       nd = spawnNodedns(t.node, CLI, args);
-      await nd.waitForLog('NOTRACK rules in place', 20_000);
+      await nd.waitForLog('NOTRACK rules in place');
       const warn = await nd.waitForLog('no dummy link driver');
       assert.equal(warn.level, 40, 'said as a warning');
       assert.equal(await localAddressOnLo(t.node), 1);
@@ -247,6 +247,7 @@ for (const mode of MODES) {
       const r = await t.node.exec(process.execPath, [CLI, 'teardown', '--local-ip', L]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /removed 169\.254\.20\.10 from lo/);
+      assert.doesNotMatch(r.stderr, /removed/, 'each removal is said once, on stdout, not again in the log');
       assert.equal(await localAddressOnLo(t.node), 0);
       for (const save of ['iptables-nft-save', 'iptables-legacy-save', 'ip6tables-nft-save', 'ip6tables-legacy-save']) {
         assert.doesNotMatch(await t.node.ok(save, []), /nodedns|NODEDNS/, save);
@@ -287,7 +288,7 @@ for (const flag of ['iptables', 'nftables']) {
     before(async () => {
       t = await nodeTopology(lab, { routableServiceIp: true, ipv6: true });
       startClusterDns(t.dns, [TOPO.serviceIp, TOPO.serviceIp6], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-      await waitUntil('the cluster DNS over IPv6', async () => ((await digAt(TOPO.serviceIp6, 'who.test', 'TXT')) ? true : undefined), 10_000, 100);
+      await waitUntil('the cluster DNS over IPv6', async () => ((await digAt(TOPO.serviceIp6, 'who.test', 'TXT')) ? true : undefined), PATIENCE_MS, 100);
     });
     after(() => lab.cleanup());
 
@@ -296,7 +297,7 @@ for (const flag of ['iptables', 'nftables']) {
         '--upstream', TOPO.serviceIp, '--firewall', flag, '--host', 'only.nodedns=10.9.9.9',
         '--metrics-addr', '', '--health-addr', '', '--control-socket', '']);
       try {
-        await nd.waitForLog('NOTRACK rules in place', 20_000);
+        await nd.waitForLog('NOTRACK rules in place');
         assert.match(await t.node.ok('ip', ['-o', '-6', 'addr', 'show', 'dev', 'lo']), new RegExp(` ${L6}/128 `));
         if (flag === 'iptables') {
           const raw6 = await t.node.ok('ip6tables-nft-save', ['-t', 'raw']);

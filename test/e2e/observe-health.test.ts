@@ -6,7 +6,7 @@ import { startAgent } from '../helpers/agent';
 import { query } from '../helpers/dns-query';
 import { startFaultServer } from '../helpers/fault-server';
 import { freeAddress, freePort, hostPort } from '../helpers/ports';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 import { httpGet } from './observe-scrape';
 
 describe('readiness on SIGTERM', () => {
@@ -28,7 +28,7 @@ describe('readiness on SIGTERM', () => {
 
     up.set({ delayMs: 1500 });
     const inflight = query(agent, 'slow.obs.test', 'A', { timeoutMs: 4000 });
-    await waitUntil('the query to reach the upstream', () => (up.count({ name: 'slow.obs.test' }) === 1 ? true : undefined), 2000, 10);
+    await waitUntil('the query to reach the upstream', () => (up.count({ name: 'slow.obs.test' }) === 1 ? true : undefined), PATIENCE_MS, 10);
     agent.child.proc.kill('SIGTERM');
     const during = await waitUntil('/ready to drop', async () => {
       const r = await httpGet(ready);

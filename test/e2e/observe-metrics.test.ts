@@ -11,7 +11,7 @@ import { buildQuery, exchange } from '../helpers/dns-query';
 import { startFaultServer, type FaultServer } from '../helpers/fault-server';
 import { simpleZone, startKnot, type KnotServer } from '../helpers/knot';
 import { freePort, hostPort } from '../helpers/ports';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 import { deltas, httpGet, key, scrape, value, type Scrape } from './observe-scrape';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -171,7 +171,7 @@ describe('metrics after a known sequence of queries', () => {
     for (let i = 0; i < 3; i++) await q({ name: 'pf.obs.test' });
     await sleep(1200); // under half of the 2 s TTL left: the next hit refreshes the entry
     await q({ name: 'pf.obs.test' });
-    await waitUntil('the prefetch to reach knotd', async () => ((await knot.queryCountByType('A')) === 4 ? true : undefined), 3000);
+    await waitUntil('the prefetch to reach knotd', async () => ((await knot.queryCountByType('A')) === 4 ? true : undefined), PATIENCE_MS);
     await expectMoved('prefetch', [
       [req('udp', 'A'), 5], [resp('NOERROR'), 5], [dur(), 5],
       [cache('misses_total'), 1], [cache('hits_total', 'success'), 4], [cache('requests_total'), 5], [cache('entries', 'success'), 1],
@@ -232,7 +232,7 @@ describe('metrics after a known sequence of queries', () => {
     slow.set({});
     const again = await startKnot({ address: knot.address, port: knot.port, zones: { 'obs.test': ZONE, 'cluster.local': simpleZone('cluster.local', 'svc A 10.96.0.99') } });
     cleanup.push(() => again.stop());
-    await waitUntil('/ready to answer 200 again', async () => ((await httpGet(readyUrl)).status === 200 ? true : undefined), 5000, 100);
+    await waitUntil('/ready to answer 200 again', async () => ((await httpGet(readyUrl)).status === 200 ? true : undefined), PATIENCE_MS, 100);
     const back = await scrape(metricsUrl);
     assert.equal(value(back, 'nodedns_ready'), 1);
     for (const [zone, to] of [['.', k], ['cluster.local', k], ['slow.test', f]]) assert.equal(value(back, 'nodedns_upstream_healthy', { zone, to }), 1);

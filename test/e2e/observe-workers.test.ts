@@ -7,7 +7,7 @@ import { startAgent } from '../helpers/agent';
 import { query } from '../helpers/dns-query';
 import { startFaultServer } from '../helpers/fault-server';
 import { freeAddress, freePort, hostPort } from '../helpers/ports';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 import { httpGet, scrape, sum, value } from './observe-scrape';
 
 describe('metrics and readiness with --workers 2', () => {
@@ -20,13 +20,12 @@ describe('metrics and readiness with --workers 2', () => {
     const ip = freeAddress();
     const [m, h] = [await freePort(ip), await freePort(ip)];
     const agent = await startAgent({
-      localIps: [ip], upstreams: [up], readyTimeoutMs: 30000,
-      args: ['--workers', '2', '--cluster-dns', hostPort(up), '--metrics-addr', `${ip}:${m}`, '--health-addr', `${ip}:${h}`],
+      localIps: [ip], upstreams: [up], args: ['--workers', '2', '--cluster-dns', hostPort(up), '--metrics-addr', `${ip}:${m}`, '--health-addr', `${ip}:${h}`],
     });
     cleanup.push(() => agent.stop());
     const metrics = `http://${ip}:${m}/metrics`;
     const ready = `http://${ip}:${h}/ready`;
-    await waitUntil('both workers ready', async () => ((await httpGet(ready)).status === 200 ? true : undefined), 30000, 200);
+    await waitUntil('both workers ready', async () => ((await httpGet(ready)).status === 200 ? true : undefined), PATIENCE_MS, 200);
 
     const before = await scrape(metrics);
     assert.equal(value(before, 'nodedns_serving_processes'), 2);
@@ -49,7 +48,7 @@ describe('metrics and readiness with --workers 2', () => {
     assert.match(down.body, /worker/);
     const during = await scrape(metrics);
     assert.ok(sum(during, 'coredns_dns_requests_total') >= sum(afterQueries, 'coredns_dns_requests_total'), 'no counter goes backwards');
-    await waitUntil('the restarted worker to be ready', async () => ((await httpGet(ready)).status === 200 ? true : undefined), 30000, 200);
+    await waitUntil('the restarted worker to be ready', async () => ((await httpGet(ready)).status === 200 ? true : undefined), PATIENCE_MS, 200);
     const back = await scrape(metrics);
     assert.equal(value(back, 'nodedns_serving_processes'), 2);
     assert.equal(value(back, 'nodedns_worker_restarts_total') - value(before, 'nodedns_worker_restarts_total'), 1);

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { freeAddress, freePort, hostPort, type Endpoint } from './ports';
-import { spawnChild, type Child, type ExitStatus } from './process';
+import { PATIENCE_MS, spawnChild, type Child, type ExitStatus } from './process';
 import { waitUntilAnswering } from './ready';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
@@ -24,7 +24,7 @@ export interface AgentOptions {
   /** more flags, appended after the defaults (so they win where flags repeat) */
   args?: string[];
   env?: NodeJS.ProcessEnv;
-  /** time for the first answer (default 10000 ms) */
+  /** time for the first answer (default PATIENCE_MS) */
   readyTimeoutMs?: number;
   /** the readiness query (default localhost. A, answered locally, never forwarded); false = don't wait */
   probe?: { name: string; type: string } | false;
@@ -117,7 +117,7 @@ export async function startAgent(o: AgentOptions = {}): Promise<AgentProcess> {
     text,
     exited: child.exited,
     tail: (n = 30) => child.tail(n),
-    waitForLog(match, timeoutMs = 5000) {
+    waitForLog(match, timeoutMs = PATIENCE_MS) {
       const test = typeof match === 'string' ? (l: LogLine) => typeof l.msg === 'string' && l.msg.includes(match) : match;
       const seen = logs.find(test);
       if (seen) return Promise.resolve(seen);
@@ -142,7 +142,7 @@ export async function startAgent(o: AgentOptions = {}): Promise<AgentProcess> {
   if (o.probe !== false) {
     const probe = o.probe ?? { name: 'localhost.', type: 'A' };
     await waitUntilAnswering({
-      child, ep, name: probe.name, type: probe.type, timeoutMs: o.readyTimeoutMs ?? 10000,
+      child, ep, name: probe.name, type: probe.type, timeoutMs: o.readyTimeoutMs ?? PATIENCE_MS,
       cleanup: () => child.stop('SIGKILL'), context: `node ${argv.join(' ')}`,
     });
   }

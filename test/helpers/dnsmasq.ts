@@ -2,7 +2,7 @@
 // --srv-host) and/or forwarding (--server), in the foreground as a child. --log-queries
 // goes to its stderr, which is parsed so tests can count what reached it and what it forwarded.
 import { endpointOrFree, type Endpoint } from './ports';
-import { spawnChild, type Child } from './process';
+import { PATIENCE_MS, spawnChild, type Child } from './process';
 import { waitUntilAnswering } from './ready';
 
 /** Readiness probes ask for this name; dnsmasq answers NXDOMAIN itself and it is left out of `queries`. */
@@ -30,7 +30,7 @@ export interface DnsmasqOptions {
   /** cached answers (default 0: every forwarded query reaches the upstream) */
   cacheSize?: number;
   extraArgs?: string[];
-  startTimeoutMs?: number; // default 10000
+  startTimeoutMs?: number; // default PATIENCE_MS
 }
 
 export interface DnsmasqServer extends Endpoint {
@@ -76,7 +76,7 @@ export async function startDnsmasq(opts: DnsmasqOptions = {}): Promise<DnsmasqSe
   const stop = async () => { await child.stop('SIGTERM', 3000); };
 
   await waitUntilAnswering({
-    child, ep, name: PROBE_DOMAIN, type: 'A', timeoutMs: opts.startTimeoutMs ?? 10000, cleanup: stop,
+    child, ep, name: PROBE_DOMAIN, type: 'A', timeoutMs: opts.startTimeoutMs ?? PATIENCE_MS, cleanup: stop,
     context: `dnsmasq ${args.join(' ')}`,
   });
 

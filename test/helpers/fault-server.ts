@@ -7,7 +7,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import { endpointOrFree, type Endpoint } from './ports';
-import { waitUntil } from './process';
+import { PATIENCE_MS, waitUntil } from './process';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -309,7 +309,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
     clear: () => { queries.length = 0; },
     set: (b) => { behaviour = b; },
     setHandler: (h) => { handler = h; },
-    waitForQueries: (n, timeoutMs = 2000) =>
+    waitForQueries: (n, timeoutMs = PATIENCE_MS) =>
       waitUntil(`${n} queries at the fault server ${ep.address}:${ep.port} (have ${queries.length})`,
         () => (queries.length >= n ? queries.slice() : undefined), timeoutMs, 10),
     async stop() {

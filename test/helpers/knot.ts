@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { query } from './dns-query';
 import { endpointOrFree, type Endpoint } from './ports';
-import { spawnChild, waitUntil, type Child } from './process';
+import { PATIENCE_MS, spawnChild, waitUntil, type Child } from './process';
 import { waitUntilAnswering } from './ready';
 
 const run = promisify(execFile);
@@ -22,7 +22,7 @@ export interface KnotOptions {
   nsid?: string;
   /** more YAML appended under `server:` (indented by you, 4 spaces) */
   serverConfig?: string;
-  startTimeoutMs?: number; // default 10000
+  startTimeoutMs?: number; // default PATIENCE_MS
 }
 
 export interface KnotServer extends Endpoint {
@@ -123,7 +123,7 @@ export async function startKnot(opts: KnotOptions): Promise<KnotServer> {
   let base: Record<string, number> = {};
 
   await waitUntilAnswering({
-    child, ep, name: fqdn(origins[0]), type: 'SOA', timeoutMs: opts.startTimeoutMs ?? 10000, cleanup: stop,
+    child, ep, name: fqdn(origins[0]), type: 'SOA', timeoutMs: opts.startTimeoutMs ?? PATIENCE_MS, cleanup: stop,
     accept: (r) => r.rcode === 'NOERROR' && (r.answers ?? []).length > 0,
     fatal() {
       const bad = child.lines.find((l) => /error: \[.*\] (zone loader|failed to parse)/.test(l));

@@ -9,7 +9,7 @@ import { query } from './dns-query';
 import { startFakeApiServer, type FakeApiServer } from './fake-apiserver';
 import { startFaultServer, type FaultServer } from './fault-server';
 import { freeEndpoint, hostPort, type Endpoint } from './ports';
-import { waitUntil } from './process';
+import { PATIENCE_MS, waitUntil } from './process';
 
 export type LogLine = Record<string, unknown> & { msg?: string; level: number };
 export type Cleanups = (() => Promise<void> | void)[];
@@ -70,5 +70,5 @@ export async function answer(r: KubeRig, zone: string): Promise<string> {
 }
 
 export async function answersFrom(r: KubeRig, zone: string, ip: string, what = `${zone} answered with ${ip}`): Promise<void> {
-  await waitUntil(what, async () => ((await answer(r, zone)) === ip ? true : undefined), 5000, 30);
+  await waitUntil(what, async () => ((await answer(r, zone)) === ip ? true : undefined), PATIENCE_MS, 30);
 }

@@ -7,7 +7,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnChild, waitUntil, type Child, type SpawnChildOptions } from './process';
+import { PATIENCE_MS, spawnChild, waitUntil, type Child, type SpawnChildOptions } from './process';
 
 export interface ExecResult {
   code: number;
@@ -257,7 +257,7 @@ export function spawnNodedns(ns: Netns, cli: string, args: string[], label = 'no
     child,
     logs,
     count: (m) => logs.filter(test(m)).length,
-    waitForLog(match, timeoutMs = 15_000) {
+    waitForLog(match, timeoutMs = PATIENCE_MS) {
       const t = test(match);
       const seen = logs.find(t);
       if (seen) return Promise.resolve(seen);

@@ -21,10 +21,15 @@ export interface Child {
   /** the last n lines, for error messages */
   tail(n?: number): string;
   /** resolves with the first line (already seen or future) that matches */
-  waitForLine(match: RegExp | ((line: string) => boolean), timeoutMs: number): Promise<string>;
+  waitForLine(match: RegExp | ((line: string) => boolean), timeoutMs?: number): Promise<string>;
   /** SIGTERM (or `signal`), then SIGKILL after `graceMs`; resolves when the process is gone */
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<ExitStatus>;
 }
+
+// How long a test waits for a process to start or for a state to appear, by default. This
+// machine and CI's are shared: start-up may take many times its idle duration, so the bound is
+// generous, and a wait that runs out fails with what it saw (the child's last lines).
+export const PATIENCE_MS = 60_000;
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -96,7 +101,7 @@ export function spawnChild(name: string, cmd: string, args: string[], opts: Spaw
     exited,
     exitStatus: () => status,
     tail,
-    waitForLine(match, timeoutMs) {
+    waitForLine(match, timeoutMs = PATIENCE_MS) {
       const test = typeof match === 'function' ? match : (l: string) => match.test(l);
       const seen = lines.find(test);
       if (seen !== undefined) return Promise.resolve(seen);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { endpointOrFree, type Endpoint } from './ports';
-import { spawnChild, type Child } from './process';
+import { PATIENCE_MS, spawnChild, type Child } from './process';
 import { waitUntilAnswering } from './ready';
 
 const run = promisify(execFile);
@@ -35,7 +35,7 @@ export interface UnboundOptions {
   forwardZones?: Record<string, Endpoint[]>;
   /** more lines under server:, e.g. ['serve-expired: yes'] */
   serverConfig?: string[];
-  startTimeoutMs?: number; // default 10000
+  startTimeoutMs?: number; // default PATIENCE_MS
 }
 
 export interface UnboundServer extends Endpoint {
@@ -141,7 +141,7 @@ export async function startUnbound(opts: UnboundOptions = {}): Promise<UnboundSe
   };
 
   await waitUntilAnswering({
-    child, ep, name: PROBE_NAME, type: 'A', timeoutMs: opts.startTimeoutMs ?? 10000, cleanup: stop,
+    child, ep, name: PROBE_NAME, type: 'A', timeoutMs: opts.startTimeoutMs ?? PATIENCE_MS, cleanup: stop,
     context: `config:\n${lines.join('\n')}`,
   });
 

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { Endpoint, FirewallMode, SteeringMode } from '../../config/types';
 import { firstLine, runCommand, type Runner } from '../exec';
+import { nodeCacheRemoval, nodeCacheRules } from './nodecache';
 import { backendName, detectBackend, iptablesBin, saveText, type Backend, type Variant } from './backend';
 import * as ipt from './iptables';
 import { iptablesEndpoints, nftEndpoints, targetFromKubeProxy } from './kubeproxy';
@@ -148,7 +149,6 @@ export class Firewall {
     if (b.kind === 'iptables') {
       for (const family of families(inp.localIps)) {
         const text = await snap.save(b.variant, family);
-        if (text.includes('NodeLocal DNS Cache')) this.warnNodeCache();
         const saved = ipt.parseSave(text);
         const want = ipt.desiredChains(rules, family, sets);
         if (notrack === 'keep') {
@@ -159,8 +159,10 @@ export class Firewall {
           }
         }
         const d = ipt.diff(saved, want);
-        if (d.chains.length === 0 && d.jumps.size === 0 && d.stale.length === 0) continue;
-        await this.restore(b.variant, family, ipt.restoreInput(want, [...d.chains, ...d.stale], d.jumps));
+        const takeover = nodeCacheRemoval(text); // node-cache's leftover rules go in the same restore
+        if (d.chains.length === 0 && d.jumps.size === 0 && d.stale.length === 0 && !takeover) continue;
+        await this.restore(b.variant, family, ipt.restoreInput(want, [...d.chains, ...d.stale], d.jumps) + takeover);
+        if (takeover) this.tookOverNodeCache(text);
         for (const h of [...d.chains, ...d.jumps.keys()]) changed.add(HOOK_SET[h]);
       }
     } else if (b.kind === 'nftables') {
@@ -176,13 +178,10 @@ export class Firewall {
     return { changed, fallback };
   }
 
-  private warnedNodeCache = false;
-  private warnNodeCache(): void {
-    if (this.warnedNodeCache) return;
-    this.warnedNodeCache = true;
-    this.log.warn('node-cache\'s rules ("NodeLocal DNS Cache: skip conntrack") are still on this node: they NOTRACK DNS for good, '
-      + 'so the fallback cannot take over while nodedns is down. Stop node-cache with its teardown (no -skipteardown), '
-      + 'or delete those rules (iptables-save | grep "NodeLocal DNS Cache")');
+  private tookOverNodeCache(text: string): void {
+    this.log.warn({ rules: nodeCacheRules(text).map((r) => `${r.table}: ${r.line}`) },
+      'removed node-cache\'s iptables rules ("NodeLocal DNS Cache: …"): their NOTRACK would keep the fallback from taking over while nodedns is down; '
+      + 'if node-cache still runs on this node, remove its DaemonSet from the node (docs/migrate-from-node-cache.md)');
   }
 
   /** Removes the NOTRACK rules only, as fast as the tools allow: the fallback takes over. */
