@@ -9,7 +9,7 @@ import { startFaultServer, type FaultServer } from './helpers/fault-server';
 import { makeHostRoot, RESOLV_CONF, type HostRoot } from './helpers/hostroot';
 import { startKubeRig, type Cleanups, type KubeRig } from './helpers/kube-rig';
 import { freeAddress, hostPort } from './helpers/ports';
-import { waitUntil } from './helpers/process';
+import { PATIENCE_MS, waitUntil } from './helpers/process';
 
 const cleanups: Cleanups = [];
 let api: FakeApiServer;
@@ -56,7 +56,7 @@ before(async () => {
     args: ['--search-completion', '--no-watch-kube-dns-configmap'],
   });
   await r.kube.synced;
-  await waitUntil('both pods known', () => (attributed(podA) && attributed(podB) ? true : undefined), 20_000);
+  await waitUntil('both pods known', () => (attributed(podA) && attributed(podB) ? true : undefined), PATIENCE_MS);
 });
 after(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -137,21 +137,21 @@ describe('pods change', () => {
   it('an address reused by a pod of another namespace never gets the old namespace\'s path', async () => {
     const ip = freeAddress();
     api.put(podObject('alpha', 'old', { ips: [ip] }));
-    await waitUntil('alpha/old known', () => (attributed(ip)?.record.namespace === 'alpha' ? true : undefined), 20_000);
+    await waitUntil('alpha/old known', () => (attributed(ip)?.record.namespace === 'alpha' ? true : undefined), PATIENCE_MS);
     assert.equal(short(await ask(ip, `dual.example.com.alpha.svc.cluster.local`)), 'NOERROR CNAME=dual.example.com. A=192.0.2.11');
     // the new pod shows up before the old one is gone: the address is contested, nobody is attributed
     api.put(podObject('beta', 'new', { ips: [ip] }));
-    await waitUntil('contested', () => (r.agent.handler.pods!.contested.some((c) => c.ip === ip) ? true : undefined), 20_000);
+    await waitUntil('contested', () => (r.agent.handler.pods!.contested.some((c) => c.ip === ip) ? true : undefined), PATIENCE_MS);
     assert.equal(short(await ask(ip, `dual.example.com.alpha.svc.cluster.local`)), 'NXDOMAIN');
     assert.equal(short(await ask(ip, `dual.example.com.beta.svc.cluster.local`)), 'NXDOMAIN');
     // the old pod ends (Succeeded releases the address), then is deleted
     api.put(podObject('alpha', 'old', { ips: [ip], phase: 'Succeeded' }));
-    await waitUntil('beta/new holds it', () => (attributed(ip)?.record.namespace === 'beta' ? true : undefined), 20_000);
+    await waitUntil('beta/new holds it', () => (attributed(ip)?.record.namespace === 'beta' ? true : undefined), PATIENCE_MS);
     assert.equal(short(await ask(ip, `dual.example.com.alpha.svc.cluster.local`)), 'NXDOMAIN');
     assert.equal(short(await ask(ip, `dual.example.com.beta.svc.cluster.local`)), 'NOERROR CNAME=dual.example.com. A=192.0.2.11');
     api.remove('Pod', 'alpha', 'old');
     api.remove('Pod', 'beta', 'new');
-    await waitUntil('address released', () => (attributed(ip) === undefined ? true : undefined), 20_000);
+    await waitUntil('address released', () => (attributed(ip) === undefined ? true : undefined), PATIENCE_MS);
     assert.equal(short(await ask(ip, `dual.example.com.beta.svc.cluster.local`)), 'NXDOMAIN');
   });
 
@@ -159,7 +159,7 @@ describe('pods change', () => {
     const ip = freeAddress();
     api.put(podObject('gamma', 'old', { ips: [ip], deleting: true }));
     api.put(podObject('delta', 'new', { ips: [ip] }));
-    await waitUntil('delta/new holds it', () => (attributed(ip)?.record.namespace === 'delta' ? true : undefined), 20_000);
+    await waitUntil('delta/new holds it', () => (attributed(ip)?.record.namespace === 'delta' ? true : undefined), PATIENCE_MS);
   });
 
   it('hostNetwork pods, custom dnsConfig and other dnsPolicies are attributed or not, and never completed', async () => {
@@ -169,7 +169,7 @@ describe('pods change', () => {
     api.put(podObject('app', 'ndots2', { ips: [n], dnsConfig: { options: [{ name: 'ndots', value: '2' }] } }));
     api.put(podObject('app', 'dflt', { ips: [p], dnsPolicy: 'Default' }));
     api.put(podObject('app', 'ndots5', { ips: [ok5], dnsConfig: { options: [{ name: 'ndots', value: '5' }, { name: 'timeout', value: '2' }] } }));
-    await waitUntil('pods known', () => (attributed(ok5) && attributed(p) ? true : undefined), 20_000);
+    await waitUntil('pods known', () => (attributed(ok5) && attributed(p) ? true : undefined), PATIENCE_MS);
     assert.equal(attributed(h), undefined, 'hostNetwork pods share the node address: never attributed');
     for (const ip of [s, n, p]) {
       assert.equal(attributed(ip)!.path, undefined, attributed(ip)!.reason);
@@ -191,7 +191,7 @@ describe('pods change', () => {
       api.closeWatches();
       api.put(podObject('epsilon', `late-${style}`, { ips: [ip] }));
       api.compact();
-      await waitUntil('a pod added while the watch was away', () => (attributed(ip) ? true : undefined), 20_000);
+      await waitUntil('a pod added while the watch was away', () => (attributed(ip) ? true : undefined), PATIENCE_MS);
       assert.ok(lists() > before, 'expected a new list after 410');
     });
   }
@@ -201,7 +201,7 @@ describe('pods change', () => {
     // the API server now fails every pods request for a while: the last state stays
     api.failNext('/api/v1/pods', 500, 1000);
     api.closeWatches();
-    await waitUntil('the pods watch noticed', () => (r.logs.some((l) => String(l.msg).startsWith('watching pods of node node-a failed')) ? true : undefined), 20_000);
+    await waitUntil('the pods watch noticed', () => (r.logs.some((l) => String(l.msg).startsWith('watching pods of node node-a failed')) ? true : undefined), PATIENCE_MS);
     assert.ok(attributed(ip), 'the last known pods stay in use');
     assert.equal(short(await ask(ip, `${A_ONLY}.epsilon.svc.cluster.local`)), `NOERROR CNAME=${A_ONLY}. A=192.0.2.10`);
   });
@@ -221,7 +221,7 @@ async function podRig(mine: Cleanups, o: { records: Record<string, { type: strin
     api: fake, upstreamArgs: ['--upstream', hostPort(server), '--cluster-dns', hostPort(server), '--host-root', hr.dir],
     args: ['--search-completion', '--no-watch-kube-dns-configmap', ...o.args],
   });
-  await waitUntil('pods known', () => (Object.values(o.pods).every((ip) => rig.agent.handler.pods?.byIp.get(ip)?.path) ? true : undefined), 20_000);
+  await waitUntil('pods known', () => (Object.values(o.pods).every((ip) => rig.agent.handler.pods?.byIp.get(ip)?.path) ? true : undefined), PATIENCE_MS);
   return rig;
 }
 
@@ -264,7 +264,7 @@ describe('walks in flight per pod', () => {
     const view = () => rig.agent.handler.pods!.byIp.get(pod)!;
     const q = (name: string) => dig({ server: rig.ep, name, source: pod, timeoutSec: 15, tries: 1 }).then(short);
     const first = q('a1.example.com.app.svc.cluster.local');
-    await waitUntil('the first walk under way', () => (view().counters.walking === 1 ? true : undefined), 20_000);
+    await waitUntil('the first walk under way', () => (view().counters.walking === 1 ? true : undefined), PATIENCE_MS);
     assert.equal(await q('b2.example.com.app.svc.cluster.local'), 'NXDOMAIN', 'a second walk at once is not started');
     await first;
     assert.equal(view().counters.walking, 0);
@@ -282,7 +282,7 @@ describe('memory', () => {
     const ips = [freeAddress(), freeAddress(), freeAddress()];
     ips.forEach((ip, i) => fake.put(podObject('app', `p${i}`, { ips: [ip], created: `2026-12-0${i + 1}T00:00:00Z` })));
     const rig = await startKubeRig(mine, { api: fake, args: ['--pod-max', '2', '--no-watch-kube-dns-configmap'] });
-    await waitUntil('pods known', () => rig.agent.handler.pods?.views.length, 20_000);
+    await waitUntil('pods known', () => rig.agent.handler.pods?.views.length, PATIENCE_MS);
     assert.deepEqual(rig.agent.handler.pods!.views.map((v) => v.record.name).sort(), ['p1', 'p2']);
     assert.ok(rig.logs.some((l) => String(l.msg).includes('more pods than --pod-max (2)')));
   });

@@ -20,7 +20,7 @@ import { dig } from './helpers/dig';
 import { podObject, startFakeApiServer } from './helpers/fake-apiserver';
 import { startKubeRig, type Cleanups, type KubeRig } from './helpers/kube-rig';
 import { freeAddress } from './helpers/ports';
-import { waitUntil } from './helpers/process';
+import { PATIENCE_MS, waitUntil } from './helpers/process';
 
 const key = (name: string) => {
   const q = buildQuery(name, 'A');
@@ -61,7 +61,7 @@ describe('nodedns top and --pod-metrics', () => {
     api.put(podObject('shop', 'noisy', { ips: [noisy] }));
     api.put(podObject('shop', 'quiet', { ips: [quiet] }));
     r = await startKubeRig(cleanups, { api, args: ['--no-watch-kube-dns-configmap', '--pod-metrics', '--pod-top-names', '3'] });
-    await waitUntil('pods known', () => (r.agent.handler.pods?.byIp.get(noisy) && r.agent.handler.pods.byIp.get(quiet) ? true : undefined), 20_000);
+    await waitUntil('pods known', () => (r.agent.handler.pods?.byIp.get(noisy) && r.agent.handler.pods.byIp.get(quiet) ? true : undefined), PATIENCE_MS);
     const control = await startControlServer(r.agent, { ...r.agent.config, controlSocket: sock }, pino({ level: 'silent' }));
     cleanups.push(() => control.close());
   });

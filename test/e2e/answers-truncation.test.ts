@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { CLI, agentArgs } from '../helpers/agent';
 import { simpleZone } from '../helpers/knot';
 import { NetnsLab, netnsUnavailable, spawnNodedns, type Netns } from '../helpers/netns';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 /** Another build can be pinned with NODEDNS_CLI (how this test was shown to fail on the old one). */
 const cli = process.env.NODEDNS_CLI || CLI;
@@ -96,7 +96,7 @@ describe('truncation keeps whole records: every stub resolver gets addresses', {
       return addresses(r.stdout).length === 40 ? true : undefined;
     }, 30_000);
     const agent = spawnNodedns(ns, cli, agentArgs([AGENT_ADDR], 53, { upstreams: [{ address: KNOT_ADDR, port: 53 }] }));
-    await agent.waitForLog('nodedns serving', 30_000);
+    await agent.waitForLog('nodedns serving', PATIENCE_MS);
   });
 
   after(async () => {

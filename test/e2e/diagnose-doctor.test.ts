@@ -120,7 +120,7 @@ describe('nodedns doctor on a node (network namespaces)', { skip, timeout: 180_0
     ]);
     try {
       root.write(RESOLV_CONF, resolvConf([LOOPER]));
-      await agent.waitForLog((l) => l.msg === 'host resolv.conf changed; new upstreams in use' && JSON.stringify(l.upstreams).includes(LOOPER), 15_000);
+      await agent.waitForLog((l) => l.msg === 'host resolv.conf changed; new upstreams in use' && JSON.stringify(l.upstreams).includes(LOOPER), PATIENCE_MS);
       const { code, report } = await doctor();
       assert.equal(code, 1);
       const c = check(report!, 'loop');
@@ -130,7 +130,7 @@ describe('nodedns doctor on a node (network namespaces)', { skip, timeout: 180_0
       ctx.diagnostic(`doctor (loop):\n${(await doctor(false)).text}`);
     } finally {
       root.write(RESOLV_CONF, resolvConf([UPSTREAM], { search: ['corp.example'] }));
-      await agent.waitForLog((l) => l.msg === 'host resolv.conf changed; new upstreams in use' && JSON.stringify(l.upstreams).includes(UPSTREAM), 15_000);
+      await agent.waitForLog((l) => l.msg === 'host resolv.conf changed; new upstreams in use' && JSON.stringify(l.upstreams).includes(UPSTREAM), PATIENCE_MS);
       await looper.stop();
     }
     const { report } = await doctor();

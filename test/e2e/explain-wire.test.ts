@@ -17,6 +17,7 @@ import { startFaultServer, type FaultServer } from '../helpers/fault-server';
 import { NetnsLab, netnsUnavailable, type Netns } from '../helpers/netns';
 import { hostPort } from '../helpers/ports';
 import type { Child } from '../helpers/process';
+import { PATIENCE_MS } from '../helpers/process';
 
 const cli = process.env.NODEDNS_CLI || CLI; // another build: how this test was shown to fail on the old one
 const skip = netnsUnavailable() ?? (existsSync(cli) ? undefined : `${cli} is missing: run make build first`)
@@ -166,7 +167,7 @@ describe('explain predicts the wire of real resolvers, TC and TCP included', { s
     recorder = ns.spawn('recorder', process.execPath, [join(dir, 'recorder.js'), require.resolve('dns-packet'), JSON.stringify(r)], {
       onLine(line) { if (line.startsWith('{')) recorded.push(JSON.parse(line) as Wire); },
     });
-    await recorder.waitForLine(/^ready$/, 10_000);
+    await recorder.waitForLine(/^ready$/, PATIENCE_MS);
   }
 
   /** `unordered`: the library sends A and AAAA in parallel from separate sockets (Go), so only the set per name is fixed. */

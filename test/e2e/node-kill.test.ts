@@ -17,7 +17,7 @@ import {
   topologyVeths, unansweredQueries,
   type Netns, type NodeTopology,
 } from '../helpers/netns';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 const L = TOPO.localIp;
@@ -57,7 +57,7 @@ for (const flag of ['iptables', 'nftables']) {
       writeFileSync(queries, ['svc.cluster.local A', 'who.test TXT', 'svc.cluster.local AAAA', 'nx.cluster.local A'].join('\n') + '\n');
       t = await nodeTopology(lab, { routableServiceIp: true });
       startClusterDns(t.dns, [TOPO.serviceIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-      await waitUntil('the cluster DNS', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), 10_000, 100);
+      await waitUntil('the cluster DNS', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), PATIENCE_MS, 100);
     });
     after(async () => {
       await t.node.exec(process.execPath, [CLI, 'teardown', '--local-ip', L]);
@@ -76,7 +76,7 @@ for (const flag of ['iptables', 'nftables']) {
       const victims = pids();
       const killedAt = Date.now() / 1000;
       for (const pid of victims) process.kill(pid, 'SIGKILL');
-      await waitUntil('every nodedns process gone', () => (victims.some(alive) ? undefined : true), 10_000, 20);
+      await waitUntil('every nodedns process gone', () => (victims.some(alive) ? undefined : true), PATIENCE_MS, 20);
       // no process is left to change anything: the steering rules are still there, the kernel does the rest
       assert.ok((await steeringRules()).length > 0, 'the socket-conditional NOTRACK rules stay in place');
       assert.equal(await dig(t.pod, 'who.test', 'TXT'), '"clusterdns"', 'the fallback answers the pods');
@@ -86,7 +86,7 @@ for (const flag of ['iptables', 'nftables']) {
       await new Promise((r) => setTimeout(r, 2000));
       const second = spawnNodedns(t.node, CLI, args(), 'nodedns (after the kill)');
       try {
-        await second.waitForLog('NOTRACK rules in place', 30_000);
+        await second.waitForLog('NOTRACK rules in place', PATIENCE_MS);
         const ps = await perf.exited;
         assert.equal(ps.code, 0, perf.tail());
         const d = parseDnsperf(perf.lines.join('\n'));
@@ -126,7 +126,7 @@ for (const flag of ['iptables', 'nftables']) {
     it('one process (the default): the kernel sends the pods\' queries to the fallback, then back to the new nodedns', async (tc) => {
       const nd = spawnNodedns(t.node, CLI, args());
       try {
-        const line = await nd.waitForLog('NOTRACK rules in place', 30_000);
+        const line = await nd.waitForLog('NOTRACK rules in place', PATIENCE_MS);
         assert.equal(line.steering, 'kernel');
         const doc = await doctorSteering();
         assert.equal(doc.status, 'PASS', doc.evidence);
@@ -143,8 +143,8 @@ for (const flag of ['iptables', 'nftables']) {
       const nd = spawnNodedns(t.node, CLI, args(['--workers', '2']));
       let workers: number[] = [];
       try {
-        await nd.waitForLog('NOTRACK rules in place', 30_000);
-        await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), 30_000, 50);
+        await nd.waitForLog('NOTRACK rules in place', PATIENCE_MS);
+        await waitUntil('two ready workers', async () => (nd.count('worker ready') >= 2 ? true : undefined), PATIENCE_MS, 50);
         workers = nd.logs.filter((l) => l.msg === 'worker ready').map((l) => Number(l.worker));
         await killUnderLoad(tc, 'the supervisor and its workers', () => [nd.child.pid, ...workers]);
       } finally {
@@ -156,7 +156,7 @@ for (const flag of ['iptables', 'nftables']) {
     it('the control, --steering managed (a kernel without the socket match): the same kill leaves the pods in front of a closed socket', async () => {
       const nd = spawnNodedns(t.node, CLI, args(['--steering', 'managed']));
       try {
-        const line = await nd.waitForLog('NOTRACK rules in place', 30_000);
+        const line = await nd.waitForLog('NOTRACK rules in place', PATIENCE_MS);
         assert.equal(line.steering, 'managed');
         assert.ok((await steeringRules()).every((l) => !/socket/.test(l)), 'plain NOTRACK rules');
         const doc = await doctorSteering();
@@ -171,7 +171,7 @@ for (const flag of ['iptables', 'nftables']) {
       // the next start (kernel-held again) replaces the managed rules and serves
       const again = spawnNodedns(t.node, CLI, args(), 'nodedns (kernel-held again)');
       try {
-        await again.waitForLog('NOTRACK rules in place', 30_000);
+        await again.waitForLog('NOTRACK rules in place', PATIENCE_MS);
         assert.ok((await steeringRules()).every((l) => /socket/.test(l)), 'socket-conditional rules again');
         assert.equal(await dig(t.pod, 'only.nodedns'), '10.9.9.9');
       } finally {

@@ -20,7 +20,7 @@ import {
   NetnsLab, TOPO, lockFileFor, netnsUnavailable, nodeTopology, parseDnsperf, spawnNodedns, startClusterDns, startProbe,
   type Netns, type NodeTopology,
 } from '../helpers/netns';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 const L = TOPO.localIp;
@@ -68,7 +68,7 @@ for (const flag of ['iptables', 'nftables']) {
       writeFileSync(join(stubRoot, 'etc', 'resolv.conf'), 'nameserver 127.0.0.53\noptions edns0 trust-ad\n');
       t = await nodeTopology(lab, { routableServiceIp: true });
       startClusterDns(t.dns, [TOPO.serviceIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-      await waitUntil('the cluster DNS', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), 10_000, 100);
+      await waitUntil('the cluster DNS', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), PATIENCE_MS, 100);
     });
     after(async () => {
       await lab.cleanup();
@@ -89,7 +89,7 @@ for (const flag of ['iptables', 'nftables']) {
       assert.match(stub, /127\.0\.0\.53/, 'says why: only the systemd-resolved stub');
       const holder = holdPort(t.node, 53);
       try {
-        await waitUntil('the port holder', () => (holder.lines.includes('held') ? true : undefined), 20_000, 50);
+        await waitUntil('the port holder', () => (holder.lines.includes('held') ? true : undefined), PATIENCE_MS, 50);
         const taken = await failedStart(runArgs(), 1);
         assert.match(taken, new RegExp(`PID ${holder.pid}`), `names the holder (PID ${holder.pid}):\n${taken}`);
         assert.match(taken, /Nothing on the node was changed/);
@@ -99,7 +99,7 @@ for (const flag of ['iptables', 'nftables']) {
       // this one fails after the address went on: it must come off again
       const web = holdPort(t.node, 8080);
       try {
-        await waitUntil('the 8080 holder', () => (web.lines.includes('held') ? true : undefined), 20_000, 50);
+        await waitUntil('the 8080 holder', () => (web.lines.includes('held') ? true : undefined), PATIENCE_MS, 50);
         await failedStart(['run', ...base, '--upstream', TOPO.serviceIp, '--health-addr', `${L}:8080`], 1);
       } finally {
         await web.stop('SIGKILL');
@@ -121,7 +121,7 @@ for (const flag of ['iptables', 'nftables']) {
     it('a second nodedns refuses before touching anything and names the running one; nothing is lost', async (tc) => {
       const first = spawnNodedns(t.node, CLI, runArgs(), 'nodedns (first)');
       try {
-        await first.waitForLog('NOTRACK rules in place', 30_000);
+        await first.waitForLog('NOTRACK rules in place', PATIENCE_MS);
         const probe = startProbe(t.pod, { server: L, name: 'only.nodedns', durationMs: 6000, retryMs: 200 });
         await new Promise((r) => setTimeout(r, 1000));
         const byLock = await failedStart(runArgs(), 1);
@@ -145,7 +145,7 @@ for (const flag of ['iptables', 'nftables']) {
 
     it('an upgrade from today\'s rules (managed steering) under load loses no query and replaces the old rules', async (tc) => {
       const old = spawnNodedns(t.node, CLI, runArgs(['--steering', 'managed']), 'nodedns (old rules)');
-      await old.waitForLog('NOTRACK rules in place', 30_000);
+      await old.waitForLog('NOTRACK rules in place', PATIENCE_MS);
       const QPS = 300;
       const SECONDS = 10;
       const perf = t.pod.spawn('dnsperf', 'dnsperf', ['-s', L, '-d', queries, '-Q', String(QPS), '-l', String(SECONDS), '-t', '2', '-c', '4']);
@@ -154,7 +154,7 @@ for (const flag of ['iptables', 'nftables']) {
       assert.equal((await old.child.stop('SIGTERM', 15_000)).code, 0, old.child.tail());
       const fresh = spawnNodedns(t.node, CLI, runArgs(), 'nodedns (new)');
       try {
-        const line = await fresh.waitForLog('NOTRACK rules in place', 30_000);
+        const line = await fresh.waitForLog('NOTRACK rules in place', PATIENCE_MS);
         assert.equal(line.steering, 'kernel');
         const ps = await perf.exited;
         assert.equal(ps.code, 0, perf.tail());

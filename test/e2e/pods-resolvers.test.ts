@@ -17,6 +17,7 @@ import { podObject, startFakeApiServer, type FakeApiServer } from '../helpers/fa
 import { makeHostRoot, RESOLV_CONF, type HostRoot } from '../helpers/hostroot';
 import { NetnsLab, netnsUnavailable, spawnNodedns, type Netns, type NodednsInNs } from '../helpers/netns';
 import type { Child } from '../helpers/process';
+import { PATIENCE_MS } from '../helpers/process';
 
 const CLIENTS = join(__dirname, 'pods-clients');
 const missingTool = ['gcc', 'musl-gcc', 'go', 'getent', 'dnsmasq', 'dig'].find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
@@ -109,7 +110,7 @@ describe('real resolvers in a pod namespace: search completion off and on', { sk
       // everything else does not exist (NXDOMAIN), as on the Internet
       '--local=/#/',
     ]);
-    await upstream.waitForLine(/started|compile time/, 20_000);
+    await upstream.waitForLine(/started|compile time/, PATIENCE_MS);
     // `ip netns exec` mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf: the pod's, as kubelet writes it
     mkdirSync(etcNetns(), { recursive: true });
     writeFileSync(join(etcNetns(), 'resolv.conf'), `nameserver ${NODE_IP}\nsearch ${SEARCH.join(' ')}\noptions ndots:5\n`);
@@ -131,8 +132,8 @@ describe('real resolvers in a pod namespace: search completion off and on', { sk
       '--no-setup-interface', '--firewall', 'none', '--kube-api', '--kubeconfig', api.kubeconfig, '--node-name', 'node-e2e',
       '--no-watch-kube-dns-configmap', '--host-root', root.dir, '--log-queries', '--metrics-addr', '', '--health-addr', '', '--control-socket', '',
       completion ? '--search-completion' : '--no-search-completion']);
-    await nd.waitForLog('nodedns serving', 30_000);
-    await nd.waitForLog('pods of this node known', 30_000);
+    await nd.waitForLog('nodedns serving', PATIENCE_MS);
+    await nd.waitForLog('pods of this node known', PATIENCE_MS);
     return nd;
   }
 
@@ -143,7 +144,7 @@ describe('real resolvers in a pod namespace: search completion off and on', { sk
   async function settle(nd: NodednsInNs): Promise<void> {
     const m = `marker-${++marker}.done.test`;
     await pod.exec('dig', ['+tries=1', '+time=5', `@${NODE_IP}`, m]);
-    await nd.waitForLog((l) => l.msg === 'query' && l.name === `${m}.`, 30_000);
+    await nd.waitForLog((l) => l.msg === 'query' && l.name === `${m}.`, PATIENCE_MS);
   }
 
   async function lookup(nd: NodednsInNs, resolver: Resolver, name: string, mode: 'off' | 'on'): Promise<Lookup> {
@@ -187,7 +188,7 @@ describe('real resolvers in a pod namespace: search completion off and on', { sk
     const nd = await startNodedns(true, ['--workers', '2']);
     try {
       // each worker learns the pods from the supervisor; a lookup may land on either
-      await nd.waitForLog((l) => l.msg === 'pods of this node known' && nd.count('pods of this node known') >= 2, 30_000);
+      await nd.waitForLog((l) => l.msg === 'pods of this node known' && nd.count('pods of this node known') >= 2, PATIENCE_MS);
       for (let i = 0; i < 4; i++) {
         const r = await lookup(nd, 'glibc', 'www.example.com', 'on');
         assert.equal(r.answer, 'ok 192.0.2.11,2001:db8::11');

@@ -14,7 +14,7 @@ import { buildQuery, exchange } from '../helpers/dns-query';
 import { startFaultServer } from '../helpers/fault-server';
 import { NetnsLab, TOPO, netnsUnavailable, nodeTopology, spawnNodedns, startClusterDns, type Netns, type NodeTopology } from '../helpers/netns';
 import { freeAddress, freePort } from '../helpers/ports';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 import { httpGet, scrape } from './observe-scrape';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
@@ -49,8 +49,8 @@ describe('exposure to neighbours', { skip, timeout: 180_000 }, () => {
   it('by default: no wildcard listener, metrics on loopback, configuration names refused to a pod', async (tc) => {
     const nd = spawnNodedns(t.node, CLI, runArgs([]));
     try {
-      await nd.waitForLog('nodedns serving', 20_000);
-      await waitUntil('metrics on loopback', async () => ((await httpStatus(t.node, 'http://127.0.0.1:9253/metrics')) === '200' ? true : undefined), 20_000);
+      await nd.waitForLog('nodedns serving', PATIENCE_MS);
+      await waitUntil('metrics on loopback', async () => ((await httpStatus(t.node, 'http://127.0.0.1:9253/metrics')) === '200' ? true : undefined), PATIENCE_MS);
       const listeners = (await t.node.ok('ss', ['-Hlntu'])).trim().split('\n').map((l) => l.trim().split(/\s+/)[4]);
       tc.diagnostic(`listeners in the node namespace: ${listeners.join(' ')}`);
       assert.ok(listeners.length >= 4, listeners.join(' '));
@@ -80,8 +80,8 @@ describe('exposure to neighbours', { skip, timeout: 180_000 }, () => {
   it('--chaos-allow and --metrics-addr open what they name, and only that', async () => {
     const nd = spawnNodedns(t.node, CLI, runArgs(['--chaos-allow', `${TOPO.pod}/32`, '--metrics-addr', `${TOPO.nodeDnsSide}:9253`]));
     try {
-      await nd.waitForLog('nodedns serving', 20_000);
-      await waitUntil('metrics on the node address', async () => ((await httpStatus(t.pod, `http://${TOPO.nodeDnsSide}:9253/metrics`)) === '200' ? true : undefined), 20_000);
+      await nd.waitForLog('nodedns serving', PATIENCE_MS);
+      await waitUntil('metrics on the node address', async () => ((await httpStatus(t.pod, `http://${TOPO.nodeDnsSide}:9253/metrics`)) === '200' ? true : undefined), PATIENCE_MS);
       assert.equal(await httpStatus(t.pod, `http://${TOPO.nodePodSide}:9253/metrics`), '000');
       const r = await chaos(t.pod, L, 'config.nodedns', true);
       assert.equal(r.status, 'NOERROR', r.output);
@@ -99,7 +99,7 @@ describe('exposure to neighbours', { skip, timeout: 180_000 }, () => {
     }
     const nd = spawnNodedns(t.node, CLI, [...runArgs(['--no-setup-interface', '--allow-open-resolver', '--health-addr', '', '--metrics-addr', '']).map((a) => (a === L ? '0.0.0.0' : a))]);
     try {
-      await nd.waitForLog('nodedns serving', 20_000);
+      await nd.waitForLog('nodedns serving', PATIENCE_MS);
       const r = await t.pod.exec('dig', ['+time=2', '+tries=1', `@${TOPO.nodePodSide}`, 'svc.cluster.local']);
       assert.match(r.stdout, /10\.0\.0\.1/, 'forced: it answers on every address');
     } finally {

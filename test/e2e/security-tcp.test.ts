@@ -13,7 +13,7 @@ import { dig } from '../helpers/dig';
 import { buildQuery } from '../helpers/dns-query';
 import { startFaultServer, type FaultServer } from '../helpers/fault-server';
 import { freeAddress } from '../helpers/ports';
-import { waitUntil } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 /** ~2 KB of TXT: eight strings of 250 bytes. */
 const BIG_TXT = Array.from({ length: 8 }, (_, i) => String.fromCharCode(97 + i).repeat(250));
@@ -249,7 +249,7 @@ describe('TCP clients cannot hold more than their share', () => {
         }
       });
       await Promise.all(pushing);
-      await waitUntil('the agent to close the biggest holders', () => (agentConnections(agent) < 24 ? true : undefined), 30_000);
+      await waitUntil('the agent to close the biggest holders', () => (agentConnections(agent) < 24 ? true : undefined), PATIENCE_MS);
       t.diagnostic(`connections left open by the agent: ${agentConnections(agent)} of 24`);
       const r = await dig({ server: agent, name: 'www.f.test', tcp: true });
       assert.equal(r.status, 'NOERROR', r.output);
@@ -270,7 +270,7 @@ describe('TCP clients cannot hold more than their share', () => {
       let done = false;
       void closed.then(() => { done = true; });
       try {
-        await waitUntil('the agent to close a connection that never completes its message', () => (done ? true : undefined), 30_000);
+        await waitUntil('the agent to close a connection that never completes its message', () => (done ? true : undefined), PATIENCE_MS);
       } finally {
         clearInterval(drip);
         s.destroy();

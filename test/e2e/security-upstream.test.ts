@@ -11,7 +11,7 @@ import { dig } from '../helpers/dig';
 import { buildQuery, exchange } from '../helpers/dns-query';
 import { startFaultServer, type FaultServer, type ReceivedQuery } from '../helpers/fault-server';
 import { freeAddress, freePort } from '../helpers/ports';
-import { spawnChild } from '../helpers/process';
+import { PATIENCE_MS, spawnChild } from '../helpers/process';
 import { waitUntilAnswering } from '../helpers/ready';
 import { httpGet, key, parseExposition } from './observe-scrape';
 
@@ -131,7 +131,7 @@ describe('untrusted upstream replies', () => {
     const where = { address: up.address, port: up.port };
     await up.stop(); // nothing listens: the next try is refused at once
     assert.equal((await dig({ server: b, name: 'other.stale.test', timeoutSec: 5 })).status, 'SERVFAIL');
-    await b.waitForLog('upstream marked down', 10_000);
+    await b.waitForLog('upstream marked down', PATIENCE_MS);
     const silent: Socket = createSocket('udp4'); // the address answers nothing from now on: probes and tries hang
     await new Promise<void>((res) => silent.bind(where.port, where.address, () => res()));
     cleanup.push(() => new Promise((res) => silent.close(() => res(undefined))));

@@ -5,6 +5,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Netns } from './netns';
+import { PATIENCE_MS } from './process';
 
 const RELAY_JS = String.raw`
 const net = require('node:net');
@@ -26,6 +27,6 @@ export async function relayApiServer(ns: Netns, apiUrl: string, dir: string): Pr
   const bridge: Server = createServer((c) => pipeBoth(c, connect(port, '127.0.0.1')));
   await new Promise<void>((r) => bridge.listen(sock, r));
   const relay = ns.spawn('api relay', process.execPath, ['-e', RELAY_JS, '--', sock, String(port)]);
-  await relay.waitForLine(/relay ready/, 30_000);
+  await relay.waitForLine(/relay ready/, PATIENCE_MS);
   return () => new Promise<void>((r) => bridge.close(() => r()));
 }

@@ -369,7 +369,7 @@ export async function topologyVeths(node: Netns): Promise<[string, string]> {
 /** tcpdump of DNS over UDP on `dev` in `ns`, resolved once it captures. Stop it with SIGINT. */
 export async function captureDns(ns: Netns, dev: string): Promise<Child> {
   const c = ns.spawn(`tcpdump ${dev}`, 'tcpdump', ['-i', dev, '-n', '-tt', '-l', '-B', '8192', 'udp port 53']);
-  await waitUntil(`tcpdump on ${dev}`, () => (c.lines.some((l) => l.includes('listening on')) ? true : undefined), 20_000, 20);
+  await waitUntil(`tcpdump on ${dev}`, () => (c.lines.some((l) => l.includes('listening on')) ? true : undefined), PATIENCE_MS, 20);
   return c;
 }
 
