@@ -88,7 +88,7 @@ export async function checkUpstreams(ctx: DoctorContext): Promise<CheckResult> {
     const a = await ask(t.ep, t.zone === '.' ? '.' : t.zone, t.zone === '.' ? 'NS' : 'SOA', { timeoutMs: ctx.timeoutMs });
     const rcode = a.summary?.rcode;
     // The agent counts any reply to its probe as alive (src/forward/upstream.ts): a resolver that
-    // refuses ". NS" but that the agent reports healthy answers its clients' queries (issue 18).
+    // refuses ". NS" but that the agent reports healthy answers its clients' queries.
     const trusted = a.summary !== undefined && ctx.agent !== undefined && t.healthy === true;
     const ok = rcode === 'NOERROR' || rcode === 'NXDOMAIN' || trusted;
     const seen = ctx.agent && t.healthy === false ? ', marked down by the agent' : ok && trusted && rcode !== 'NOERROR' && rcode !== 'NXDOMAIN' ? ', healthy in the agent' : '';
