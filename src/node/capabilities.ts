@@ -32,9 +32,17 @@ export function bindFailureCause(message: string, status = readStatus()): string
     return `nodedns runs without CAP_NET_ADMIN (${who()}), so it could not put the address on an interface or install its firewall rules. `
       + 'Run it as root, or grant CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE (the DaemonSet adds NET_ADMIN, NET_RAW and NET_BIND_SERVICE)';
   }
-  if (/permission denied/.test(message) && hasCapability('CAP_NET_BIND_SERVICE', status) === false) {
+  if (/cannot listen on (udp|tcp) .*permission denied/.test(message) && hasCapability('CAP_NET_BIND_SERVICE', status) === false) {
     return `nodedns runs without CAP_NET_BIND_SERVICE (${who()}), which a port below 1024 (53) needs. `
       + 'Grant it (the DaemonSet adds NET_BIND_SERVICE), or use --port above 1023 for a test';
   }
   return undefined;
+}
+
+/** Why node setup cannot run here, checked before anything changes; undefined when it can (or /proc cannot tell). */
+export function setupCapabilityMissing(status = readStatus()): string | undefined {
+  if (hasCapability('CAP_NET_ADMIN', status) !== false) return undefined;
+  return `node setup (the local address and the firewall rules) needs CAP_NET_ADMIN, and nodedns runs without it (${who()}). `
+    + 'Nothing on the node was changed. Run it as root, or grant CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE '
+    + '(the DaemonSet adds NET_ADMIN, NET_RAW and NET_BIND_SERVICE), or turn node setup off (--no-setup-interface --firewall none)';
 }

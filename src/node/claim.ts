@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/types';
 import { BindError } from '../serve/listen-errors';
+import { setupCapabilityMissing } from './capabilities';
 import { OwnerLock } from './owner-lock';
 import { portHolders } from './port-holders';
 import { NodeSetup } from './setup';
@@ -21,6 +22,8 @@ export function nodeSetupOn(c: Config): boolean {
 }
 
 export async function claimNode(config: Config, log: Logger): Promise<NodeClaim> {
+  const missing = setupCapabilityMissing();
+  if (missing) throw new BindError(missing);
   const where = `${config.localIps.join(', ')} port ${config.port}`;
   const lock = await OwnerLock.acquire(config.lockFile, where);
   let node: NodeSetup | undefined;
