@@ -12,7 +12,7 @@ import { attachKubernetes } from '../kube/attach';
 import type { KubeAgent } from '../kube/integration';
 import { REASONS } from '../kube/reasons';
 import { claimNode, nodeSetupOn, type NodeClaim } from '../node/claim';
-import type { NodeSetup } from '../node/setup';
+import { NO_FALLBACK, type NodeSetup } from '../node/setup';
 import { startObservability, type Observability } from '../observe/observability';
 import { Agent } from '../serve/agent';
 import { logStart } from './log-start';
@@ -23,6 +23,10 @@ import { onStopSignals } from './signals';
 const SETTLE_MS = 150;
 
 export async function runSingle(config: Config, log: Logger): Promise<number> {
+  // a signal during the start waits for it to finish, then stops as usual: never a half-started node
+  let started!: (stop: (signal: string) => Promise<void>) => void;
+  const stopWhenStarted = new Promise<(signal: string) => Promise<void>>((r) => { started = r; });
+  onStopSignals(async (signal) => (await stopWhenStarted)(signal));
   const agent = Agent.offline({ config, log }); // validates: throws ConfigError before any change
   let claim: NodeClaim | undefined;
   let obs: Observability | undefined;
@@ -48,9 +52,10 @@ export async function runSingle(config: Config, log: Logger): Promise<number> {
   const control = await startControlServer(agent, config, log);
   const stopLoops = watchLoops(agent, log, (message) => kube.report(REASONS.loop, message, 'Warning'));
   const o = obs;
-  onStopSignals(async (signal) => {
+  started(async (signal) => {
+    const fallback = node?.hasFallback ?? false; // the cluster DNS may have come or gone since the start
     o.stopping(signal); // readiness drops first
-    log.info({ signal }, node ? 'stopping: handing DNS to the fallback, then finishing queries in flight' : 'stopping: finishing queries in flight');
+    log.info({ signal }, fallback ? 'stopping: handing DNS to the fallback, then finishing queries in flight' : 'stopping: finishing queries in flight');
     if (node) {
       await node.setServing(false);
       await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -63,7 +68,9 @@ export async function runSingle(config: Config, log: Logger): Promise<number> {
     await node?.stop();
     claim?.lock.release();
     await o.stop();
-    log.info(node ? 'stopped; the fallback rules stay in place until nodedns starts again (nodedns teardown removes them)' : 'stopped');
+    if (!node) log.info('stopped');
+    else if (fallback) log.info('stopped; the fallback rules stay in place until nodedns starts again (nodedns teardown removes them)');
+    else log.info(`stopped; ${NO_FALLBACK} until nodedns starts again`);
   });
   return new Promise<number>(() => { /* runs until a signal */ });
 }

@@ -17,7 +17,7 @@ import { podObject, startFakeApiServer, type FakeApiServer } from '../helpers/fa
 import { makeHostRoot, RESOLV_CONF, type HostRoot } from '../helpers/hostroot';
 import { NetnsLab, netnsUnavailable, spawnNodedns, type Netns, type NodednsInNs } from '../helpers/netns';
 import type { Child } from '../helpers/process';
-import { PATIENCE_MS } from '../helpers/process';
+import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const CLIENTS = join(__dirname, 'pods-clients');
 const missingTool = ['gcc', 'musl-gcc', 'go', 'getent', 'dnsmasq', 'dig'].find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
@@ -101,6 +101,13 @@ describe('real resolvers in a pod namespace: search completion off and on', { sk
     pod = await lab.add('pod');
     await lab.veth(node, `${NODE_IP}/24`, pod, `${POD_IP}/24`);
     await pod.ok('ip', ['route', 'add', 'default', 'via', NODE_IP]);
+    // glibc's AI_ADDRCONFIG asks AAAA only once the pod has a usable IPv6 address: wait until the
+    // veth's link-local address has left duplicate address detection, or the first lookups send A alone
+    await waitUntil('the pod\'s IPv6 link-local address, out of DAD', async () => {
+      const all = await pod.ok('ip', ['-6', '-o', 'addr', 'show', 'scope', 'link']);
+      const tentative = await pod.ok('ip', ['-6', '-o', 'addr', 'show', 'tentative']);
+      return all.includes('fe80::') && tentative.trim() === '' ? true : undefined;
+    }, PATIENCE_MS, 100);
     await node.ok('ip', ['addr', 'add', `${UPSTREAM_IP}/32`, 'dev', 'lo']);
     closeBridge = await relayApiServer(node, api.url, dir);
     upstream = node.spawn('upstream (dnsmasq)', 'dnsmasq', [

@@ -119,9 +119,10 @@ describe('every command the README shows works as written', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  /** The README's node address and ports become the test agent's; dig gets the port when it is not 53. */
+  /** The README's node address and ports (metrics: the default 127.0.0.1:9253) become the test agent's; dig gets the port when it is not 53. */
   const here = (cmd: string) => {
-    let c = cmd.split(`${LOCAL_IP}:8080`).join(`${ip}:${healthPort}`).split(`${LOCAL_IP}:9253`).join(`${ip}:${metricsPort}`);
+    let c = cmd.split(`${LOCAL_IP}:8080`).join(`${ip}:${healthPort}`).split(`${LOCAL_IP}:9253`).join(`${ip}:${metricsPort}`)
+      .split('127.0.0.1:9253').join(`${ip}:${metricsPort}`);
     c = c.split(LOCAL_IP).join(ip);
     if (port !== 53) c = c.replace(/\bdig @/g, `dig -p ${port} @`);
     return c;

@@ -125,8 +125,8 @@ describe('TCP clients cannot hold more than their share', () => {
         'www.f.test': [{ type: 'A', data: '192.0.2.5', ttl: 300 }],
       },
       handler: (q) => {
-        if (q.name.startsWith('miss')) return { answers: [{ name: q.name, type: 'A', ttl: 60, data: '192.0.2.7' }], delayMs: 300 };
-        if (q.name.startsWith('bigmiss')) return { answers: [{ name: q.name, type: 'TXT', ttl: 60, data: BIG_TXT }], delayMs: 500 };
+        if (q.name.toLowerCase().startsWith('miss')) return { answers: [{ name: q.name, type: 'A', ttl: 60, data: '192.0.2.7' }], delayMs: 300 };
+        if (q.name.toLowerCase().startsWith('bigmiss')) return { answers: [{ name: q.name, type: 'TXT', ttl: 60, data: BIG_TXT }], delayMs: 500 };
         return undefined;
       },
     });
