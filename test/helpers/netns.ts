@@ -5,6 +5,7 @@
 // not even their creation touches the root namespace.
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PATIENCE_MS, spawnChild, waitUntil, type Child, type SpawnChildOptions } from './process';
@@ -119,6 +120,7 @@ export class NetnsLab {
         try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
       }
       await execCmd('ip', ['netns', 'del', ns.name]);
+      rmSync(lockFileFor(ns), { force: true }); // left by a nodedns that was killed
     }
     this.spaces = [];
   }
