@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI } from '../helpers/agent';
 import {
-  NetnsLab, TOPO, netnsUnavailable, nodeTopology, parseDnsperf, spawnNodedns, startClusterDns, startProbe,
+  NetnsLab, TOPO, topologyWithClusterDns, netnsUnavailable, parseDnsperf, spawnNodedns, startProbe,
   type NodeTopology,
 } from '../helpers/netns';
-import { PATIENCE_MS, waitUntil } from '../helpers/process';
 
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`);
 const L = TOPO.localIp;
@@ -30,9 +29,7 @@ for (const flag of ['iptables', 'nftables']) {
 
     before(async () => {
       writeFileSync(queries, ['svc.cluster.local A', 'who.test TXT', 'svc.cluster.local AAAA', 'nx.cluster.local A'].join('\n') + '\n');
-      t = await nodeTopology(lab, { routableServiceIp: true });
-      startClusterDns(t.dns, [TOPO.serviceIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-      await waitUntil('the cluster DNS', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), PATIENCE_MS, 100);
+      t = await topologyWithClusterDns(lab);
     });
     after(async () => {
       await lab.cleanup();

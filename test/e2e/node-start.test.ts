@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI } from '../helpers/agent';
 import {
-  NetnsLab, TOPO, lockFileFor, netnsUnavailable, nodeTopology, parseDnsperf, spawnNodedns, startClusterDns, startProbe,
+  NetnsLab, TOPO, topologyWithClusterDns, lockFileFor, netnsUnavailable, parseDnsperf, spawnNodedns, startProbe,
   type Netns, type NodeTopology,
 } from '../helpers/netns';
 import { PATIENCE_MS, waitUntil } from '../helpers/process';
@@ -66,9 +66,7 @@ for (const flag of ['iptables', 'nftables']) {
       writeFileSync(queries, ['svc.cluster.local A', 'who.test TXT', 'svc.cluster.local AAAA', 'nx.cluster.local A'].join('\n') + '\n');
       mkdirSync(join(stubRoot, 'etc'), { recursive: true });
       writeFileSync(join(stubRoot, 'etc', 'resolv.conf'), 'nameserver 127.0.0.53\noptions edns0 trust-ad\n');
-      t = await nodeTopology(lab, { routableServiceIp: true });
-      startClusterDns(t.dns, [TOPO.serviceIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
-      await waitUntil('the cluster DNS', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), PATIENCE_MS, 100);
+      t = await topologyWithClusterDns(lab);
     });
     after(async () => {
       await lab.cleanup();

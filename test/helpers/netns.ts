@@ -401,3 +401,11 @@ export function firstQuery(lines: string[], client: string, server: string): num
   }
   return undefined;
 }
+
+/** nodeTopology (Service address routable) with the cluster DNS behind it, answering from the pod. */
+export async function topologyWithClusterDns(lab: NetnsLab): Promise<NodeTopology> {
+  const t = await nodeTopology(lab, { routableServiceIp: true });
+  startClusterDns(t.dns, [TOPO.serviceIp], { records: { 'svc.cluster.local': '10.0.0.1' }, who: 'clusterdns' });
+  await waitUntil('the cluster DNS', async () => ((await t.pod.exec('dig', ['+short', '+time=1', '+tries=1', `@${TOPO.serviceIp}`, 'who.test', 'TXT'])).stdout.includes('clusterdns') ? true : undefined), PATIENCE_MS, 100);
+  return t;
+}
