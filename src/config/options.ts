@@ -164,7 +164,7 @@ export const OPTIONS: Option[] = [
     } },
   { name: 'firewall', def: 'auto', help: 'auto, iptables, nftables or none',
     apply: (c, r) => { c.firewall = v.parseChoice<FirewallMode>(str(r), FIREWALLS); } },
-  { name: 'sync-interval', def: '10s', help: 'how often addresses and rules are checked and repaired',
+  { name: 'sync-interval', def: '10s', help: 'how often addresses and rules are checked and repaired (the rules are read again only when the nf_tables generation changed, or every time while legacy iptables tables exist)',
     apply: (c, r) => { c.syncIntervalMs = millis(r); } },
   { name: 'workers', def: '1', help: 'serving processes (1: one process serves, owns the rules and talks to the API; N>1: a supervisor and N workers)',
     apply: (c, r) => { c.workers = int(1, 64)(r); } },

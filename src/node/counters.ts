@@ -20,8 +20,15 @@ export interface SetupErrors {
   nftables: number;
 }
 
+/** Firewall passes of the resync, by what they did. */
+export interface FirewallSyncs {
+  full: number; // the rules read with iptables-save / nft (and repaired if needed)
+  skipped: number; // the nf_tables generation unchanged since the last full sync: nothing to read
+}
+
 export interface NodeCounters {
   ruleRepairs: RuleRepairs;
+  firewallSyncs: FirewallSyncs;
   setupErrors: SetupErrors;
   /** 1 while the NOTRACK rules are in place (nodedns gets the traffic), 0 while the fallback does */
   notrackInstalled: number;
@@ -31,13 +38,14 @@ export interface NodeCounters {
   workerRestarts: number;
   /** workers currently serving */
   workersReady: number;
-  /** seconds since the epoch of the last completed resync, 0 = none yet */
+  /** seconds since the epoch of the last completed resync (a skipped firewall pass counts: the generation verified it), 0 = none yet */
   lastSyncTime: number;
 }
 
 export function emptyCounters(): NodeCounters {
   return {
     ruleRepairs: { interface: 0, address: 0, notrack: 0, base: 0, fallback: 0 },
+    firewallSyncs: { full: 0, skipped: 0 },
     setupErrors: { interface_add: 0, interface_check: 0, iptables: 0, iptables_lock: 0, nftables: 0 },
     notrackInstalled: 0,
     fallbackActivations: 0,

@@ -2,7 +2,9 @@
 // and the resync loop that keeps both in place. `serving` says whether the NOTRACK rules
 // belong in place (nodedns serves) or not (the fallback should take the traffic).
 // Changes go through one queue, so syncs never overlap; only the removal of NOTRACK skips
-// ahead (it cannot wait) and runs again after whatever was queued before it.
+// ahead (it cannot wait) and runs again after whatever was queued before it. A tick of the
+// loop runs the firewall tools only when the nf_tables generation moved since the last
+// full sync (firewall/generation.ts); every other sync reads the rules.
 //
 // A start is a transaction: create() only reads; claimInterface() adds the addresses the
 // sockets need; begin() writes the rules once the sockets are bound. undo() takes back
@@ -12,6 +14,7 @@ import type { Config, Endpoint } from '../config/types';
 import { nodeCounters, type RuleRepairs } from './counters';
 import { runCommand, type Runner } from './exec';
 import { Firewall, FirewallError, type FirewallInputs } from './firewall/firewall';
+import { rulesetGeneration, type Generation } from './firewall/generation';
 import { describeTarget, type RuleSet } from './firewall/rules';
 import { LocalInterface, type AddedParts } from './interface';
 
@@ -39,6 +42,12 @@ export class NodeSetup {
   /** sets and interface pieces confirmed in place by the last sync: a later loss is a repair */
   private verified = new Set<RuleSet | 'interface'>();
   private lastTargets = '';
+  /**
+   * The nf_tables generation read at the start of the last successful full firewall sync,
+   * and what that sync wanted. A tick that finds both the same skips the tools.
+   */
+  private unchanged: { generation: number; wanted: string } | undefined;
+  private whyFull = '';
   private clusterDns: Endpoint[];
   private stopped = false;
   /** what the last sync could not put in place, in words (empty = complete) */
@@ -192,7 +201,7 @@ export class NodeSetup {
     });
   }
 
-  /** One check-and-repair pass (also what the loop runs). */
+  /** One check-and-repair pass that reads every rule. */
   resync(): Promise<void> {
     return this.enqueue(() => this.syncNow());
   }
@@ -219,15 +228,16 @@ export class NodeSetup {
     if (this.timer) clearTimeout(this.timer);
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      void this.resync().finally(() => this.schedule());
+      void this.enqueue(() => this.syncNow(true)).finally(() => this.schedule());
     }, this.config.syncIntervalMs);
     this.timer.unref();
   }
 
-  private async syncNow(): Promise<void> {
+  /** tick: the loop's pass, which may skip the firewall tools when nf_tables says nothing changed */
+  private async syncNow(tick = false): Promise<void> {
     const problems: string[] = [];
     if (this.iface) await this.syncInterface(problems);
-    if (this.firewall) await this.syncFirewall(problems);
+    if (this.firewall) await this.syncFirewall(problems, tick);
     this.problems = problems;
     nodeCounters.lastSyncTime = Date.now() / 1000;
   }
@@ -254,10 +264,21 @@ export class NodeSetup {
     }
   }
 
-  private async syncFirewall(problems: string[]): Promise<void> {
+  private async syncFirewall(problems: string[], tick: boolean): Promise<void> {
     const fw = this.firewall!;
+    const inputs = firewallInputs(this.config, this.clusterDns);
+    const wanted = JSON.stringify([inputs, this.serving, fw.steering]);
+    // Read before the rules: a change that races this sync shows as a new generation next tick.
+    const gen = await rulesetGeneration();
+    if (tick && 'id' in gen && this.unchanged?.generation === gen.id && this.unchanged.wanted === wanted) {
+      nodeCounters.firewallSyncs.skipped++;
+      return;
+    }
+    this.unchanged = undefined;
+    this.noteWhyFull(gen);
+    nodeCounters.firewallSyncs.full++;
     try {
-      const r = await fw.sync(firewallInputs(this.config, this.clusterDns), this.serving);
+      const r = await fw.sync(inputs, this.serving);
       const targets = JSON.stringify(r.fallback);
       const targetChanged = targets !== this.lastTargets && this.lastTargets !== '';
       this.lastTargets = targets;
@@ -273,11 +294,21 @@ export class NodeSetup {
         this.verified.add('notrack');
         nodeCounters.notrackInstalled = 1;
       }
+      if ('id' in gen) this.unchanged = { generation: gen.id, wanted };
     } catch (e) {
       this.countError(e);
       problems.push(`firewall: ${(e as Error).message}`);
       this.log.error({ err: (e as Error).message }, `firewall sync failed: ${(e as Error).message}`);
     }
+  }
+
+  /** Says once (per reason) why every tick runs the firewall tools: it explains the CPU they take. */
+  private noteWhyFull(gen: Generation): void {
+    const why = 'unknown' in gen ? gen.unknown : '';
+    if (why === this.whyFull) return;
+    this.whyFull = why;
+    if (why) this.log.info({ reason: why }, `every resync reads the firewall rules with the tools: ${why}`);
+    else this.log.info('resyncs read the firewall rules only when the nf_tables generation changed');
   }
 
   private bump(what: keyof RuleRepairs): void {

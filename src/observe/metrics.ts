@@ -147,6 +147,8 @@ function definitions(server: string): [string, string, 'counter' | 'gauge' | 'hi
       (v) => one(v.node.fallbackActivations)],
     ['nodedns_rule_repairs_total', 'Node setup found missing and put back by the resync, by what was repaired.', 'counter',
       (v) => Object.entries(v.node.ruleRepairs).map(([what, n]) => ({ labels: { what }, value: n }))],
+    ['nodedns_firewall_syncs_total', 'Firewall passes of the resync: full (rules read with iptables-save / nft), skipped (nf_tables generation unchanged since the last full one).', 'counter',
+      (v) => Object.entries(v.node.firewallSyncs).map(([kind, n]) => ({ labels: { kind }, value: n }))],
     ['nodedns_last_sync_timestamp_seconds', 'When the last node setup resync completed (Unix time; 0 = none yet).', 'gauge',
       (v) => one(v.node.lastSyncTime)],
     ['nodedns_worker_restarts_total', 'Worker processes restarted after they died.', 'counter', (v) => one(v.node.workerRestarts)],

@@ -238,13 +238,14 @@ export function lockFileFor(ns: Netns): string {
   return join(tmpdir(), `${ns.name}.owner.sock`);
 }
 
-/** `node dist/cli.js <args>` inside `ns`, JSON log lines parsed. */
-export function spawnNodedns(ns: Netns, cli: string, args: string[], label = 'nodedns'): NodednsInNs {
+/** `node dist/cli.js <args>` inside `ns`, JSON log lines parsed; `env` replaces the environment (e.g. a PATH with shims). */
+export function spawnNodedns(ns: Netns, cli: string, args: string[], label = 'nodedns', env?: NodeJS.ProcessEnv): NodednsInNs {
   // one lock per node namespace, never the machine's own /run/nodedns
   if (args[0] === 'run' && !args.includes('--lock-file')) args = [...args, '--lock-file', lockFileFor(ns)];
   const logs: LogLine[] = [];
   const watchers = new Set<(l: LogLine) => void>();
   const child = ns.spawn(label, process.execPath, [cli, ...args], {
+    env,
     onLine(line) {
       if (!line.startsWith('{')) return;
       try {
