@@ -57,6 +57,28 @@ describe('cache entries', () => {
     assert.equal(makeEntry(response('a.example', { tc: true, answers: [A('a.example', 300)] }), qnameEnd('a.example'), POLICY, 0)!.ttl, 0);
   });
 });
+  it('keeps an answer\'s bytes apart from short-lived buffers, so that a cached answer pins no garbage', () => {
+    const entries = [];
+    const transient = new Set<ArrayBufferLike>();
+    for (let i = 0; i < 200; i++) {
+      const name = `n${i}.example`;
+      transient.add(Buffer.allocUnsafe(120).buffer); // what a server cuts from Node's pool between misses: replies, queries
+      entries.push(makeEntry(response(name, { answers: [A(name, 300)] }), qnameEnd(name), { ...POLICY, successCap: 3600 }, 0)!);
+      transient.add(Buffer.allocUnsafe(120).buffer);
+    }
+    for (const e of entries) assert.ok(!transient.has(e.wire.buffer), 'an entry shares its memory with a short-lived buffer from Node\'s pool');
+    const slabs = new Set(entries.map((e) => e.wire.buffer));
+    assert.ok(slabs.size <= 2, `200 answers of ~40 bytes spread over ${slabs.size} slabs`);
+  });
+
+  it('stores the capped TTLs in the answer\'s bytes and counts them down from there', () => {
+    // each record at most the entry's TTL (the smallest, 20), and the cap (30)
+    const e = makeEntry(response('t.example', { answers: [A('t.example', 300), A('t.example', 20, '192.0.2.2')] }), qnameEnd('t.example'), POLICY, 0)!;
+    assert.deepEqual(e.ttlOffsets.map((o) => e.wire.readUInt32BE(o)), [20, 20]);
+    const out = dnsPacket.decode(render(e, query('t.example'), scanQuery(query('t.example')), 12_000, 512));
+    assert.deepEqual(out.answers!.map((a) => a.ttl), [8, 8]);
+  });
+
 
 describe('render (the hit path)', () => {
   const e = makeEntry(response('www.example.com', { answers: [A('www.example.com', 300)] }), qnameEnd('www.example.com'), POLICY, 1_000_000)!;

@@ -2,15 +2,15 @@
 // serving it is a copy plus a few byte writes.
 import { AA, HEADER_LEN, RA, RCODE } from '../wire/constants';
 import { walkResponse } from '../wire/response';
+import { arenaBytes } from './wire-arena';
 
 export interface Entry {
-  wire: Buffer; // ID 0, AA cleared, OPT removed; TTL fields as the upstream sent them
+  wire: Buffer; // ID 0, AA cleared, OPT removed; each record's TTL field capped (what a reply counts down from)
   qnameEnd: number;
   arcount: number;
-  // Plain arrays of small integers: a typed array costs ~100 bytes more per entry.
+  // A plain array of small integers: a typed array costs ~100 bytes more per entry.
   ttlOffsets: number[];
   nameOffsets: number[]; // owner names spelled out as the question name: get the client's spelling too
-  ttls: number[]; // per record, already capped at `ttl`
   ttl: number; // seconds the entry is fresh (0: serve once, never store)
   storedAt: number; // ms, wall clock (survives a restart through the cache file)
   expiresAt: number; // ms
@@ -36,8 +36,8 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
   const questionEnd = qnameEnd + 4;
   const shape = walkResponse(response, questionEnd);
   if (!shape) return undefined;
-  // From Node's shared slab pool: a buffer of its own would cost ~400 bytes more per entry.
-  const wire = Buffer.allocUnsafe(shape.cutAt);
+  // A buffer of its own would cost ~400 bytes more per entry; src/cache/wire-arena.ts says why not Node's pool.
+  const wire = arenaBytes(shape.cutAt);
   response.copy(wire, 0, 0, shape.cutAt);
   wire[0] = 0;
   wire[1] = 0;
@@ -62,10 +62,12 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
   // An answer served once without being cached (truncated, no SOA, REFUSED…) gets the caps a cached one would.
   const positive = rcode === RCODE.NOERROR && shape.answers > 0;
   const cap = ttl > 0 || (positive && !shape.truncated) ? ttl : positive ? policy.successCap : policy.denialCap;
-  // Exact-size copies: the arrays push() grew keep spare capacity, and an entry lives long.
-  const ttls = shape.ttls.map((t) => Math.min(t, cap));
+  // The capped TTLs go into the copy's TTL fields: one array fewer per entry.
+  const offs = shape.ttlOffsets;
+  for (let i = 0; i < offs.length; i++) wire.writeUInt32BE(Math.min(shape.ttls[i], cap), offs[i]);
   return {
-    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: shape.ttlOffsets.slice(), ttls,
+    // Exact-size copies: the arrays push() grew keep spare capacity, and an entry lives long.
+    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: offs.slice(),
     nameOffsets: shape.nameCopies.length > 0 ? shape.nameCopies.slice() : NONE, ttl, storedAt: now, expiresAt: now + ttl * 1000,
     rcode, negative, hits: 0, prefetching: false,
   };

@@ -50,14 +50,15 @@ function personalise(out: Buffer, e: Entry, query: Buffer, q: Query, now: number
     for (let i = HEADER_LEN, o = nameOffs[n]; i < qEnd; i++, o++) out[o] = query[i];
   }
   const offs = e.ttlOffsets;
-  const ttls = e.ttls;
   if (stale) {
     for (let i = 0; i < records; i++) writeTtl(out, offs[i], STALE_TTL);
   } else {
     const elapsed = ((now - e.storedAt) / 1000) | 0;
+    const w = e.wire; // its TTL fields hold the capped TTLs (below 2^31: RFC 2181 §8)
     for (let i = 0; i < records; i++) {
-      const t = ttls[i] - elapsed;
-      writeTtl(out, offs[i], t > 0 ? t : 0);
+      const o = offs[i];
+      const t = ((w[o] << 24) | (w[o + 1] << 16) | (w[o + 2] << 8) | w[o + 3]) - elapsed;
+      writeTtl(out, o, t > 0 ? t : 0);
     }
   }
 }

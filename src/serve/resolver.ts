@@ -45,7 +45,7 @@ export function failureEntry(question: Buffer, rcode: number): Entry {
   wire.writeUInt16BE(1, 4);
   question.copy(wire, HEADER_LEN);
   return {
-    wire, qnameEnd: wire.length - 4, arcount: 0, ttlOffsets: [], nameOffsets: [], ttls: [], ttl: 0,
+    wire, qnameEnd: wire.length - 4, arcount: 0, ttlOffsets: [], nameOffsets: [], ttl: 0,
     storedAt: 0, expiresAt: 0, rcode, negative: true, hits: 0, prefetching: false,
   };
 }
