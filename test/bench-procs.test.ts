@@ -1,14 +1,16 @@
 // The benchmark stops everything it starts: children, their children, and what a killed run left.
 // Also the /proc readings behind the RSS and CPU columns.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  cpuBusyTicks, cpuStealTicks, memoryOf, processTree, Processes, reapOrphans, REGISTRY_DIR, statCpuTicks, statusKiB,
+  CLK_TCK, cpuBusyTicks, cpuStealTicks, cpuTicksOf, memoryOf, processTree, Processes, reapOrphans, REGISTRY_DIR, statCpuTicks,
+  statReapedChildTicks, statusKiB,
 } from '../scripts/bench/procs';
+import { NetnsLab, netnsUnavailable } from './helpers/netns';
 
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -34,6 +36,30 @@ describe('bench /proc readings', () => {
   it('reads utime+stime even when the command name has spaces and parentheses', () => {
     const stat = '1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 5 1000 200';
     assert.equal(statCpuTicks(stat), 325);
+  });
+
+  it('reads cutime+cstime: the CPU of the children a process reaped', () => {
+    const stat = '1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 40 2 20 0 1 0 5 1000 200';
+    assert.equal(statReapedChildTicks(stat), 42);
+  });
+
+  it('counts in a process tree\'s CPU the children that ran and were reaped between two samples, and not their memory', async (t) => {
+    // sh waits 0.5 s, runs a busy child (a second of CPU) and reaps it: the CPU is the child's,
+    // sh's own utime stays near 0, so only cutime can account for it
+    const sh = spawn('sh', ['-c', `sleep 0.5; ${process.execPath} -e 'const t = Date.now(); while (Date.now() - t < 1000);'; sleep 60`], { stdio: 'ignore' });
+    t.after(() => sh.kill('SIGKILL'));
+    await waitFor(() => processTree(sh.pid!).length >= 2); // the first sleep
+    const before = cpuTicksOf(sh.pid!);
+    const exe = (pid: number) => fs.readlinkSync(`/proc/${pid}/exe`);
+    await waitFor(() => processTree(sh.pid!).some((p) => { try { return exe(p) === fs.realpathSync(process.execPath); } catch { return false; } }));
+    const withChild = memoryOf(sh.pid!);
+    const shOnly = memoryOf(sh.pid!, { sameExecutable: true });
+    assert.equal(shOnly.processes, 1, 'only sh runs sh');
+    assert.ok(withChild.processes >= 2 && withChild.rssKiB > shOnly.rssKiB, `${JSON.stringify(withChild)} vs ${JSON.stringify(shOnly)}`);
+    await waitFor(() => statReapedChildTicks(fs.readFileSync(`/proc/${sh.pid}/stat`, 'utf8')) > 0, 10_000);
+    const ticks = cpuTicksOf(sh.pid!) - before;
+    assert.ok(statCpuTicks(fs.readFileSync(`/proc/${sh.pid}/stat`, 'utf8')) < 10, 'sh itself hardly ran');
+    assert.ok(ticks >= 0.8 * CLK_TCK, `the child's second of CPU is counted: ${ticks} ticks`);
   });
 
   it('reads the steal ticks of one CPU (what the hypervisor took from it)', () => {
@@ -101,5 +127,37 @@ describe('bench process control', () => {
     await waitFor(() => !alive(orphan.pid!) || fs.readFileSync(`/proc/${orphan.pid}/stat`, 'utf8').includes(') Z'));
     assert.ok(alive(bystander.pid!), 'an unrelated process with a recorded pid is not touched');
     assert.equal(fs.existsSync(path.join(REGISTRY_DIR, `${deadOwner.pid}.txt`)), false);
+  });
+
+  it('deletes the network namespaces it created, with what runs in them: at the end, and after a SIGKILL by the next run', { skip: netnsUnavailable() }, async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-procs-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const exists = (name: string) => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').some((l) => l.split(' ')[0] === name);
+    const procs = new Processes(dir);
+    const lab = new NetnsLab((name) => procs.adoptNetns(name));
+    t.after(() => lab.cleanup());
+    const ns = await lab.add('procs');
+    const inside = procs.spawn('inside', 'ip', ['netns', 'exec', ns.name, 'sleep', '60']);
+    const registry = path.join(REGISTRY_DIR, `${process.pid}.txt`);
+    assert.ok(fs.readFileSync(registry, 'utf8').includes(`netns\t${JSON.stringify(ns.name)}`));
+    procs.killAllSync();
+    assert.equal(exists(ns.name), false, 'deleted at the end');
+    await waitFor(() => !alive(inside.pid) || fs.readFileSync(`/proc/${inside.pid}/stat`, 'utf8').includes(') Z'));
+
+    // a run killed with SIGKILL: its registry names a namespace with a sleep inside
+    const left = await lab.add('left');
+    const sleeper = spawn('ip', ['netns', 'exec', left.name, 'sleep', '60'], { detached: true, stdio: 'ignore' });
+    t.after(() => { try { process.kill(sleeper.pid!, 'SIGKILL'); } catch { /* gone */ } });
+    await waitFor(() => spawnSync('ip', ['netns', 'pids', left.name], { encoding: 'utf8' }).stdout.trim() !== '');
+    const deadOwner = spawn('true');
+    await new Promise((r) => deadOwner.on('exit', r));
+    fs.writeFileSync(path.join(REGISTRY_DIR, `${deadOwner.pid}.txt`), `netns\t${JSON.stringify(left.name)}\n` +
+      // never a namespace this benchmark does not name its own way
+      `netns\t${JSON.stringify('not-ours')}\n`);
+    const reaped = reapOrphans();
+    assert.ok(reaped.includes(`network namespace ${left.name}`), reaped.join('; '));
+    assert.equal(reaped.length, 1, reaped.join('; '));
+    assert.equal(exists(left.name), false);
+    await waitFor(() => !alive(sleeper.pid!) || fs.readFileSync(`/proc/${sleeper.pid}/stat`, 'utf8').includes(') Z'));
   });
 });

@@ -48,7 +48,7 @@ function results(over: Partial<Results> = {}): Results {
 function footprint(over: Partial<Footprint> = {}): Footprint {
   return {
     command: 'node dist/cli.js run --kube-api', processes: 1, idleMiB: 72, fullMiB: 96, peakMiB: 97, positive: 10_000, negative: 10_000,
-    idleCpuS: 60, idleCpuPct: 0.49, apiRequests: 3, ...over,
+    idleCpuS: 60, idleCpuPct: 0.49, apiRequests: 3, nodeSetup: { on: true, netns: 'ndt-x-node', firewall: 'iptables-nft' }, ...over,
   };
 }
 
@@ -72,6 +72,20 @@ describe('bench targets', () => {
       metricsCost: { offQps: [100], onQps: [94.9], costPercent: 5.1, offQpsPerCpu: [100], onQpsPerCpu: [99], costPerCpuPercent: 1 },
     });
     assert.deepEqual(verdicts(worse), ['MISS', 'n/a', 'n/a', 'MISS', 'MISS', 'MISS', 'MISS', 'MISS']);
+  });
+
+  it('says how node setup ran in the at-rest lines and section: on in a namespace, or OFF and why', () => {
+    const on = results({ footprint: footprint({ nodeSetup: { on: true, netns: 'ndt-x-node', firewall: 'iptables-nft' } }) });
+    for (const prefix of ['memory idle', 'memory full', 'idle CPU']) {
+      assert.match(target(on, prefix).measured, /node setup on \(iptables-nft\), in a network namespace/, prefix);
+    }
+    assert.match(renderMarkdown(on), /## nodedns at rest, as a DaemonSet runs it \(defaults, node setup on \(iptables-nft\), in a network namespace, Kubernetes API on\)/);
+    assert.doesNotMatch(renderMarkdown(on), /Node setup was off/);
+    const off = results({ footprint: footprint({ nodeSetup: { on: false, why: 'network namespace tests need root' } }) });
+    assert.match(target(off, 'memory idle').measured, /node setup OFF/);
+    assert.match(renderMarkdown(off), /\*\*Node setup was off\*\* \(network namespace tests need root\): the budget is for node setup on/);
+    // results from before the at-rest part ran with node setup on
+    assert.match(target(results({ footprint: footprint({ nodeSetup: undefined }) }), 'idle CPU').measured, /node setup off\)/);
   });
 
   it('says n/a, never PASS, for what was not measured', () => {
@@ -105,10 +119,10 @@ describe('bench table', () => {
     assert.match(md, /\| ceiling \| 100,000 \| 1\.00 \| 0\.90 \|/);
     assert.match(md, /\| mixed: nodedns QPS ≥ 0\.90 × forwarder \(fresh port per miss\) \| 0\.90 × forwarder \(per CPU-second 0\.90\) \| MISS \|/);
     assert.match(md, /\| unbound \| 16\.0 \| 26\.3 \| 26\.3 \| 513 \|/);
-    assert.match(md, /## nodedns at rest, as a DaemonSet runs it \(defaults, Kubernetes API on\)\n\n`node dist\/cli\.js run --kube-api`/);
+    assert.match(md, /## nodedns at rest, as a DaemonSet runs it \(defaults, node setup on \(iptables-nft\), in a network namespace, Kubernetes API on\)\n\nIn network namespaces the benchmark creates and deletes: .*`node dist\/cli\.js run --kube-api`/);
     assert.match(md, /\| 1 \| 72\.0 \| 96\.0 \| 97\.0 \| 0\.49 \| 60 s \|/);
-    assert.match(md, /\| memory idle: RSS of every nodedns process ≤ 72 MiB at defaults \| 72\.0 MiB \(1 process, Kubernetes API on\) \| PASS \|/);
-    assert.match(md, /\| idle CPU: < 0\.5 % of a core with no queries \| 0\.49 % over 60 s \| PASS \|/);
+    assert.match(md, /\| memory idle: RSS of every nodedns process ≤ 72 MiB at defaults, node setup on \| 72\.0 MiB \(1 process, node setup on \(iptables-nft\), in a network namespace, Kubernetes API on\) \| PASS \|/);
+    assert.match(md, /\| idle CPU: < 0\.5 % of a core with no queries, node setup on \| 0\.49 % over 60 s \(node setup on \(iptables-nft\), in a network namespace\) \| PASS \|/);
     assert.doesNotMatch(md, /busy machine/);
     // nodedns first, then peers, then the ceiling
     const hits = md.slice(md.indexOf('## cache hits'), md.indexOf('## mixed'));
@@ -184,7 +198,8 @@ describe('bench options', () => {
     assert.equal(resultsName(parseBenchArgs([])), 'latest');
     assert.equal(resultsName(parseBenchArgs(['--rounds', '5', '--duration', '10'])), 'latest', 'longer is still full');
     assert.equal(resultsName(parseBenchArgs(['--quick'])), 'quick');
-    for (const part of [['--servers', 'nodedns,ceiling'], ['--workloads', 'hits'], ['--no-memory'], ['--no-fixed-rate'], ['--no-metrics-cost'], ['--no-together']]) {
+    for (const part of [['--servers', 'nodedns,ceiling'], ['--workloads', 'hits'], ['--no-memory'], ['--no-fixed-rate'], ['--no-metrics-cost'], ['--no-together'],
+      ['--at-rest-only'], ['--at-rest-setup-off']]) {
       assert.equal(resultsName(parseBenchArgs(part)), 'partial', part.join(' '));
     }
   });
@@ -197,6 +212,7 @@ describe('bench options', () => {
     assert.throws(() => parseBenchArgs(['--duration', '0']), /--duration needs a whole number ≥ 1/);
     assert.throws(() => parseBenchArgs(['--duration', '120']), /at most 60 s/);
     assert.throws(() => parseBenchArgs(['--bogus']), /unknown option "--bogus"/);
+    assert.throws(() => parseBenchArgs(['--at-rest-only', '--no-memory']), /leave nothing to measure/);
   });
 });
 

@@ -1,11 +1,12 @@
 // scripts/bench/run.sh end to end, kept short (1-second runs, two servers): it writes the
 // table, and it leaves no process behind, whether it finishes or is interrupted with Ctrl-C.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { netnsUnavailable } from './helpers/netns';
 
 const REPO = path.resolve(__dirname, '..');
 const alive = (pid: number) => { try { process.kill(pid, 0); return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'); } catch { return false; } };
@@ -131,8 +132,15 @@ describe('make bench (scripts/bench/run.sh)', () => {
     assert.equal(r.code, 0, r.out);
     const json = JSON.parse(fs.readFileSync(path.join(out, 'quick.json'), 'utf8'));
     const f = json.footprint;
-    assert.equal(f.processes, 1, 'node setup off: one process');
+    assert.equal(f.processes, 1, 'one nodedns process at defaults');
     assert.match(f.command, /--kube-api --kubeconfig <in-test API server>/);
+    if (netnsUnavailable()) {
+      assert.equal(f.nodeSetup.on, false);
+      assert.ok(json.notes.some((n: string) => n.includes('node setup OFF')), 'a run without namespaces says so');
+    } else {
+      assert.equal(f.nodeSetup.on, true, JSON.stringify(f.nodeSetup));
+      assert.match(f.command, /^ip netns exec <node namespace> node /);
+    }
     assert.ok(f.idleMiB > 20 && f.fullMiB > f.idleMiB, `idle ${f.idleMiB} MiB, full ${f.fullMiB} MiB`);
     // both caches (9,984 each at defaults) filled: most of the 10,000 + 10,000 answers came back
     assert.ok(f.positive > 9_000 && f.negative > 9_000, `${f.positive} NOERROR, ${f.negative} NXDOMAIN`);
@@ -147,6 +155,22 @@ describe('make bench (scripts/bench/run.sh)', () => {
     assert.equal(startedPids(r.out).length, 4, 'nodedns and dnsmasq measured, then each started afresh for the typical rate');
     assert.ok(startedPids(r.out).every((p) => !alive(p)), 'servers stopped');
     assert.deepEqual(benchProcesses(/work dir (\S+)/.exec(r.out)![1]), [], 'the footprint nodedns stopped too');
+  });
+
+  it('says so, never silently, when nodedns at rest runs with node setup off', async (t) => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-run-'));
+    t.after(() => fs.rmSync(out, { recursive: true, force: true }));
+    // what a machine without network namespaces gets; --at-rest-setup-off asks for it anywhere
+    const r = await runBench(['--quick', '--at-rest-only', '--at-rest-setup-off', '--idle', '2', '--out', out]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /nodedns footprint: node setup OFF \(asked for with --at-rest-setup-off\)/);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'quick.json'), 'utf8'));
+    assert.deepEqual(json.footprint.nodeSetup, { on: false, why: 'asked for with --at-rest-setup-off' });
+    assert.match(json.footprint.command, /^node --max-semi-space-size=2 dist\/cli\.js run --local-ip 127\.0\.77\.3 --port \d+ --no-setup-interface --firewall none /);
+    assert.ok(json.notes.some((n: string) => n.startsWith('nodedns at rest was measured with node setup OFF')), json.notes.join('\n'));
+    const md = fs.readFileSync(path.join(out, 'quick.md'), 'utf8');
+    assert.match(md, /## nodedns at rest, as a DaemonSet runs it \(defaults, node setup OFF, Kubernetes API on\)\n\n\*\*Node setup was off\*\*/);
+    assert.match(md, /\| memory idle: [^|]+\| [\d.]+ MiB \(1 process, node setup OFF, Kubernetes API on\) \|/);
   });
 
   it('stops every process it started on Ctrl-C (SIGINT)', async (t) => {
@@ -173,5 +197,61 @@ describe('make bench (scripts/bench/run.sh)', () => {
     assert.deepEqual(benchProcesses(workDir), [], 'no knotd, dnsmasq or dnsperf left');
     assert.ok(startedPids(r.out).every((p) => !alive(p)));
     assert.equal(fs.existsSync(path.join(out, 'latest.md')), false, 'no results from an interrupted run');
+  });
+});
+
+// The at-rest part as the budget names it: node setup on, in network namespaces the
+// benchmark creates, and deletes again whether it finishes or is interrupted, leaving the
+// machine's own namespace as it was.
+describe('make bench: nodedns at rest with node setup on (network namespaces)', { skip: netnsUnavailable() }, () => {
+  const rootNetwork = () => ['addr', 'route', 'rule'].map((what) => spawnSync('ip', ['-o', what, 'show'], { encoding: 'utf8' }).stdout).join('\n');
+  const namespaces = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+  const ours = (out: string) => /in network namespace (ndt-\w+)-node/.exec(out)?.[1];
+
+  it('measures it in a node namespace (iptables through --firewall auto, the fill from a pod namespace) and deletes them after', async (t) => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-run-'));
+    t.after(() => fs.rmSync(out, { recursive: true, force: true }));
+    const before = rootNetwork();
+    // 12 s idle: at least one resync (every 10 s), whose iptables the idle CPU counts
+    const r = await runBench(['--quick', '--at-rest-only', '--idle', '12', '--out', out]);
+    assert.equal(r.code, 0, r.out);
+    const lab = ours(r.out);
+    assert.ok(lab, r.out);
+    assert.deepEqual(namespaces().filter((n) => n.startsWith(`${lab}-`)), [], 'node, pod and dns namespaces deleted');
+    assert.equal(rootNetwork(), before, 'the machine\'s own addresses, routes and rules untouched');
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'quick.json'), 'utf8'));
+    const f = json.footprint;
+    assert.deepEqual(f.nodeSetup, { on: true, netns: `${lab}-node`, firewall: 'iptables-nft' }, 'auto picks iptables-nft from kube-proxy\'s rules');
+    assert.equal(f.processes, 1, 'nodedns alone: the iptables of its resync are not its memory');
+    assert.ok(f.idleMiB > 30 && f.fullMiB > f.idleMiB + 5, `idle ${f.idleMiB} MiB, full ${f.fullMiB} MiB`);
+    assert.ok(f.positive > 9_900 && f.negative > 9_900, `${f.positive} NOERROR, ${f.negative} NXDOMAIN through the ClusterIP`);
+    assert.ok(f.idleCpuS >= 12 && f.idleCpuPct > 0, JSON.stringify(f));
+    assert.deepEqual(json.measurements, [], 'only the at-rest part ran');
+    const md = fs.readFileSync(path.join(out, 'quick.md'), 'utf8');
+    assert.match(md, /## nodedns at rest, as a DaemonSet runs it \(defaults, node setup on \(iptables-nft\), in a network namespace, Kubernetes API on\)/);
+    assert.match(md, /`ip netns exec <node namespace> node --max-semi-space-size=2 dist\/cli\.js run --metrics-addr 10\.200\.0\.1:9253 --lock-file <dir>\/owner\.sock --kube-api /);
+    for (const target of ['memory idle', 'memory full', 'idle CPU']) {
+      const x = json.targets.find((y: { target: string }) => y.target.startsWith(target));
+      assert.match(x.measured, /node setup on \(iptables-nft\), in a network namespace/, target);
+      assert.notEqual(x.verdict, 'n/a', target);
+    }
+    assert.deepEqual(benchProcesses(/work dir (\S+)/.exec(r.out)![1]), [], 'nodedns, Knot, the relay stopped');
+  });
+
+  it('deletes them on Ctrl-C in the middle of the idle window', async (t) => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-run-'));
+    t.after(() => fs.rmSync(out, { recursive: true, force: true }));
+    let lab: string | undefined;
+    let seen: string[] = [];
+    const r = await runBench(['--quick', '--at-rest-only', '--idle', '60', '--out', out], (line, pid) => {
+      if (lab) return;
+      lab = ours(line);
+      if (lab) setTimeout(() => { seen = namespaces(); process.kill(pid, 'SIGINT'); }, 6000);
+    });
+    assert.ok(lab, r.out);
+    assert.equal(r.code, 130, r.out);
+    assert.ok(seen.includes(`${lab}-node`), `the node namespace existed while it ran: ${seen.join(' ')}`);
+    assert.deepEqual(namespaces().filter((n) => n.startsWith(`${lab}-`)), [], 'node, pod and dns namespaces deleted');
+    assert.deepEqual(benchProcesses(/work dir (\S+)/.exec(r.out)![1]), [], 'nothing left running');
   });
 });

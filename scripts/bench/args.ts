@@ -14,6 +14,8 @@ export interface BenchOptions {
   servers: ServerName[];
   workloads: Workload[];
   memory: boolean;
+  atRestOnly: boolean; // only nodedns at rest (the memory budget and idle CPU)
+  atRestNetns: boolean; // nodedns at rest with node setup on, in network namespaces (when the machine allows them)
   fixedRate: boolean;
   metricsCost: boolean;
   metricsRounds: number;
@@ -44,6 +46,10 @@ export const USAGE = `usage: scripts/bench/run.sh [options]        (make bench r
   --no-memory           skip the memory part: nodedns at defaults with the Kubernetes API (RSS idle, idle CPU,
                         RSS with both caches full) and Unbound's 10,000 + 10,000 entry fill
   --idle S              seconds nodedns' idle CPU is measured over (default 60, quick 5)
+  --at-rest-only        only nodedns at rest (RSS idle and full, idle CPU, node setup on in a network namespace):
+                        no throughput, latency, peers or metrics cost; a couple of minutes with --idle 60
+  --at-rest-setup-off   nodedns at rest with node setup off, on loopback, as on a machine without network
+                        namespaces (the report says so; the budget is for node setup on)
   --no-fixed-rate       skip the fixed-rate runs (latency at --fixed-rate, CPU at --typical-rate)
   --metrics-cost        nodedns hit QPS with metrics off vs on, alternating (default on, off with --quick)
   --no-metrics-cost     skip it
@@ -81,6 +87,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     servers: [...SERVER_NAMES],
     workloads: [...WORKLOADS],
     memory: true,
+    atRestOnly: false,
+    atRestNetns: true,
     fixedRate: true,
     metricsCost: !quick,
     metricsRounds: 2,
@@ -106,6 +114,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--workloads': o.workloads = list(a, next(), WORKLOADS); break;
       case '--no-together': o.together = false; break;
       case '--no-memory': o.memory = false; break;
+      case '--at-rest-only': o.atRestOnly = true; break;
+      case '--at-rest-setup-off': o.atRestNetns = false; break;
       case '--no-fixed-rate': o.fixedRate = false; break;
       case '--metrics-cost': o.metricsCost = true; break;
       case '--no-metrics-cost': o.metricsCost = false; break;
@@ -125,6 +135,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     }
   }
   if (o.durationS > 60 || o.fixedDurationS > 60) throw new Error('--duration and --fixed-duration: at most 60 s (the machine is shared; keep load runs short)');
+  if (o.atRestOnly && !o.memory) throw new Error('--at-rest-only and --no-memory leave nothing to measure');
   if (o.idleS > 300) throw new Error('--idle: at most 300 s');
   if (o.settleS > 600) throw new Error('--settle: at most 600 s');
   if (o.rounds > 15) throw new Error('--rounds: at most 15 (each round is one run per paired server per workload, and one run of them together)');
@@ -138,7 +149,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
  */
 export function resultsName(o: BenchOptions): 'quick' | 'partial' | 'latest' {
   if (o.quick) return 'quick';
-  const full = o.servers.length === SERVER_NAMES.length && o.workloads.length === WORKLOADS.length &&
+  const full = !o.atRestOnly && o.atRestNetns && o.servers.length === SERVER_NAMES.length && o.workloads.length === WORKLOADS.length &&
     o.memory && o.fixedRate && o.metricsCost && o.together;
   return full ? 'latest' : 'partial';
 }

@@ -23,7 +23,7 @@ import {
   type FixedRate, type Measurement, type MemoryFill, type Results, type TypicalLoad, type Workload,
 } from './report';
 import {
-  CLIENT_CPU, SERVER_CPU, nodednsMissing, REPO, startKnot, startServer, tail, versions,
+  CLIENT_CPU, SERVER_CPU, inNetns, nodednsMissing, REPO, startKnot, startServer, tail, versions,
   type Addr, type Server, type ServerName,
 } from './servers';
 import { fillNegativeQueries, fillPositiveQueries, hitQueries, mixedQueries, ndotsQueries, newRunId } from './workloads';
@@ -131,12 +131,17 @@ class Bench {
     log(`Knot backend on ${this.backend.ip}:${this.port} (CPU ${CLIENT_CPU})`);
     await startKnot(this.procs, this.backend, this.workDir, this.o.hitNames);
 
-    let servers = this.o.servers;
+    let servers = this.o.atRestOnly ? ['nodedns' as const] : this.o.servers;
     const why = servers.includes('nodedns') ? nodednsMissing() : undefined;
     if (why) {
       this.results.skipped.push({ server: 'nodedns', reason: why });
       servers = servers.filter((s) => s !== 'nodedns');
       log(`nodedns skipped: ${why}`);
+    }
+    if (this.o.atRestOnly) {
+      if (!why) await this.footprint();
+      this.results.machine.loadAvgEnd = os.loadavg()[0];
+      return;
     }
     const paired = servers.filter((s) => PAIRED.includes(s));
     if (paired.length) await this.measurePaired(paired);
@@ -170,7 +175,8 @@ class Bench {
     const t0 = process.hrtime.bigint();
     const server0 = cpuTicksOf(server.proc.pid);
     const before = cpuSample();
-    const p = this.procs.spawn(`dnsperf-${label}`, 'taskset', dnsperfArgs(full, CLIENT_CPU), { stdoutFile: out });
+    // beside the server's clients: in its network namespace when it runs in one
+    const p = this.procs.spawn(`dnsperf-${label}`, ...inNetns(server.netns, 'taskset', dnsperfArgs(full, CLIENT_CPU)), { stdoutFile: out });
     let clientTicks = 0;
     const sampler = setInterval(() => {
       try { clientTicks = statCpuTicks(fs.readFileSync(`/proc/${p.pid}/stat`, 'utf8')); } catch { /* exiting */ }
@@ -428,11 +434,11 @@ class Bench {
     }
   }
 
-  /** nodedns as a DaemonSet runs it (defaults, the Kubernetes API on): RSS idle and full, idle CPU. */
+  /** nodedns as a DaemonSet runs it (defaults, node setup on, the Kubernetes API on): RSS idle and full, idle CPU. */
   private async footprint(): Promise<void> {
     const f = await measureFootprint({
-      procs: this.procs, workDir: this.workDir, listen: { ip: ADDR_OF.nodedns, port: this.port }, backend: this.backend,
-      idleS: this.o.idleS, log,
+      procs: this.procs, workDir: this.workDir, hitNames: this.o.hitNames, idleS: this.o.idleS, netns: this.o.atRestNetns, log,
+      loopback: { listen: { ip: ADDR_OF.nodedns, port: this.port }, backend: this.backend },
       fill: async (server) => {
         const s = { ...server, name: 'nodedns' as const, label: 'nodedns-footprint', memory: () => memoryOf(server.proc.pid) };
         const pos = await this.dnsperf('nodedns-fill-positive', { file: this.files.fillPos, maxRuns: 1, outstanding: 50 }, s);
@@ -444,8 +450,12 @@ class Bench {
     if (f.positive < 9_900 || f.negative < 9_900) {
       this.results.notes.push(`nodedns footprint fill: expected ~10,000 NOERROR and ~10,000 NXDOMAIN, got ${f.positive} and ${f.negative}; its full figure is not of full caches`);
     }
-    log(`nodedns  footprint (${f.processes} process${f.processes > 1 ? 'es' : ''}, Kubernetes API on): idle ${f.idleMiB.toFixed(1)} MiB, ` +
-      `full ${f.fullMiB.toFixed(1)} MiB; idle CPU ${f.idleCpuPct.toFixed(2)}% over ${f.idleCpuS.toFixed(0)} s (${f.apiRequests} API requests)`);
+    if (f.nodeSetup && !f.nodeSetup.on) {
+      this.results.notes.push(`nodedns at rest was measured with node setup OFF (${f.nodeSetup.why}): the memory and idle CPU budget is for node setup on, ` +
+        'which costs more (its address and rules, and the iptables its resync runs every 10 s)');
+    }
+    log(`nodedns  footprint (${f.processes} process${f.processes > 1 ? 'es' : ''}, node setup ${f.nodeSetup?.on ? 'on' : 'off'}, Kubernetes API on): ` +
+      `idle ${f.idleMiB.toFixed(1)} MiB, full ${f.fullMiB.toFixed(1)} MiB; idle CPU ${f.idleCpuPct.toFixed(2)}% over ${f.idleCpuS.toFixed(0)} s (${f.apiRequests} API requests)`);
   }
 
   /** RSS idle, then after 10,000 distinct positive and 10,000 distinct negative answers. */
@@ -603,7 +613,9 @@ async function main(): Promise<number> {
   if (o.settleS > 0) await settle({ load: () => os.loadavg()[0], sleep: async (ms) => { await sleep(ms); }, log }, o.settleS * 1000);
   const bench = new Bench(o, procs, workDir);
   try {
-    log(`${o.quick ? 'quick run' : 'full run'}: servers ${o.servers.join(', ')}; workloads ${o.workloads.join(', ')}; ${o.durationS} s each; work dir ${workDir}`);
+    log(o.atRestOnly
+      ? `nodedns at rest only: idle CPU over ${o.idleS} s; work dir ${workDir}`
+      : `${o.quick ? 'quick run' : 'full run'}: servers ${o.servers.join(', ')}; workloads ${o.workloads.join(', ')}; ${o.durationS} s each; work dir ${workDir}`);
     await bench.run();
   } catch (e) {
     failed = true;
@@ -611,7 +623,7 @@ async function main(): Promise<number> {
   } finally {
     await procs.stopAll();
   }
-  if (bench.results.measurements.length === 0) {
+  if (bench.results.measurements.length === 0 && !bench.results.footprint) {
     console.error(`bench: nothing was measured; logs kept in ${workDir}`);
     return 1;
   }

@@ -1,7 +1,9 @@
 // Every process the benchmark starts goes through here, so that every one of them is
 // stopped: on a normal end, on an error, on Ctrl-C or SIGTERM. Each child leads its own
 // process group (a worker it forks goes down with it), and its pid is written to a
-// registry file so that a run killed with SIGKILL is cleaned up by the next run.
+// registry file so that a run killed with SIGKILL is cleaned up by the next run. So are
+// the network namespaces it creates: deleted, with everything running inside, at the same
+// moments.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -52,6 +54,11 @@ export function reapOrphans(): string[] {
     for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
       const tab = line.indexOf('\t');
       if (tab < 0) continue;
+      if (line.startsWith(NETNS_LINE)) {
+        const name = JSON.parse(line.slice(tab + 1)) as string;
+        if (name.startsWith('ndt-') && deleteNetnsSync(name)) reaped.push(`network namespace ${name}`);
+        continue;
+      }
       const pid = Number(line.slice(0, tab));
       const cmdline = line.slice(tab + 1);
       if (readCmdline(pid) === JSON.parse(cmdline)) {
@@ -64,8 +71,24 @@ export function reapOrphans(): string[] {
   return reaped;
 }
 
+const NETNS_LINE = 'netns\t';
+
+/**
+ * Kills every process inside network namespace `name`, then deletes it. Only ever given a
+ * namespace this benchmark created (never the machine's own). False when there was none.
+ */
+export function deleteNetnsSync(name: string): boolean {
+  const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' });
+  if (pids.status !== 0) return false;
+  for (const pid of pids.stdout.split('\n').map(Number).filter((p) => p > 0)) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  return spawnSync('ip', ['netns', 'del', name]).status === 0;
+}
+
 export class Processes {
   private procs = new Set<Proc>();
+  private namespaces = new Set<string>();
   private registry: string;
 
   constructor(private logDir: string) {
@@ -96,8 +119,22 @@ export class Processes {
     return proc;
   }
 
+  /** A network namespace about to be created: deleted by stopAll, killAllSync or, after a SIGKILL, the next run. */
+  adoptNetns(name: string): void {
+    this.namespaces.add(name);
+    this.writeRegistry();
+  }
+
+  /** Deletes the namespace now (and whatever still runs in it). */
+  releaseNetns(name: string): void {
+    deleteNetnsSync(name);
+    this.namespaces.delete(name);
+    this.writeRegistry();
+  }
+
   private writeRegistry(): void {
-    const lines = [...this.procs].map((p) => `${p.pid}\t${JSON.stringify(readCmdline(p.pid) ?? '')}`);
+    const lines = [...this.procs].map((p) => `${p.pid}\t${JSON.stringify(readCmdline(p.pid) ?? '')}`)
+      .concat([...this.namespaces].map((n) => `${NETNS_LINE}${JSON.stringify(n)}`));
     if (lines.length === 0) fs.rmSync(this.registry, { force: true });
     else fs.writeFileSync(this.registry, lines.join('\n') + '\n');
   }
@@ -114,12 +151,15 @@ export class Processes {
 
   async stopAll(): Promise<void> {
     await Promise.all([...this.procs].map((p) => this.stop(p)));
+    for (const n of [...this.namespaces]) this.releaseNetns(n);
     this.writeRegistry();
   }
 
   /** Last resort from a synchronous exit handler. */
   killAllSync(): void {
     for (const p of this.procs) signalGroup(p.pid, 'SIGKILL');
+    for (const n of this.namespaces) deleteNetnsSync(n);
+    this.namespaces.clear();
     fs.rmSync(this.registry, { force: true });
   }
 
@@ -167,19 +207,33 @@ export function statusKiB(statusText: string, field: string): number {
 export interface Memory {
   rssKiB: number; // VmRSS summed over the process tree
   hwmKiB: number; // VmHWM (peak RSS) summed over the process tree
+  processes: number; // how many were summed
 }
 
-export function memoryOf(root: number): Memory {
+function exeOf(pid: number): string | undefined {
+  try { return fs.readlinkSync(`/proc/${pid}/exe`); } catch { return undefined; }
+}
+
+/**
+ * RSS of `root` and its descendants. With `sameExecutable`, only those running root's own
+ * executable: a nodedns' workers, not the iptables or nft it runs for a moment to check its
+ * rules (their memory is theirs, and gone a few milliseconds later).
+ */
+export function memoryOf(root: number, o: { sameExecutable?: boolean } = {}): Memory {
   let rssKiB = 0;
   let hwmKiB = 0;
+  let processes = 0;
+  const exe = o.sameExecutable ? exeOf(root) : undefined;
   for (const pid of processTree(root)) {
+    if (exe !== undefined && exeOf(pid) !== exe) continue;
     try {
       const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
       rssKiB += statusKiB(s, 'VmRSS');
       hwmKiB += statusKiB(s, 'VmHWM');
+      processes++;
     } catch { /* exited, or a kernel thread without Vm lines */ }
   }
-  return { rssKiB, hwmKiB };
+  return { rssKiB, hwmKiB, processes };
 }
 
 /** utime + stime of one /proc/PID/stat line, in clock ticks. */
@@ -189,11 +243,27 @@ export function statCpuTicks(statText: string): number {
   return Number(f[11]) + Number(f[12]);
 }
 
-/** CPU time used so far by a process and its descendants, in clock ticks. */
+/** cutime + cstime of one /proc/PID/stat line: the CPU of its children that exited and were waited for. */
+export function statReapedChildTicks(statText: string): number {
+  const f = statText.slice(statText.lastIndexOf(')') + 2).split(' ');
+  return Number(f[13]) + Number(f[14]);
+}
+
+/**
+ * CPU time used so far by a process and its descendants, in clock ticks: each one's own
+ * (utime + stime) and that of the children it has reaped (cutime + cstime), so that the
+ * iptables a nodedns ran and waited for between two samples is counted. A child counted
+ * alive in one sample and reaped by the next moves from its own line to its parent's
+ * cutime: the difference of two samples counts it once. (Only a child reaped in the
+ * microseconds between the reads of itself and of its parent escapes that.)
+ */
 export function cpuTicksOf(root: number): number {
   let t = 0;
   for (const pid of processTree(root)) {
-    try { t += statCpuTicks(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { /* exited */ }
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      t += statCpuTicks(stat) + statReapedChildTicks(stat);
+    } catch { /* exited */ }
   }
   return t;
 }

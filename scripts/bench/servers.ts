@@ -1,6 +1,6 @@
 // The backend (Knot) and the servers under test, each started the same way: its config
 // written to the work directory, pinned to its CPU with taskset, ready once it answers.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -38,6 +38,8 @@ export interface Server {
   label: string; // e.g. "nodedns (metrics on)"
   proc: Proc;
   listen: Addr;
+  /** the network namespace its clients run in (dnsperf included); absent: this one */
+  netns?: string;
   memory(): Memory;
 }
 
@@ -72,8 +74,28 @@ export function probeQuery(name: string, id: number): Buffer {
   return Buffer.concat([header, ...labels, Buffer.from([0, 0, 1, 0, 1])]);
 }
 
-/** Waits until `addr` answers a query for `name` (any rcode), or the process dies, or timeoutMs passes. */
-export async function waitForDns(addr: Addr, name: string, proc: Proc | undefined, timeoutMs = 15000): Promise<void> {
+// One query from inside a network namespace: exits 0 on any answer within 300 ms.
+const ASK_JS = `const [ip, port, hex] = process.argv.slice(1);
+const s = require('node:dgram').createSocket(ip.includes(':') ? 'udp6' : 'udp4');
+s.on('message', () => process.exit(0)); s.on('error', () => process.exit(1));
+s.send(Buffer.from(hex, 'hex'), Number(port), ip); setTimeout(() => process.exit(1), 300);`;
+
+/** `cmd args` inside network namespace `netns` (`ip netns exec` execs it: the pid is the command's); as is without one. */
+export function inNetns(netns: string | undefined, cmd: string, args: string[]): [string, string[]] {
+  return netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] : [cmd, args];
+}
+
+/** Whether `addr` answers one query for `name` from inside `netns`. */
+function answersIn(netns: string, addr: Addr, name: string, id: number): Promise<boolean> {
+  const [cmd, args] = inNetns(netns, process.execPath, ['-e', ASK_JS, addr.ip, String(addr.port), probeQuery(name, id).toString('hex')]);
+  return new Promise((resolve) => execFile(cmd, args, { timeout: 5000 }, (err) => resolve(!err)));
+}
+
+/**
+ * Waits until `addr` answers a query for `name` (any rcode), or the process dies, or
+ * timeoutMs passes. With `netns`, the queries are sent from inside that namespace.
+ */
+export async function waitForDns(addr: Addr, name: string, proc: Proc | undefined, timeoutMs = 15000, netns?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const sock = dgram.createSocket(addr.ip.includes(':') ? 'udp6' : 'udp4');
   let answered = false;
@@ -85,10 +107,11 @@ export async function waitForDns(addr: Addr, name: string, proc: Proc | undefine
         throw new Error(`${proc.name} exited (code ${proc.exitCode()}) before answering; its log ${proc.logFile}:\n${tail(proc.logFile)}`);
       }
       if (Date.now() > deadline) {
-        throw new Error(`${addr.ip}:${addr.port} did not answer "${name}" within ${timeoutMs} ms` +
+        throw new Error(`${addr.ip}:${addr.port}${netns ? ` (in network namespace ${netns})` : ''} did not answer "${name}" within ${timeoutMs} ms` +
           (proc ? `; log ${proc.logFile}:\n${tail(proc.logFile)}` : ''));
       }
-      sock.send(probeQuery(name, id & 0xffff), addr.port, addr.ip);
+      if (netns) answered = await answersIn(netns, addr, name, id & 0xffff);
+      else sock.send(probeQuery(name, id & 0xffff), addr.port, addr.ip);
       await new Promise((r) => setTimeout(r, 100));
     }
   } finally {
@@ -104,7 +127,7 @@ export function tail(file: string, lines = 15): string {
   }
 }
 
-const pinned = (cpu: number, cmd: string, args: string[]): [string, string[]] => ['taskset', ['-c', String(cpu), cmd, ...args]];
+export const pinned = (cpu: number, cmd: string, args: string[]): [string, string[]] => ['taskset', ['-c', String(cpu), cmd, ...args]];
 
 // ---- Knot, the authoritative backend
 export function knotConfig(listen: Addr, dir: string): string {
@@ -134,16 +157,19 @@ zone:
 `;
 }
 
-/** Knot serving example.com and cluster.local; pinned to the client's CPU so the server under test has CPU 0 alone. */
-export async function startKnot(procs: Processes, listen: Addr, workDir: string, hitNames: number): Promise<Proc> {
-  const dir = path.join(workDir, 'knot');
+/**
+ * Knot serving example.com and cluster.local; pinned to the client's CPU so the server under
+ * test has CPU 0 alone. `label` names its directory and log; with `netns`, it runs there.
+ */
+export async function startKnot(procs: Processes, listen: Addr, workDir: string, hitNames: number, o: { label?: string; netns?: string } = {}): Promise<Proc> {
+  const label = o.label ?? 'knot';
+  const dir = path.join(workDir, label);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, `${HIT_ZONE}.zone`), hitZone(listen.ip, hitNames));
   fs.writeFileSync(path.join(dir, `${CLUSTER_ZONE}.zone`), clusterZone(listen.ip));
   fs.writeFileSync(path.join(dir, 'knot.conf'), knotConfig(listen, dir));
-  const [cmd, args] = pinned(CLIENT_CPU, 'knotd', ['-c', path.join(dir, 'knot.conf')]);
-  const proc = procs.spawn('knot', cmd, args);
-  await waitForDns(listen, hitName(0), proc);
+  const proc = procs.spawn(label, ...inNetns(o.netns, ...pinned(CLIENT_CPU, 'knotd', ['-c', path.join(dir, 'knot.conf')])));
+  await waitForDns(listen, hitName(0), proc, 15000, o.netns);
   return proc;
 }
 

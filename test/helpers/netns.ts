@@ -77,6 +77,9 @@ export class NetnsLab {
   private children: Child[] = [];
   private vethCount = 0;
 
+  /** `beforeAdd` hears each namespace's name before it is created (the benchmark registers it for cleanup). */
+  constructor(private readonly beforeAdd?: (name: string) => void) {}
+
   track(child: Child): void {
     this.children.push(child);
   }
@@ -84,6 +87,7 @@ export class NetnsLab {
   /** A new namespace named ndt-<id>-<short>, with lo up. */
   async add(short: string): Promise<Netns> {
     const name = `ndt-${this.id}-${short}`;
+    this.beforeAdd?.(name);
     const r = await execCmd('ip', ['netns', 'add', name]);
     if (r.code !== 0) throw new Error(`ip netns add ${name}: ${r.stderr.trim()}`);
     const ns = new Netns(name, this);
