@@ -14,6 +14,8 @@ export interface Answer {
   latencyMs: number;
 }
 
+const isHealthy = (u: Upstream) => u.healthy;
+
 export type AnswerCallback = (err: Error | null, answer?: Answer) => void;
 
 export class UpstreamPool {
@@ -32,7 +34,7 @@ export class UpstreamPool {
 
   /** Tries the servers in turn until one answers or `deadline` (monotonicMs(), ms) comes. */
   exchange(question: Buffer, cd: boolean, dnssecOk: boolean, deadline: number, done: AnswerCallback): void {
-    const order = this.upstreams.every((u) => u.healthy) ? this.upstreams : this.healthyFirst();
+    const order = this.upstreams.every(isHealthy) ? this.upstreams : this.healthyFirst();
     // One upstream gets a second try: a single lost datagram must not become SERVFAIL.
     const tries = Math.max(2, order.length);
     let lastAnswer: Answer | undefined;

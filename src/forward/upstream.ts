@@ -9,7 +9,7 @@ import { UpstreamError } from './errors';
 import { randomId, randomizeCase } from './ids';
 import { upstreamWarnings } from './log-sample';
 import { TcpChannel } from './tcp';
-import { exchangeUdp, queryUdp, type ReplyCallback, type ReplyGuard } from './udp';
+import { endpointAddress, exchangeUdp, queryUdp, type ReplyCallback, type ReplyGuard } from './udp';
 import { monotonicMs } from '../cache/clock';
 
 // ". IN NS": what a health probe asks (as CoreDNS forward does)
@@ -39,10 +39,12 @@ export class Upstream {
   private readonly guard: GuardCounters;
   private readonly exactGuard: ReplyGuard;
   private readonly plainGuard: ReplyGuard;
+  /** stats.durations by rcode number: no name lookup per answer */
+  private readonly durationByRcode: (Histogram | undefined)[] = [];
 
   constructor(readonly ep: Endpoint, readonly zone: string, readonly transport: Transport, private tuning: UpstreamTuning,
     stats: Stats, private readonly log: Logger) {
-    this.address = ep.family === 6 ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
+    this.address = endpointAddress(ep);
     this.tcp = new TcpChannel(ep);
     this.stats = stats.upstream(zone, this.address);
     this.stats.healthy = true;
@@ -97,7 +99,7 @@ export class Upstream {
       } else {
         finish(err);
       }
-    }, mixed ? this.exactGuard : this.plainGuard);
+    }, mixed ? this.exactGuard : this.plainGuard, this.address);
   }
 
   private caseMismatch(): void {
@@ -120,9 +122,13 @@ export class Upstream {
   private succeeded(ms: number, rcode: number): void {
     this.fails = 0;
     this.stats.rttMs = this.stats.rttMs === 0 ? ms : this.stats.rttMs * 0.8 + ms * 0.2;
-    const name = RCODE_NAMES[rcode] ?? String(rcode);
-    let h = this.stats.durations.get(name);
-    if (!h) { h = new Histogram(); this.stats.durations.set(name, h); }
+    let h = this.durationByRcode[rcode];
+    if (h === undefined) {
+      const name = RCODE_NAMES[rcode] ?? String(rcode);
+      h = this.stats.durations.get(name) ?? new Histogram();
+      this.stats.durations.set(name, h);
+      this.durationByRcode[rcode] = h;
+    }
     h.observe(ms / 1000);
     if (!this.healthy) this.markUp();
   }

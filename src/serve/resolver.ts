@@ -99,9 +99,10 @@ export class Resolver {
   private staleTimer(key: string, route: Route, w: Waiting): NodeJS.Timeout | undefined {
     const cfg = this.cache.config;
     if (cfg.staleWindow <= 0 || (this.limits.staleClientTimeoutMs <= 0 && route.pool.upstreams.some((u) => u.healthy))) return undefined;
+    const now = clockNow();
+    const e = this.cache.stale(key, now); // most misses have none: no more clock reads for them
+    if (!e || e.expiresAt > now) return undefined; // none, or fresh (a refresh ahead of expiry)
     const started = monotonicMs();
-    const e = this.cache.stale(key, clockNow());
-    if (!e || e.expiresAt > clockNow()) return undefined; // none, or fresh (a refresh ahead of expiry)
     const allDown = route.pool.upstreams.length > 0 && route.pool.upstreams.every((u) => !u.healthy);
     const fire = () => {
       w.stale = { entry: e, stale: true, route, latencyMs: monotonicMs() - started, error: allDown ? 'every upstream of the zone is marked down' : `no answer within --stale-answer-client-timeout (${this.limits.staleClientTimeoutMs}ms)` };

@@ -73,6 +73,8 @@ function raFor(rcode: number): number {
  * that a validating upstream says whether the answer is authentic even without DO (RFC 6840
  * §5.7); render() passes AD on only to clients that asked with AD or DO.
  */
+const NO_EXTRAS: OptExtras = {};
+
 export function upstreamQuery(id: number, question: Buffer, cd: boolean, dnssecOk: boolean): Buffer {
   const out = Buffer.allocUnsafe(HEADER_LEN + question.length + 11);
   out.writeUInt16BE(id, 0);
@@ -82,7 +84,7 @@ export function upstreamQuery(id: number, question: Buffer, cd: boolean, dnssecO
   out.writeUInt32BE(0, 6);
   out.writeUInt16BE(1, 10);
   question.copy(out, HEADER_LEN);
-  writeOpt(out, HEADER_LEN + question.length, dnssecOk, {});
+  writeOpt(out, HEADER_LEN + question.length, dnssecOk, NO_EXTRAS);
   return out;
 }
 
