@@ -2,9 +2,9 @@
 // /metrics, /ready and the Kubernetes API. With --workers N (N > 1) this process is the
 // supervisor and forks N workers that serve. Each kind of process loads only the modules
 // it needs: a worker never loads the Kubernetes client or prom-client.
-import cluster from 'node:cluster';
 import { loadConfig } from './config/load';
 import type { Config } from './config/types';
+import { isClusterWorker } from './observe/cluster-worker';
 import { createLogger } from './observe/log';
 
 /** Whether `run` supervises workers (more than one). */
@@ -15,7 +15,7 @@ export function supervised(c: Config): boolean {
 export async function runCommand(argv: string[]): Promise<number> {
   const { config } = loadConfig(argv);
   const log = createLogger(config.logLevel);
-  if (cluster.isWorker) return (await import('./run/worker')).runServingWorker(config, log);
+  if (isClusterWorker()) return (await import('./run/worker')).runServingWorker(config, log);
   if (supervised(config)) return (await import('./run/supervisor')).runSupervisor(config, log);
   return (await import('./run/single')).runSingle(config, log);
 }

@@ -2,7 +2,7 @@
 // every worker sends over the IPC channel. Two real worker processes (each a real Agent),
 // real queries, and the sums, readiness and failure cases as the supervisor sees them.
 import { strict as assert } from 'node:assert';
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/load';
@@ -136,5 +136,22 @@ describe('metrics and readiness summed over worker processes', () => {
     assert.equal(a, b);
     assert.equal(b, c);
     assert.equal(a.ready, true, a.missing.join('; '));
+  });
+});
+
+describe('which process this is', () => {
+  // The default is one process: it must not pay for node:cluster (issue 16, load only what is used).
+  const loadsCluster = (env: NodeJS.ProcessEnv) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e',
+      "const w = require('./src/observe/cluster-worker'); console.log(JSON.stringify([w.isClusterWorker(), w.clusterWorkerId() ?? null, process.moduleLoadList.includes('NativeModule cluster')]))"],
+    { cwd: join(__dirname, '..'), env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout.trim()) as [boolean, number | null, boolean];
+  };
+
+  it('a process the supervisor did not fork is no worker, and never loads node:cluster to find out', () => {
+    assert.deepEqual(loadsCluster({ NODEDNS_WORKER_SLOT: undefined }), [false, null, false]);
+    // the variable alone (set by hand) does not make a worker: cluster has the last word
+    assert.deepEqual(loadsCluster({ NODEDNS_WORKER_SLOT: '0' }), [false, null, true]);
   });
 });

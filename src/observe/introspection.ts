@@ -2,11 +2,11 @@
 // CHAOS-class TXT names answer with the version, identity, upstreams, cache and config.
 //   dig @169.254.20.10 +nsid example.com
 //   dig @169.254.20.10 CH TXT upstreams.nodedns.
-import cluster from 'node:cluster';
 import type { Config } from '../config/types';
 import type { Agent } from '../serve/agent';
 import { RCODE, TYPE } from '../wire/constants';
 import { questionName, type Query } from '../wire/query';
+import { clusterWorkerId } from './cluster-worker';
 import { NodeClients } from './node-clients';
 import { chaosEmptyReply, chaosTxtReply, TYPE_TXT } from './txt-reply';
 
@@ -21,7 +21,8 @@ export const NODE_ONLY_CHAOS_NAMES: readonly ChaosName[] = ['upstreams.nodedns',
 
 /** Which serving process answered, when there are several (--workers). */
 function processTag(): string[] {
-  return cluster.isWorker && cluster.worker ? [`worker=${cluster.worker.id}`, `pid=${process.pid}`] : [];
+  const id = clusterWorkerId();
+  return id !== undefined ? [`worker=${id}`, `pid=${process.pid}`] : [];
 }
 
 export function upstreamRecords(agent: Agent): string[][] {
