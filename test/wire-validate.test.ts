@@ -171,6 +171,49 @@ describe('upstream reply validation', () => {
     assert.equal(check(reply({ answers: [rr(ptr(12), 5, ptr(0x3fff))] })), 'pointer');
   });
 
+  it('refuses data whose fields do not fill it exactly, for the types clients read field by field', () => {
+    const str = (s: string) => label(s); // a character-string is a length byte and the bytes, as a label
+    const ok = (type: number, rdata: Buffer) => check(reply({ answers: [rr(ptr(12), type, rdata)] }));
+    const name = Buffer.concat([label('web'), ptr(EXAMPLE)]);
+    // found by the upstream fuzzer (FUZZ_SEED=527347540): a CNAME's type bit-flipped to HINFO, its
+    // target name read as two strings with bytes to spare; dns-packet then read the next record
+    // from the middle of this one ("Cannot decode name (buffer overflow)")
+    assert.equal(ok(13, Buffer.concat([label('t272'), label('target'), label('fuzz'), label('test'), ROOT])), 'rdata');
+    assert.equal(ok(13, Buffer.concat([str('amd64'), str('linux')])), 'ok');
+    assert.equal(ok(13, str('amd64')), 'rdata');
+    assert.equal(ok(16, Buffer.concat([str('v=spf1'), str('-all')])), 'ok');
+    assert.equal(ok(16, Buffer.alloc(0)), 'rdata');
+    assert.equal(ok(16, Buffer.from([9, 0x61])), 'rdata'); // a string longer than the data
+    assert.equal(ok(17, Buffer.concat([name, ROOT])), 'ok');
+    assert.equal(ok(17, Buffer.concat([name, ROOT, Buffer.from([1])])), 'rdata');
+    const naptr = (tail: Buffer) => Buffer.concat([Buffer.from([0, 10, 0, 20]), str('S'), str('SIP+D2U'), str(''), tail]);
+    assert.equal(ok(35, naptr(name)), 'ok');
+    assert.equal(ok(35, naptr(Buffer.alloc(0))), 'rdata');
+    assert.equal(ok(35, Buffer.from([0, 10, 0, 20, 5, 0x61])), 'rdata');
+    assert.equal(ok(46, Buffer.concat([Buffer.alloc(18), name, Buffer.alloc(64)])), 'ok');
+    assert.equal(ok(46, Buffer.alloc(17)), 'rdata');
+    const bitmap = Buffer.from([0, 6, 0x40, 0x01, 0, 0, 0, 0x03]); // A, NS, SOA-window 0
+    assert.equal(ok(47, Buffer.concat([name, bitmap])), 'ok');
+    assert.equal(ok(47, Buffer.concat([name, Buffer.from([0, 33]), Buffer.alloc(33)])), 'rdata'); // a window over 32 bytes
+    assert.equal(ok(47, Buffer.concat([name, bitmap, Buffer.from([0, 1, 0x40])])), 'rdata'); // windows out of order
+    const nsec3 = (bitmaps: Buffer) => Buffer.concat([Buffer.from([1, 0, 0, 10, 2, 0xab, 0xcd, 3, 1, 2, 3]), bitmaps]);
+    assert.equal(ok(50, nsec3(bitmap)), 'ok');
+    assert.equal(ok(50, nsec3(Buffer.from([0, 7, 1]))), 'rdata');
+    assert.equal(ok(50, Buffer.from([1, 0, 0, 10, 9, 1])), 'rdata'); // a salt longer than the data
+    // fixed fields first: found the same way (an OPT's type turned into DS and DNSKEY, an NS's into SSHFP)
+    assert.equal(ok(43, Buffer.from([0, 1, 8, 2, 0xaa])), 'ok');
+    assert.equal(ok(43, Buffer.alloc(0)), 'rdata');
+    assert.equal(ok(48, Buffer.from([1, 0, 3, 8, 0xaa])), 'ok');
+    assert.equal(ok(48, Buffer.from([1, 0, 2, 8, 0xaa])), 'rdata'); // protocol must be 3
+    assert.equal(ok(44, Buffer.concat([Buffer.from([1, 2]), Buffer.alloc(32)])), 'ok');
+    assert.equal(ok(44, Buffer.concat([Buffer.from([1, 1]), Buffer.alloc(32)])), 'rdata'); // SHA-1 is 20 bytes
+    assert.equal(ok(44, Buffer.concat([Buffer.from([2, 0x6e]), label('fuzz')])), 'rdata');
+    assert.equal(ok(52, Buffer.from([3, 1, 1, 0xaa])), 'ok');
+    assert.equal(ok(52, Buffer.from([3, 1])), 'rdata');
+    assert.equal(ok(257, Buffer.concat([Buffer.from([0]), str('issue'), Buffer.from('ca.example')])), 'ok');
+    assert.equal(ok(257, Buffer.from([0, 9, 0x61])), 'rdata'); // a tag longer than the data
+  });
+
   it('refuses an OPT outside the additional section, twice, or not owned by the root', () => {
     const opt = rr(ROOT, 41, Buffer.alloc(0));
     assert.equal(check(reply({ additionals: [opt, opt] })), 'opt');

@@ -75,8 +75,73 @@ function checkRdata(buf: Buffer, type: number, at: number, end: number): Check {
       if (r < 0) return nameFault(r);
       return end - r === 20 ? Check.OK : Check.RDATA;
     }
+    // Types whose clients read the data field by field rather than by RDLENGTH (dns-packet,
+    // for one, reads an HINFO as two strings and the next record from wherever they end):
+    // their fields must fill the data exactly, as Unbound's per-type parsing requires.
+    case TYPE.TXT: case 99 /* SPF */: return stringsFill(buf, at, end, 0);
+    case 13 /* HINFO */: return stringsFill(buf, at, end, 2);
+    case 17 /* RP */: {
+      const m = checkName(buf, at, end);
+      return m < 0 ? nameFault(m) : nameFills(buf, m, end);
+    }
+    case 35 /* NAPTR */: {
+      let o = at + 4; // order, preference
+      for (let k = 0; k < 3 && o <= end; k++) o = o < end ? o + 1 + buf[o] : end + 1; // flags, services, regexp
+      return o > end ? Check.RDATA : nameFills(buf, o, end);
+    }
+    case 46 /* RRSIG */: {
+      if (end - at < 18) return Check.RDATA;
+      const n = checkName(buf, at + 18, end); // the signer; the signature is the rest
+      return n < 0 ? nameFault(n) : Check.OK;
+    }
+    case 47 /* NSEC */: {
+      const n = checkName(buf, at, end);
+      return n < 0 ? nameFault(n) : bitmapsFill(buf, n, end);
+    }
+    case 50 /* NSEC3 */: {
+      if (end - at < 6) return Check.RDATA;
+      const salt = at + 4; // after hash algorithm, flags, iterations
+      const hash = salt + 1 + buf[salt];
+      if (hash >= end) return Check.RDATA;
+      const bitmaps = hash + 1 + buf[hash];
+      return bitmaps > end ? Check.RDATA : bitmapsFill(buf, bitmaps, end);
+    }
+    // fixed fields, then the rest: at least the fixed part (RFC 4034, 4255, 6698, 8659)
+    case 43 /* DS */: case 59 /* CDS */: return end - at >= 4 ? Check.OK : Check.RDATA;
+    case 48 /* DNSKEY */: case 60 /* CDNSKEY */: return end - at >= 4 && buf[at + 2] === 3 ? Check.OK : Check.RDATA; // protocol 3 (RFC 4034 §2.1.2)
+    // SSHFP: the fingerprint is as long as its type's digest (RFC 4255, 6594); 0 is reserved and
+    // 3-255 unassigned, with no length to hold them to: refused like a wrong length
+    case 44 /* SSHFP */: return end - at === 2 + (buf[at + 1] === 1 ? 20 : buf[at + 1] === 2 ? 32 : -1) ? Check.OK : Check.RDATA;
+    case 52 /* TLSA */: return end - at >= 3 ? Check.OK : Check.RDATA;
+    case 257 /* CAA */: return end - at >= 2 && at + 2 + buf[at + 1] <= end ? Check.OK : Check.RDATA; // flags, tag length, tag, value
     default: return Check.OK;
   }
+}
+
+/** Character-strings (a length byte, then that many bytes) that end exactly at `end`: `count` of them, or one or more for 0. */
+function stringsFill(buf: Buffer, at: number, end: number, count: number): Check {
+  let o = at;
+  let n = 0;
+  while (o < end) {
+    o += 1 + buf[o];
+    n++;
+  }
+  return o === end && (count === 0 ? n > 0 : n === count) ? Check.OK : Check.RDATA;
+}
+
+/** NSEC/NSEC3 type bitmaps (RFC 4034 §4.1.2): windows in increasing order, 1-32 bytes each, ending exactly at `end`. */
+function bitmapsFill(buf: Buffer, at: number, end: number): Check {
+  let o = at;
+  let last = -1;
+  while (o < end) {
+    if (o + 2 > end) return Check.RDATA;
+    const window = buf[o];
+    const len = buf[o + 1];
+    if (window <= last || len < 1 || len > 32) return Check.RDATA;
+    last = window;
+    o += 2 + len;
+  }
+  return o === end ? Check.OK : Check.RDATA;
 }
 
 /** A name that runs past its RDLENGTH is bad data; a bad pointer or label stays what it is. */
