@@ -243,6 +243,8 @@ describe('make bench: nodedns at rest with node setup on (network namespaces)', 
     t.after(() => fs.rmSync(out, { recursive: true, force: true }));
     let lab: string | undefined;
     let seen: string[] = [];
+    const apiDirs = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('nodedns-fakeapi-'));
+    const dirsBefore = new Set(apiDirs());
     const r = await runBench(['--quick', '--at-rest-only', '--idle', '60', '--out', out], (line, pid) => {
       if (lab) return;
       lab = ours(line);
@@ -253,5 +255,6 @@ describe('make bench: nodedns at rest with node setup on (network namespaces)', 
     assert.ok(seen.includes(`${lab}-node`), `the node namespace existed while it ran: ${seen.join(' ')}`);
     assert.deepEqual(namespaces().filter((n) => n.startsWith(`${lab}-`)), [], 'node, pod and dns namespaces deleted');
     assert.deepEqual(benchProcesses(/work dir (\S+)/.exec(r.out)![1]), [], 'nothing left running');
+    assert.deepEqual(apiDirs().filter((d) => !dirsBefore.has(d)), [], 'the in-test API server\'s directory removed');
   });
 });

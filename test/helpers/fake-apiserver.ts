@@ -59,6 +59,9 @@ export async function startFakeApiServer(opts: { token?: string } = {}): Promise
   const events: Obj[] = [];
   const failures: { prefix: string; status: number; count: number }[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'nodedns-fakeapi-'));
+  // A process that exits without close() (the benchmark stopped by Ctrl-C exits at once) still removes it.
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
   let uid = 0;
 
   const key = (plural: string, ns: string, name: string) => `${plural}/${ns}/${name}`;
@@ -233,7 +236,8 @@ export async function startFakeApiServer(opts: { token?: string } = {}): Promise
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
       await closed;
-      rmSync(dir, { recursive: true, force: true });
+      removeDir();
+      process.off('exit', removeDir);
     },
   };
   return server;
