@@ -11,11 +11,12 @@ import {
   statReapedChildTicks, statusKiB,
 } from '../scripts/bench/procs';
 import { NetnsLab, netnsUnavailable } from './helpers/netns';
+import { PATIENCE_MS } from './helpers/process';
 
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+async function waitFor(cond: () => boolean, ms = PATIENCE_MS): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error('condition not met in time');
@@ -45,8 +46,9 @@ describe('bench /proc readings', () => {
 
   it('counts in a process tree\'s CPU the children that ran and were reaped between two samples, and not their memory', async (t) => {
     // sh waits 0.5 s, runs a busy child (a second of CPU) and reaps it: the CPU is the child's,
-    // sh's own utime stays near 0, so only cutime can account for it
-    const sh = spawn('sh', ['-c', `sleep 0.5; ${process.execPath} -e 'const t = Date.now(); while (Date.now() - t < 1000);'; sleep 60`], { stdio: 'ignore' });
+    // sh's own utime stays near 0, so only cutime can account for it. The child burns a second
+    // of its own CPU time, not of wall time: on a busy machine a wall-clock second is less CPU.
+    const sh = spawn('sh', ['-c', `sleep 0.5; ${process.execPath} -e 'while (process.cpuUsage().user < 1e6);'; sleep 60`], { stdio: 'ignore' });
     t.after(() => sh.kill('SIGKILL'));
     await waitFor(() => processTree(sh.pid!).length >= 2); // the first sleep
     const before = cpuTicksOf(sh.pid!);
@@ -56,7 +58,7 @@ describe('bench /proc readings', () => {
     const shOnly = memoryOf(sh.pid!, { sameExecutable: true });
     assert.equal(shOnly.processes, 1, 'only sh runs sh');
     assert.ok(withChild.processes >= 2 && withChild.rssKiB > shOnly.rssKiB, `${JSON.stringify(withChild)} vs ${JSON.stringify(shOnly)}`);
-    await waitFor(() => statReapedChildTicks(fs.readFileSync(`/proc/${sh.pid}/stat`, 'utf8')) > 0, 10_000);
+    await waitFor(() => statReapedChildTicks(fs.readFileSync(`/proc/${sh.pid}/stat`, 'utf8')) > 0, PATIENCE_MS);
     const ticks = cpuTicksOf(sh.pid!) - before;
     assert.ok(statCpuTicks(fs.readFileSync(`/proc/${sh.pid}/stat`, 'utf8')) < 10, 'sh itself hardly ran');
     assert.ok(ticks >= 0.8 * CLK_TCK, `the child's second of CPU is counted: ${ticks} ticks`);
