@@ -39,8 +39,6 @@ export class Upstream {
   private readonly guard: GuardCounters;
   private readonly exactGuard: ReplyGuard;
   private readonly plainGuard: ReplyGuard;
-  /** stats.durations by rcode number: no name lookup per answer */
-  private readonly durationByRcode: (Histogram | undefined)[] = [];
 
   constructor(readonly ep: Endpoint, readonly zone: string, readonly transport: Transport, private tuning: UpstreamTuning,
     stats: Stats, private readonly log: Logger) {
@@ -122,13 +120,9 @@ export class Upstream {
   private succeeded(ms: number, rcode: number): void {
     this.fails = 0;
     this.stats.rttMs = this.stats.rttMs === 0 ? ms : this.stats.rttMs * 0.8 + ms * 0.2;
-    let h = this.durationByRcode[rcode];
-    if (h === undefined) {
-      const name = RCODE_NAMES[rcode] ?? String(rcode);
-      h = this.stats.durations.get(name) ?? new Histogram();
-      this.stats.durations.set(name, h);
-      this.durationByRcode[rcode] = h;
-    }
+    const name = RCODE_NAMES[rcode] ?? String(rcode);
+    let h = this.stats.durations.get(name);
+    if (!h) { h = new Histogram(); this.stats.durations.set(name, h); }
     h.observe(ms / 1000);
     if (!this.healthy) this.markUp();
   }

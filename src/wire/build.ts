@@ -68,13 +68,13 @@ function raFor(rcode: number): number {
   return rcode === RCODE.FORMERR || rcode === RCODE.NOTIMP ? 0 : RA;
 }
 
+const NO_EXTRAS: OptExtras = {};
+
 /**
  * Our own query upstream: fresh ID, RD, the client's CD and DO, 1232-byte EDNS, and AD set so
  * that a validating upstream says whether the answer is authentic even without DO (RFC 6840
  * §5.7); render() passes AD on only to clients that asked with AD or DO.
  */
-const NO_EXTRAS: OptExtras = {};
-
 export function upstreamQuery(id: number, question: Buffer, cd: boolean, dnssecOk: boolean): Buffer {
   const out = Buffer.allocUnsafe(HEADER_LEN + question.length + 11);
   out.writeUInt16BE(id, 0);

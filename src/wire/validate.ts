@@ -78,16 +78,15 @@ function checkRdata(buf: Buffer, type: number, at: number, end: number): Check {
     // Types whose clients read the data field by field rather than by RDLENGTH (dns-packet,
     // for one, reads an HINFO as two strings and the next record from wherever they end):
     // their fields must fill the data exactly, as Unbound's per-type parsing requires.
-    case TYPE.TXT: case 99 /* SPF */: return stringsFill(buf, at, end, 0);
-    case 13 /* HINFO */: return stringsFill(buf, at, end, 2);
+    case TYPE.TXT: case 99 /* SPF */: return stringsFill(buf, at, end);
+    case 13 /* HINFO */: return skipStrings(buf, at, end, 2) === end ? Check.OK : Check.RDATA;
     case 17 /* RP */: {
       const m = checkName(buf, at, end);
       return m < 0 ? nameFault(m) : nameFills(buf, m, end);
     }
     case 35 /* NAPTR */: {
-      let o = at + 4; // order, preference
-      for (let k = 0; k < 3 && o <= end; k++) o = o < end ? o + 1 + buf[o] : end + 1; // flags, services, regexp
-      return o > end ? Check.RDATA : nameFills(buf, o, end);
+      const o = skipStrings(buf, at + 4, end, 3); // after order and preference: flags, services, regexp
+      return o < 0 ? Check.RDATA : nameFills(buf, o, end);
     }
     case 46 /* RRSIG */: {
       if (end - at < 18) return Check.RDATA;
@@ -118,15 +117,21 @@ function checkRdata(buf: Buffer, type: number, at: number, end: number): Check {
   }
 }
 
-/** Character-strings (a length byte, then that many bytes) that end exactly at `end`: `count` of them, or one or more for 0. */
-function stringsFill(buf: Buffer, at: number, end: number, count: number): Check {
+/** Offset past `count` character-strings (a length byte, then that many bytes) from `at`, or -1 when they run past `end`. */
+function skipStrings(buf: Buffer, at: number, end: number, count: number): number {
   let o = at;
-  let n = 0;
-  while (o < end) {
+  for (let k = 0; k < count; k++) {
+    if (o >= end) return -1;
     o += 1 + buf[o];
-    n++;
   }
-  return o === end && (count === 0 ? n > 0 : n === count) ? Check.OK : Check.RDATA;
+  return o <= end ? o : -1;
+}
+
+/** One or more character-strings ending exactly at `end` (TXT). */
+function stringsFill(buf: Buffer, at: number, end: number): Check {
+  let o = at;
+  while (o < end) o += 1 + buf[o];
+  return o === end && end > at ? Check.OK : Check.RDATA;
 }
 
 /** NSEC/NSEC3 type bitmaps (RFC 4034 §4.1.2): windows in increasing order, 1-32 bytes each, ending exactly at `end`. */
