@@ -1,8 +1,16 @@
-// V8 flags nodedns runs with. A young generation of 2 MiB per semi-space (Node's default
-// is 16) keeps a serving process about 25 MiB smaller (make bench: 103 -> 78 MiB with
-// 20,000 entries). Two nodedns side by side on one core, each with its own dnsperf, 5 rounds
+// V8 flags nodedns runs with. They only work on Node's command line: the CLI shebang, the
+// Dockerfile, make run, the benchmark, and the supervisor's workers all pass them.
+//
+// --max-semi-space-size=2: a young generation of 2 MiB per semi-space (Node's default is
+// 16) keeps a serving process about 25 MiB smaller (make bench: 103 -> 78 MiB with 20,000
+// entries). Two nodedns side by side on one core, each with its own dnsperf, 5 rounds
 // (Node 24, 2026-12-06): 16 against 2 answered hits at 0.993 of the cost, so the smaller
 // young generation costs nothing measurable; 1 against 2 saved 1.5 MiB idle but cost 2-3 %
-// (hits 0.98, mixed 0.97). It only works on Node's command line: the CLI shebang, the
-// Dockerfile, make run, the benchmark, and the supervisor's workers all pass it.
-export const NODE_FLAGS = ['--max-semi-space-size=2'];
+// (hits 0.98, mixed 0.97).
+//
+// --no-maglev: V8's mid-tier compiler only speeds up the seconds before TurboFan takes a
+// hot function over, and its code (1.6 MiB of the node binary) stays resident once used.
+// Without it, the same way (6 rounds): hits 1.004 and mixed 1.004 of the cost, idle RSS
+// 1-1.5 MiB lower. --optimize-for-size saved more (idle 2.5, full 7 MiB) but cost 2 % of
+// hits and 4 % of misses, so it is not used.
+export const NODE_FLAGS = ['--max-semi-space-size=2', '--no-maglev'];

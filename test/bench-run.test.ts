@@ -133,7 +133,8 @@ describe('make bench (scripts/bench/run.sh)', () => {
     const json = JSON.parse(fs.readFileSync(path.join(out, 'quick.json'), 'utf8'));
     const f = json.footprint;
     assert.equal(f.processes, 1, 'one nodedns process at defaults');
-    assert.match(f.command, /--kube-api --kubeconfig <in-test API server>/);
+    // the shipped DaemonSet's own ConfigMap too (daemonset/base/configmap.yaml)
+    assert.match(f.command, /--kube-api --config-map kube-system\/nodedns --kubeconfig <in-test API server>/);
     if (netnsUnavailable()) {
       assert.equal(f.nodeSetup.on, false);
       assert.ok(json.notes.some((n: string) => n.includes('node setup OFF')), 'a run without namespaces says so');
@@ -166,7 +167,7 @@ describe('make bench (scripts/bench/run.sh)', () => {
     assert.match(r.out, /nodedns footprint: node setup OFF \(asked for with --at-rest-setup-off\)/);
     const json = JSON.parse(fs.readFileSync(path.join(out, 'quick.json'), 'utf8'));
     assert.deepEqual(json.footprint.nodeSetup, { on: false, why: 'asked for with --at-rest-setup-off' });
-    assert.match(json.footprint.command, /^node --max-semi-space-size=2 dist\/cli\.js run --local-ip 127\.0\.77\.3 --port \d+ --no-setup-interface --firewall none /);
+    assert.match(json.footprint.command, /^node --max-semi-space-size=2 --no-maglev dist\/cli\.js run --local-ip 127\.0\.77\.3 --port \d+ --no-setup-interface --firewall none /);
     assert.ok(json.notes.some((n: string) => n.startsWith('nodedns at rest was measured with node setup OFF')), json.notes.join('\n'));
     const md = fs.readFileSync(path.join(out, 'quick.md'), 'utf8');
     assert.match(md, /## nodedns at rest, as a DaemonSet runs it \(defaults, node setup OFF, Kubernetes API on\)\n\n\*\*Node setup was off\*\*/);
@@ -229,7 +230,7 @@ describe('make bench: nodedns at rest with node setup on (network namespaces)', 
     assert.deepEqual(json.measurements, [], 'only the at-rest part ran');
     const md = fs.readFileSync(path.join(out, 'quick.md'), 'utf8');
     assert.match(md, /## nodedns at rest, as a DaemonSet runs it \(defaults, node setup on \(iptables-nft\), in a network namespace, Kubernetes API on\)/);
-    assert.match(md, /`ip netns exec <node namespace> node --max-semi-space-size=2 dist\/cli\.js run --metrics-addr 10\.200\.0\.1:9253 --lock-file <dir>\/owner\.sock --kube-api /);
+    assert.match(md, /`ip netns exec <node namespace> node --max-semi-space-size=2 --no-maglev dist\/cli\.js run --metrics-addr 10\.200\.0\.1:9253 --lock-file <dir>\/owner\.sock --kube-api /);
     for (const target of ['memory idle', 'memory full', 'idle CPU']) {
       const x = json.targets.find((y: { target: string }) => y.target.startsWith(target));
       assert.match(x.measured, /node setup on \(iptables-nft\), in a network namespace/, target);

@@ -13,6 +13,7 @@
 // rule checks every --sync-interval (10 s) are part of what a node pays for it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { configMap, dnsService, startFakeApiServer, type FakeApiServer } from '../../test/helpers/fake-apiserver';
 import { footprintNode, type FootprintNode, type NodeSetup } from './footprint-node';
 import { CLK_TCK, cpuTicksOf, memoryOf, type Processes, type Proc } from './procs';
@@ -53,8 +54,18 @@ export interface FootprintSetup {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = (kib: number) => kib / 1024;
 
+/** What the shipped DaemonSet (daemonset/base/) gives nodedns beyond flags: its ConfigMap's config.yaml and NODE_OPTIONS. */
+export function shippedManifests(): { configYaml: string; nodeOptions: string } {
+  const read = (f: string) => parseYaml(fs.readFileSync(path.join(REPO, 'daemonset', 'base', f), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const configYaml = read('configmap.yaml').data?.['config.yaml'];
+  const env = (read('daemonset.yaml').spec?.template?.spec?.containers?.[0]?.env ?? []) as { name: string; value?: string }[];
+  const nodeOptions = env.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  if (typeof configYaml !== 'string' || typeof nodeOptions !== 'string') throw new Error('daemonset/base: no config.yaml in configmap.yaml or no NODE_OPTIONS in daemonset.yaml');
+  return { configYaml, nodeOptions };
+}
+
 function footprintArgs(node: Pick<FootprintNode, 'args' | 'kubeDns'>, kubeconfig: string, workDir: string): string[] {
-  return ['run', ...node.args, '--kube-api', '--kubeconfig', kubeconfig,
+  return ['run', ...node.args, '--kube-api', '--config-map', 'kube-system/nodedns', '--kubeconfig', kubeconfig,
     '--upstream', `${node.kubeDns.ip}:${node.kubeDns.port}`, '--control-socket', path.join(workDir, 'control.sock')];
 }
 
@@ -96,6 +107,9 @@ async function measureOn(node: FootprintNode, api: FakeApiServer, s: FootprintSe
   // What nodedns watches at defaults: the kube-dns Service (the cluster DNS) and the kube-dns ConfigMap.
   api.put(dnsService('kube-dns', { address: node.kubeDns.ip, port: node.kubeDns.port }));
   api.put(configMap('kube-system', 'kube-dns', {}));
+  // and, as the shipped DaemonSet does, its own ConfigMap (every setting at its default) and NODE_OPTIONS
+  const shipped = shippedManifests();
+  api.put(configMap('kube-system', 'nodedns', { 'config.yaml': shipped.configYaml }));
   // In a pod the credentials are the ServiceAccount's files: no kubeconfig, no YAML parser.
   // The in-test server's kubeconfig as JSON (a kubeconfig may be JSON) comes closest.
   const kubeconfig = path.join(s.workDir, 'kubeconfig.json');
@@ -106,13 +120,14 @@ async function measureOn(node: FootprintNode, api: FakeApiServer, s: FootprintSe
     users: [{ name: 'bench', user: {} }],
   }));
   const args = footprintArgs(node, kubeconfig, s.workDir);
-  const env = { ...cleanEnv(), NODE_NAME: 'bench-node' };
+  const env = { ...cleanEnv(), NODE_NAME: 'bench-node', NODE_OPTIONS: shipped.nodeOptions };
   const nodeArgs = [...NODEDNS_V8_FLAGS, path.join(REPO, 'dist', 'cli.js'), ...args];
   const proc = s.procs.spawn('nodedns-footprint', ...inNetns(node.netns, ...pinned(SERVER_CPU, process.execPath, nodeArgs)), { env, cwd: REPO });
   try {
     await node.waitForDns(hitName(0), proc, 30_000);
     await until200(node, node.healthUrl, proc, 30_000);
-    await api.waitFor(() => api.openWatches() >= 2, 30_000, 'nodedns to watch the kube-dns Service and ConfigMap');
+    // the kube-dns Services (kube-dns, kube-dns-upstream) and ConfigMap, its own ConfigMap and this node's pods
+    await api.waitFor(() => api.openWatches() >= 5, 30_000, 'nodedns to watch the kube-dns Services and ConfigMap, its own ConfigMap and the pods');
     // Prometheus scrapes every pod: what a scrape loads is part of the idle figure
     const scrape = await node.get(node.metricsUrl);
     if (scrape.status !== 200) throw new Error(`${node.metricsUrl} answered HTTP ${scrape.status}`);

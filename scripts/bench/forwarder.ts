@@ -14,7 +14,7 @@
 // With --shared-socket, every miss goes out on one socket connected once at start (what
 // the rule forbids; a random ID per query still): the mixed workload run both ways shows
 // what the fresh port itself costs, and how far the ceiling stays even without it.
-// Usage: node --max-semi-space-size=2 forwarder.js <ip> <port> <backend-ip> <backend-port> [--shared-socket]
+// Usage: node --max-semi-space-size=2 --no-maglev forwarder.js <ip> <port> <backend-ip> <backend-port> [--shared-socket]
 // (the benchmark runs it transpiled to plain JS with nodedns' V8 flags, its imports from
 // src/ taken from dist/: the same query IDs and address lookup nodedns uses).
 import * as dgram from 'node:dgram';

@@ -500,7 +500,7 @@ export function renderMarkdown(r: Results): string {
       ? 'In network namespaces the benchmark creates and deletes: a node (kube-proxy\'s iptables rules for the kube-dns ClusterIP, so ' +
         '`--firewall auto` picks iptables as on most nodes), a pod where dnsperf runs, and the cluster DNS (Knot) behind the ClusterIP. '
       : '';
-    L.push(`${where}\`${f.command}\`, against the in-test Kubernetes API server (list and watch of the kube-dns Service and ConfigMap). ` +
+    L.push(`${where}\`${f.command}\`, against the in-test Kubernetes API server (list and watch of the kube-dns Services and ConfigMap, this node's pods and, as the shipped DaemonSet has it, nodedns' own ConfigMap with daemonset/base/configmap.yaml's every-setting-at-its-default config.yaml; NODE_OPTIONS from daemonset/base/daemonset.yaml). ` +
       'RSS is summed over every nodedns process (those running node: not the iptables its resync runs for a moment); idle is after start, ' +
       `the first API sync and one /metrics scrape, with no queries; full after ${fmtInt(f.positive)} positive and ${fmtInt(f.negative)} negative answers. ` +
       'Idle CPU is the CPU time over the window of every process of nodedns\' tree and of the children it ran and reaped in it (cutime + cstime: ' +

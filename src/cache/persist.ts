@@ -5,12 +5,16 @@
 // refused and TTLs re-capped by the current configuration. A damaged entry costs that
 // entry, never a wrong answer.
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { AnswerCache } from './answer-cache';
 import { makeEntry, type TtlPolicy } from './entry';
 import { cacheKey, keyFlags, questionName } from '../wire/query';
 import { Check, checkReply, REASONS } from '../wire/validate';
+
+// node:zlib only where a cache file is used (--cache-file is off by default): a process
+// without one never loads it.
+let zlib: typeof import('node:zlib') | undefined;
+const crc32 = (text: string): number => (zlib ??= require('node:zlib') as typeof import('node:zlib')).crc32(text);
 
 const MAGIC = 'nodedns-cache/2';
 /** Bytes of file per entry of capacity: a file larger than the full cache could be is refused unread. */

@@ -4,7 +4,10 @@
 // (EOPNOTSUPP); the addresses then go on `lo`, which every kernel has, and the log says so.
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { FlagsNew, createRtNetlink, type RtNetlinkSocket } from 'netlink';
+// The package's index also loads its nl80211, WireGuard and generic-netlink modules
+// (nl80211's structs alone are 240 KB of source kept on the heap); take only route netlink.
+import { FlagsNew } from 'netlink/dist/constants';
+import { createRtNetlink, type RtNetlinkSocket } from 'netlink/dist/rt/rt';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
