@@ -74,7 +74,7 @@ describe('cache entries', () => {
   it('stores the capped TTLs in the answer\'s bytes and counts them down from there', () => {
     // each record at most the entry's TTL (the smallest, 20), and the cap (30)
     const e = makeEntry(response('t.example', { answers: [A('t.example', 300), A('t.example', 20, '192.0.2.2')] }), qnameEnd('t.example'), POLICY, 0)!;
-    assert.deepEqual(e.ttlOffsets.map((o) => e.wire.readUInt32BE(o)), [20, 20]);
+    assert.deepEqual([...e.ttlOffsets].map((o) => e.wire.readUInt32BE(o.charCodeAt(0))), [20, 20]);
     const out = dnsPacket.decode(render(e, query('t.example'), scanQuery(query('t.example')), 12_000, 512));
     assert.deepEqual(out.answers!.map((a) => a.ttl), [8, 8]);
   });
@@ -139,6 +139,25 @@ describe('AnswerCache', () => {
     assert.ok(c.fresh(key('a.x'), 1));
     assert.equal(c.fresh(key('n1.x'), 1), undefined);
     assert.deepEqual(stats.cacheEvictions, { success: 1, denial: 1 });
+  });
+
+  it('tells the LRU of an entry\'s hits once per second: eviction follows recency to the second', () => {
+    const c = new AnswerCache(cfg, new Stats());
+    const pos = (n: string) => makeEntry(response(n, { answers: [A(n, 60)] }), qnameEnd(n), POLICY, 0)!;
+    c.store(key('a.x'), pos('a.x'));
+    c.store(key('b.x'), pos('b.x'));
+    assert.ok(c.fresh(key('a.x'), 1_000)); // first hit: a becomes the most recent
+    assert.ok(c.fresh(key('b.x'), 1_500)); // then b, in the same second
+    assert.ok(c.fresh(key('a.x'), 1_900)); // a again in that second: the LRU is not told
+    c.store(key('c.x'), pos('c.x'));
+    assert.equal(c.current(key('a.x')), undefined, 'a, last told of at 1 s before b, is evicted');
+    assert.ok(c.current(key('b.x')));
+    assert.ok(c.fresh(key('b.x'), 2_100)); // b in a later second: told again
+    assert.ok(c.fresh(key('c.x'), 2_200));
+    assert.ok(c.fresh(key('b.x'), 3_000)); // and again: b is now the most recent
+    c.store(key('d.x'), pos('d.x'));
+    assert.equal(c.current(key('c.x')), undefined, 'c is evicted, not b');
+    assert.ok(c.current(key('b.x')));
   });
 
   it('expired entries are misses but stay available stale within the window', () => {

@@ -8,9 +8,11 @@ export interface Entry {
   wire: Buffer; // ID 0, AA cleared, OPT removed; each record's TTL field capped (what a reply counts down from)
   qnameEnd: number;
   arcount: number;
-  // A plain array of small integers: a typed array costs ~100 bytes more per entry.
-  ttlOffsets: number[];
-  nameOffsets: number[]; // owner names spelled out as the question name: get the client's spelling too
+  // Offsets (each below 65,536) as the char codes of a string: one heap object per list, where an
+  // array is two (the array and its elements), so a hit reads one place fewer and an entry is
+  // about 40 bytes smaller (side by side on one core: mixed 1.018, hits 1.004 of the cost).
+  ttlOffsets: string; // where each record's TTL is
+  nameOffsets: string; // owner names spelled out as the question name: get the client's spelling too
   ttl: number; // seconds the entry is fresh (0: serve once, never store)
   storedAt: number; // ms, wall clock (survives a restart through the cache file)
   expiresAt: number; // ms
@@ -18,9 +20,9 @@ export interface Entry {
   negative: boolean; // NXDOMAIN, NODATA or SERVFAIL: kept in the negative cache
   hits: number;
   prefetching: boolean;
+  usedAt: number; // the second of its last hit the LRU was told of (AnswerCache.fresh); -1: none
 }
 
-const NONE: number[] = [];
 
 export interface TtlPolicy {
   successCap: number;
@@ -66,11 +68,14 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
   const offs = shape.ttlOffsets;
   for (let i = 0; i < offs.length; i++) wire.writeUInt32BE(Math.min(shape.ttls[i], cap), offs[i]);
   return {
-    // Exact-size copies: the arrays push() grew keep spare capacity, and an entry lives long.
-    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: offs.slice(),
-    nameOffsets: shape.nameCopies.length > 0 ? shape.nameCopies.slice() : NONE, ttl, storedAt: now, expiresAt: now + ttl * 1000,
-    rcode, negative, hits: 0, prefetching: false,
+    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: offsetString(offs), nameOffsets: offsetString(shape.nameCopies), ttl, storedAt: now, expiresAt: now + ttl * 1000,
+    rcode, negative, hits: 0, prefetching: false, usedAt: -1,
   };
+}
+
+/** `offsets` (each below 65,536: offsets in one DNS message) as a string of char codes; '' for none. */
+function offsetString(offsets: number[]): string {
+  return offsets.length === 0 ? '' : String.fromCharCode.apply(null, offsets);
 }
 
 /** The question bytes (name, type, class) of an entry: what a refresh asks for. */

@@ -47,16 +47,16 @@ function personalise(out: Buffer, e: Entry, query: Buffer, q: Query, now: number
   if (q.classAny) { out[qEnd + 2] = query[qEnd + 2]; out[qEnd + 3] = query[qEnd + 3]; } // the IN data, asked as ANY
   const nameOffs = e.nameOffsets;
   for (let n = 0; n < names; n++) {
-    for (let i = HEADER_LEN, o = nameOffs[n]; i < qEnd; i++, o++) out[o] = query[i];
+    for (let i = HEADER_LEN, o = nameOffs.charCodeAt(n); i < qEnd; i++, o++) out[o] = query[i];
   }
   const offs = e.ttlOffsets;
   if (stale) {
-    for (let i = 0; i < records; i++) writeTtl(out, offs[i], STALE_TTL);
+    for (let i = 0; i < records; i++) writeTtl(out, offs.charCodeAt(i), STALE_TTL);
   } else {
     const elapsed = ((now - e.storedAt) / 1000) | 0;
     const w = e.wire; // its TTL fields hold the capped TTLs (below 2^31: RFC 2181 §8)
     for (let i = 0; i < records; i++) {
-      const o = offs[i];
+      const o = offs.charCodeAt(i);
       const t = ((w[o] << 24) | (w[o + 1] << 16) | (w[o + 2] << 8) | w[o + 3]) - elapsed;
       writeTtl(out, o, t > 0 ? t : 0);
     }
@@ -65,7 +65,7 @@ function personalise(out: Buffer, e: Entry, query: Buffer, q: Query, now: number
 
 /** Where record `i` of an entry ends: its TTL offset + TTL (4) + RDLENGTH (2) + RDATA. */
 function recordEnd(e: Entry, i: number): number {
-  const o = e.ttlOffsets[i] + 4;
+  const o = e.ttlOffsets.charCodeAt(i) + 4;
   return o + 2 + ((e.wire[o] << 8) | e.wire[o + 1]);
 }
 
@@ -95,7 +95,7 @@ function renderTruncated(e: Entry, query: Buffer, q: Query, now: number, maxSize
     kept++;
   }
   let names = 0;
-  while (names < e.nameOffsets.length && e.nameOffsets[names] < cut) names++;
+  while (names < e.nameOffsets.length && e.nameOffsets.charCodeAt(names) < cut) names++;
   const out = Buffer.allocUnsafe(cut + (x ? optLength(x) : 0));
   out.set(w.subarray(0, cut), 0);
   personalise(out, e, query, q, now, stale, kept, names);

@@ -45,8 +45,8 @@ export function failureEntry(question: Buffer, rcode: number): Entry {
   wire.writeUInt16BE(1, 4);
   question.copy(wire, HEADER_LEN);
   return {
-    wire, qnameEnd: wire.length - 4, arcount: 0, ttlOffsets: [], nameOffsets: [], ttl: 0,
-    storedAt: 0, expiresAt: 0, rcode, negative: true, hits: 0, prefetching: false,
+    wire, qnameEnd: wire.length - 4, arcount: 0, ttlOffsets: '', nameOffsets: '', ttl: 0,
+    storedAt: 0, expiresAt: 0, rcode, negative: true, hits: 0, prefetching: false, usedAt: -1,
   };
 }
 
