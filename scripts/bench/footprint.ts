@@ -56,9 +56,10 @@ const MiB = (kib: number) => kib / 1024;
 
 /** What the shipped DaemonSet (daemonset/base/) gives nodedns beyond flags: its ConfigMap's config.yaml and NODE_OPTIONS. */
 export function shippedManifests(): { configYaml: string; nodeOptions: string } {
-  const read = (f: string) => parseYaml(fs.readFileSync(path.join(REPO, 'daemonset', 'base', f), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  type Manifest = { data?: Record<string, unknown>; spec?: { template?: { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } } };
+  const read = (f: string) => parseYaml(fs.readFileSync(path.join(REPO, 'daemonset', 'base', f), 'utf8')) as Manifest;
   const configYaml = read('configmap.yaml').data?.['config.yaml'];
-  const env = (read('daemonset.yaml').spec?.template?.spec?.containers?.[0]?.env ?? []) as { name: string; value?: string }[];
+  const env = read('daemonset.yaml').spec?.template?.spec?.containers?.[0]?.env ?? [];
   const nodeOptions = env.find((e) => e.name === 'NODE_OPTIONS')?.value;
   if (typeof configYaml !== 'string' || typeof nodeOptions !== 'string') throw new Error('daemonset/base: no config.yaml in configmap.yaml or no NODE_OPTIONS in daemonset.yaml');
   return { configYaml, nodeOptions };

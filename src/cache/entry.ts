@@ -23,7 +23,6 @@ export interface Entry {
   usedAt: number; // the second of its last hit the LRU was told of (AnswerCache.fresh); -1: none
 }
 
-
 export interface TtlPolicy {
   successCap: number;
   denialCap: number;
