@@ -55,7 +55,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = (kib: number) => kib / 1024;
 
 /** What the shipped DaemonSet (daemonset/base/) gives nodedns beyond flags: its ConfigMap's config.yaml and NODE_OPTIONS. */
-export function shippedManifests(): { configYaml: string; nodeOptions: string } {
+function shippedManifests(): { configYaml: string; nodeOptions: string } {
   type Manifest = { data?: Record<string, unknown>; spec?: { template?: { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } } };
   const read = (f: string) => parseYaml(fs.readFileSync(path.join(REPO, 'daemonset', 'base', f), 'utf8')) as Manifest;
   const configYaml = read('configmap.yaml').data?.['config.yaml'];
