@@ -10,8 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { Processes } from '../scripts/bench/procs';
 import { startKnot } from '../scripts/bench/servers';
 import {
-  fillNegativeQueries, fillPositiveQueries, hitQueries, mixedQueries, ndotsQueries, newRunId,
-  CLUSTER_NEGATIVE_TTL, HIT_TTL,
+  fillNegativeQueries, fillPositiveQueries, freshNdotsQueries, hitQueries, mixedQueries, ndotsQueries, newRunId,
+  CLUSTER_NEGATIVE_TTL, HIT_TTL, HIT_ZONE_NEGATIVE_TTL,
 } from '../scripts/bench/workloads';
 import { freeEndpoint } from './helpers/ports';
 
@@ -49,6 +49,20 @@ describe('bench query files', () => {
       'h0.example.com A', 'h0.example.com AAAA',
     ]);
     assert.equal(q.length, 16);
+  });
+
+  it('ndots together: the same burst, every name new to this run and none under the cluster domain', () => {
+    const q = lines(freshNdotsQueries(2, 'run1'));
+    assert.deepEqual(q.slice(0, 8), [
+      'n0-run1.miss.example.com.ns.svc.run1.example.com A', 'n0-run1.miss.example.com.ns.svc.run1.example.com AAAA',
+      'n0-run1.miss.example.com.svc.run1.example.com A', 'n0-run1.miss.example.com.svc.run1.example.com AAAA',
+      'n0-run1.miss.example.com.run1.example.com A', 'n0-run1.miss.example.com.run1.example.com AAAA',
+      'n0-run1.miss.example.com A', 'n0-run1.miss.example.com AAAA',
+    ]);
+    assert.equal(q.length, 16);
+    const other = new Set(lines(freshNdotsQueries(2, 'run2')));
+    assert.ok(q.every((l) => !other.has(l)), 'another run id gives other names');
+    assert.throws(() => freshNdotsQueries(1, 'Bad Id'), /runId/);
   });
 
   it('memory fill: distinct names', () => {
@@ -104,5 +118,14 @@ describe('bench backend (real Knot)', () => {
     assert.match(nx, /status: NXDOMAIN/);
     assert.match(nx, new RegExp(`cluster\\.local\\.\\s+${CLUSTER_NEGATIVE_TTL}\\s+IN\\s+SOA`));
     assert.match(dig('nx42.example.com', 'A'), /status: NXDOMAIN/);
+  });
+
+  it('answers the ndots-together burst: long-lived NXDOMAINs for the suffixes, the name from *.miss', () => {
+    const [suffixed, , , , , , name] = lines(freshNdotsQueries(1, 'run1')).map((l) => l.split(' ')[0]);
+    const nx = dig(suffixed, 'A');
+    assert.match(nx, /status: NXDOMAIN/);
+    // denied for the SOA's own TTL, the lower of it and its minimum (RFC 2308 §5)
+    assert.match(nx, new RegExp(`example\\.com\\.\\s+${HIT_TTL}\\s+IN\\s+SOA\\s.* ${HIT_ZONE_NEGATIVE_TTL}\\n`));
+    assert.match(dig(name, 'AAAA'), new RegExp(`\\s${HIT_TTL}\\s+IN\\s+AAAA\\s+fd00:250::1`));
   });
 });

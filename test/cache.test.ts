@@ -160,6 +160,37 @@ describe('AnswerCache', () => {
     assert.ok(c.current(key('b.x')));
   });
 
+  it('finds either store\'s entries in one lookup, and never one a store has let go', () => {
+    const c = new AnswerCache(cfg, new Stats());
+    const pos = (n: string) => makeEntry(response(n, { answers: [A(n, 60)] }), qnameEnd(n), POLICY, 0)!;
+    const neg = (n: string) => makeEntry(response(n, { rcode: 3, soa: true }), qnameEnd(n), POLICY, 0)!;
+    const nx = neg('a.x');
+    c.store(key('a.x'), nx);
+    assert.equal(c.fresh(key('a.x'), 1), nx);
+    const answer = pos('a.x'); // the name now exists: it moves to the positive store
+    c.store(key('a.x'), answer);
+    assert.equal(c.fresh(key('a.x'), 1), answer);
+    assert.deepEqual(c.size, { success: 1, denial: 0 });
+    const again = pos('a.x'); // replaced in its own store
+    c.store(key('a.x'), again);
+    assert.equal(c.current(key('a.x')), again);
+    c.store(key('n.x'), neg('n.x'));
+    assert.equal(c.stale(key('n.x'), 60_000 + 3_601_000), undefined, 'past the stale window: deleted');
+    assert.equal(c.current(key('n.x')), undefined);
+    c.store(key('b.x'), pos('b.x'));
+    c.reconfigure({ ...cfg, positiveSize: 1 }); // keeps the most recent
+    assert.equal(c.current(key('a.x')), undefined);
+    assert.ok(c.current(key('b.x')));
+    c.reconfigure({ ...cfg, positiveSize: 0 }); // no positive store at all
+    assert.equal(c.current(key('b.x')), undefined);
+    c.store(key('b.x'), pos('b.x'));
+    assert.equal(c.current(key('b.x')), undefined, 'nothing is kept without a store');
+    c.store(key('m.x'), neg('m.x'));
+    c.clear();
+    assert.equal(c.current(key('m.x')), undefined);
+    assert.deepEqual(c.size, { success: 0, denial: 0 });
+  });
+
   it('expired entries are misses but stay available stale within the window', () => {
     const c = new AnswerCache(cfg, new Stats());
     const e = makeEntry(response('a.x', { answers: [A('a.x', 10)] }), qnameEnd('a.x'), POLICY, 0)!;

@@ -34,7 +34,7 @@ export const USAGE = `usage: scripts/bench/run.sh [options]        (make bench r
   --duration S          seconds of each max-throughput run (default 6, quick 2)
   --rounds N            interleaved rounds of ceiling, forwarder and nodedns, side by side, per workload;
                         ratios between them are medians of per-round ratios (default 3, quick 1)
-  --no-together         skip the run of each round (hits, mixed) with all of them at once on CPU 0, each
+  --no-together         skip the run of each round with all of them at once on CPU 0, each
                         with its own dnsperf (the targets are then judged by the runs in turns)
   --fixed-duration S    seconds of the fixed-rate latency run (default 10, quick 2)
   --fixed-rate QPS      rate of the latency run for nodedns and Unbound (default 20000)

@@ -68,7 +68,7 @@ export function hitQueries(hitNames: number): string {
  * must read this file once only (-n 1), or the "new" names would repeat and become hits.
  */
 export function mixedQueries(hitNames: number, total: number, runId: string): string {
-  if (!/^[a-z0-9-]{1,20}$/.test(runId)) throw new Error(`runId "${runId}" must be 1-20 of a-z 0-9 -`);
+  checkRunId(runId);
   const qs: string[] = new Array(total);
   let hit = 0;
   for (let j = 0; j < total; j++) {
@@ -83,14 +83,35 @@ export function mixedQueries(hitNames: number, total: number, runId: string): st
  * than 5 dots: each search suffix first (NXDOMAIN), then the name itself, A and AAAA each.
  */
 export function ndotsQueries(hitNames: number): string {
+  return burst(hitNames, hitName, SEARCH_SUFFIXES);
+}
+
+/**
+ * The same burst with every name new to the servers (`runId`) and long-lived: the names
+ * under Knot's *.miss wildcard, the suffixes under example.com, denied for the SOA's TTL (the
+ * lower of it and the SOA minimum, RFC 2308 §5): all HIT_TTL, 30 s, and nodedns' caps alike.
+ * Stored by the warm-up right before a run, none is due for refresh within it: the ndots
+ * work per query, with the clock-driven refreshes of the 5 s cluster NXDOMAINs left out.
+ */
+export function freshNdotsQueries(hitNames: number, runId: string): string {
+  checkRunId(runId);
+  return burst(hitNames, (i) => `n${i}-${runId}.miss.${HIT_ZONE}`, ['ns.svc', 'svc', ''].map((s) => `${s ? `${s}.` : ''}${runId}.${HIT_ZONE}`));
+}
+
+/** For each name: each search suffix first (NXDOMAIN), then the name itself, A and AAAA each. */
+function burst(names: number, name: (i: number) => string, suffixes: string[]): string {
   const qs: string[] = [];
-  for (let i = 0; i < hitNames; i++) {
-    const name = hitName(i);
-    for (const candidate of [...SEARCH_SUFFIXES.map((s) => `${name}.${s}`), name]) {
+  for (let i = 0; i < names; i++) {
+    const n = name(i);
+    for (const candidate of [...suffixes.map((s) => `${n}.${s}`), n]) {
       qs.push(`${candidate} A`, `${candidate} AAAA`);
     }
   }
   return lines(qs);
+}
+
+function checkRunId(runId: string): void {
+  if (!/^[a-z0-9-]{1,20}$/.test(runId)) throw new Error(`runId "${runId}" must be 1-20 of a-z 0-9 -`);
 }
 
 /** The memory fill: `n` distinct positive answers (the *.fill wildcard). */
