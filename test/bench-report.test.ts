@@ -389,7 +389,7 @@ describe('bench runs together on one core', () => {
   it('renders a table of the runs together under the workload, and the context from them', () => {
     const md = renderMarkdown(both());
     assert.match(md, /Then, in each round of each workload \(mixed and ndots: with new names again\), the same servers together: all at once on CPU 0/);
-    assert.match(md, /ndots together asks names that live 30 s or more, .*the in-turns ratio beside it includes that clock-driven cost\./);
+    assert.match(md, /ndots together asks names that live 30 s, .*the in-turns ratio beside it includes that clock-driven cost\./);
     assert.match(md, /take turns, in 2 interleaved rounds per workload/);
     const hits = md.slice(md.indexOf('## cache hits'), md.indexOf('## Targets'));
     assert.match(hits, /Together on one core \(2 rounds, all at once, each with its own dnsperf\):/);

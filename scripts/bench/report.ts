@@ -446,7 +446,7 @@ export function renderMarkdown(r: Results): string {
       'so that the kernel shares the core among them and whatever the host does to it falls on all of them alike. ' +
       'A server\'s QPS per CPU-second there is its cost per query; the ratios of those (medians of same-round ratios) are what ' +
       'the targets and the context lines judge. In turns, one server at a time, a ratio moves with the host from one run to the next. ' +
-      'ndots together asks names that live 30 s or more, stored by the warm-up right before the run, so that none comes due for refresh in it: ' +
+      'ndots together asks names that live 30 s, stored by the warm-up right before the run, so that none comes due for refresh in it: ' +
       'in turns, nodedns also refreshes the cluster suffixes\' 5-second NXDOMAINs while they are in use (the forwarder keeps every answer forever), ' +
       'a fixed cost per second that would weigh three times as much on a third of a core. The target judges the work per query together; ' +
       'the in-turns ratio beside it includes that clock-driven cost.');
