@@ -95,7 +95,9 @@ export function ndotsQueries(hitNames: number): string {
  */
 export function freshNdotsQueries(hitNames: number, runId: string): string {
   checkRunId(runId);
-  return burst(hitNames, (i) => `n${i}-${runId}.miss.${HIT_ZONE}`, ['ns.svc', 'svc', ''].map((s) => `${s ? `${s}.` : ''}${runId}.${HIT_ZONE}`));
+  // the pod's search list with <runId>.example.com in place of the cluster domain
+  const suffixes = SEARCH_SUFFIXES.map((s) => s.replace(CLUSTER_ZONE, `${runId}.${HIT_ZONE}`));
+  return burst(hitNames, (i) => `n${i}-${runId}.miss.${HIT_ZONE}`, suffixes);
 }
 
 /** For each name: each search suffix first (NXDOMAIN), then the name itself, A and AAAA each. */
