@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --no-maglev
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --no-maglev
 // nodedns command line: `nodedns <command> [flags]`.
 import { OPTIONS, envName } from './config/options';
 import { ConfigError } from './config/types';

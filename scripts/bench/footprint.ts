@@ -14,10 +14,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { NODE_ENV_DEFAULTS } from '../../src/node-flags';
 import { configMap, dnsService, startFakeApiServer, type FakeApiServer } from '../../test/helpers/fake-apiserver';
 import { footprintNode, type FootprintNode, type NodeSetup } from './footprint-node';
 import { CLK_TCK, cpuTicksOf, memoryOf, type Processes, type Proc } from './procs';
-import { cleanEnv, inNetns, NODEDNS_V8_FLAGS, pinned, REPO, SERVER_CPU, tail, type Addr } from './servers';
+import { inNetns, nodednsEnv, NODEDNS_V8_FLAGS, pinned, REPO, SERVER_CPU, tail, type Addr } from './servers';
 import { hitName } from './workloads';
 
 
@@ -121,7 +122,7 @@ async function measureOn(node: FootprintNode, api: FakeApiServer, s: FootprintSe
     users: [{ name: 'bench', user: {} }],
   }));
   const args = footprintArgs(node, kubeconfig, s.workDir);
-  const env = { ...cleanEnv(), NODE_NAME: 'bench-node', NODE_OPTIONS: shipped.nodeOptions };
+  const env = { ...nodednsEnv(), NODE_NAME: 'bench-node', NODE_OPTIONS: shipped.nodeOptions };
   const nodeArgs = [...NODEDNS_V8_FLAGS, path.join(REPO, 'dist', 'cli.js'), ...args];
   const proc = s.procs.spawn('nodedns-footprint', ...inNetns(node.netns, ...pinned(SERVER_CPU, process.execPath, nodeArgs)), { env, cwd: REPO });
   try {
@@ -151,7 +152,7 @@ async function measureOn(node: FootprintNode, api: FakeApiServer, s: FootprintSe
     const where = node.netns ? `ip netns exec <node namespace> ` : '';
     const firewall = /"firewall":"([^"]+)"/.exec(fs.readFileSync(proc.logFile, 'utf8'))?.[1];
     return {
-      command: `${where}node ${NODEDNS_V8_FLAGS.join(' ')} dist/cli.js ${args.join(' ').replaceAll(kubeconfig, '<in-test API server>').replaceAll(s.workDir, '<dir>')}`,
+      command: `${Object.entries(NODE_ENV_DEFAULTS).map(([k, v]) => `${k}=${v} `).join('')}${where}node ${NODEDNS_V8_FLAGS.join(' ')} dist/cli.js ${args.join(' ').replaceAll(kubeconfig, '<in-test API server>').replaceAll(s.workDir, '<dir>')}`,
       nodeSetup: node.setup.on ? { ...node.setup, firewall } : node.setup,
       processes: Math.max(idle.processes, full.processes),
       idleMiB: MiB(idle.rssKiB), fullMiB: MiB(full.rssKiB), peakMiB: MiB(full.hwmKiB),

@@ -4,7 +4,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NODE_FLAGS } from '../../src/node-flags';
+import { NODE_ENV_DEFAULTS, NODE_FLAGS } from '../../src/node-flags';
 import { memoryOf, type Memory, type Proc, type Processes } from './procs';
 import { clusterZone, hitName, hitZone, CLUSTER_ZONE, HIT_ZONE } from './workloads';
 
@@ -231,6 +231,11 @@ function transpileScript(name: 'ceiling' | 'forwarder', dir: string): string {
  */
 export const NODEDNS_V8_FLAGS = NODE_FLAGS;
 
+/** The environment nodedns ships with (its allocator's settings), for nodedns and the forwarder alike. */
+export function nodednsEnv(): NodeJS.ProcessEnv {
+  return { ...cleanEnv(), ...NODE_ENV_DEFAULTS };
+}
+
 export function nodednsArgs(o: StartOptions): string[] {
   const up = `${o.backend.ip}:${o.backend.port}`;
   return [...NODEDNS_V8_FLAGS, path.join(REPO, 'dist', 'cli.js'), 'run',
@@ -287,7 +292,8 @@ export async function startServer(procs: Processes, name: ServerName, o: StartOp
       break;
   }
   if (o.wrapper) args = [...args.slice(0, 2), ...o.wrapper, ...args.slice(2)]; // taskset -c N <wrapper> cmd …
-  const proc = procs.spawn(label.replace(/[^a-z0-9]+/gi, '-'), cmd, args, { env: cleanEnv(), cwd: REPO });
+  const env = name === 'nodedns' || name.startsWith('forwarder') ? nodednsEnv() : cleanEnv();
+  const proc = procs.spawn(label.replace(/[^a-z0-9]+/gi, '-'), cmd, args, { env, cwd: REPO });
   try {
     await waitForDns(o.listen, hitName(0), proc, o.startTimeoutMs ?? (name === 'nodedns' ? 20000 : 15000));
   } catch (e) {
