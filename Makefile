@@ -35,7 +35,7 @@ test-deps:
 # tsc type-checks and compiles every module into dist/ (the benchmark's forwarder imports
 # some); esbuild then makes dist/cli.js, what every launch runs, one file with its
 # dependencies but netlink (which loads its native binary from its own directory). One
-# script instead of ~240 modules: idle RSS about 1.5 MiB lower (docs/image.md). Names stay
+# script instead of ~240 modules: idle RSS about 2 MiB lower (docs/image.md). Names stay
 # unminified so that a stack trace reads as the source; dist/cli.js.map maps it back.
 build: deps
 	tsc -p tsconfig.json

@@ -36,7 +36,7 @@ it('node:zlib is loaded for a cache file only: not with the cache alone, and onc
 });
 
 it('dist/cli.js is one script: it loads no other module of the tree, and only netlink from node_modules', () => {
-  // make build bundles it (Makefile): the ~240 modules tsc writes cost about 1.5 MiB more idle
+  // make build bundles it (Makefile): the ~240 modules tsc writes cost about 2 MiB more idle
   // RSS, each with its own wrapper, source text and resolution. netlink stays a package of its
   // own: it loads its native binary from its directory.
   const root = join(__dirname, '..');
