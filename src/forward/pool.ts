@@ -41,7 +41,9 @@ export class UpstreamPool {
     let lastError: Error | null = null;
     let i = 0;
     const next = (): void => {
-      const left = deadline - monotonicMs();
+      // whole milliseconds: a timer of the same duration joins Node's list for it (a fraction got
+      // a list of its own per try), and a timeout message reads "within 300ms"
+      const left = Math.ceil(deadline - monotonicMs());
       if (i >= tries || left < 5) {
         if (lastAnswer) done(null, lastAnswer);
         else done(lastError ?? new UpstreamError('timeout', `no answer from ${this.describe()} in time`));

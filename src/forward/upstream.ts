@@ -74,7 +74,7 @@ export class Upstream {
 
   private overUdp(msg: Buffer, question: Buffer, mixed: boolean, deadline: number, finish: ReplyCallback): void {
     const questionEnd = HEADER_LEN + question.length;
-    const left = () => Math.max(deadline - monotonicMs(), 50);
+    const left = () => Math.max(Math.ceil(deadline - monotonicMs()), 50); // whole ms, as in the pool
     queryUdp(this.ep, msg, questionEnd, left(), (err, res) => {
       if (!err) {
         if (mixed) this.caseStrikes = 0;

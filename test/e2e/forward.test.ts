@@ -62,9 +62,13 @@ describe('forwarding under faults', () => {
   it('gives SERVFAIL when every upstream fails, quickly and with the reason logged', async () => {
     const s = await server({});
     s.set({ fault: 'drop' });
-    const a = await agent([s]);
+    const a = await agent([s], ['--upstream-max-fails', '1']);
     const r = await dig({ server: a, name: 'x.example', timeoutSec: 5 });
     assert.equal(r.status, 'SERVFAIL');
+    // The reason names the timeout as configured: a try's timer runs to the query's deadline in
+    // whole milliseconds (a fraction read "within 299.9871ms", and gave each try a timer list of its own).
+    const down = await a.waitForLog('upstream marked down');
+    assert.match(String(down.err), /did not answer within \d+ms$/, JSON.stringify(down));
   });
 
   it('retries a truncated UDP answer over TCP', async () => {
