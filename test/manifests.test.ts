@@ -589,12 +589,14 @@ describe('daemonset/Dockerfile', () => {
   const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   const lines = text.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#'));
 
-  it('builds on a base named by BASE (node:24-slim), with iptables and nftables, production dependencies only', () => {
+  it('builds on a base named by BASE (node:24-slim), with iptables and nftables, and the staged app only', () => {
     const froms = lines.filter((l) => l.startsWith('FROM '));
     assert.deepEqual(froms, ['FROM ${BASE}']);
     assert.match(text, /^ARG BASE=node:24-slim$/m);
     assert.match(text, /apt-get install -y --no-install-recommends [^\n]*\biptables\b[^\n]*\bnftables\b/);
-    assert.match(readFileSync(join(ROOT, '..', 'scripts/image/build.sh'), 'utf8'), /npm ci --omit=dev --omit=optional/);
+    // what /app holds is staged by scripts/image/stage.sh (test/image-stage.test.ts runs it)
+    assert.match(readFileSync(join(ROOT, '..', 'scripts/image/build.sh'), 'utf8'), /scripts\/image\/stage\.sh \.build\/image\/app/);
+    assert.deepEqual(lines.filter((l) => l.startsWith('COPY ') && l.includes('/app')), ['COPY .build/image/app ./']);
     // /usr/local/bin/nodedns carries the V8 flags (src/node-flags.ts): see test/install.test.ts
     assert.equal(lines.at(-2), 'ENTRYPOINT ["/usr/local/bin/nodedns"]');
   });

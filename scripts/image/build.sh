@@ -1,10 +1,11 @@
 #!/bin/sh
 # Builds the nodedns image from daemonset/Dockerfile with podman (make image).
 #   IMAGE=registry.example/nodedns:0.1.0 BASE=node:24-slim scripts/image/build.sh
-# dist/ and the production node_modules are built here, on the host, and copied in: the
-# image build runs nothing that needs the network (npm in a build container fails
-# certificate checks behind an intercepting proxy). Without BASE, the base is made locally
-# (scripts/image/base.sh: Debian + the Node.js of node_modules), so no registry is needed.
+# What the image runs is staged here, on the host, and copied in (scripts/image/stage.sh:
+# dist/cli.js and the one package it requires): the image build runs nothing that needs the
+# network (npm in a build container fails certificate checks behind an intercepting proxy).
+# Without BASE, the base is made locally (scripts/image/base.sh: Debian + the Node.js of
+# node_modules), so no registry is needed.
 set -eu
 cd "$(dirname "$0")/../.."
 version=$(node -p 'require("./package.json").version')
@@ -13,11 +14,7 @@ image=${IMAGE:-localhost/nodedns:$version}
 # the firewall tools with apt: the host's network, never podman's default one (which edits the
 # host's firewall and turns on ip_forward).
 if [ -n "${BASE:-}" ]; then base=$BASE network=host; else base=$(scripts/image/base.sh) network=none; fi
-stage=.build/image
-# the production dependencies, without the optional node-linux-* packages (the base has Node.js)
-mkdir -p "$stage"
-cp package.json package-lock.json .npmrc "$stage/"
-(cd "$stage" && npm ci --omit=dev --omit=optional --prefer-offline --no-audit --no-fund --loglevel=error)
+scripts/image/stage.sh .build/image/app
 old=$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 # crun 1.8.1 (Debian 12) refuses some cgroup layouts: runc runs the build's RUN steps.
 podman build --runtime "${OCI_RUNTIME:-runc}" --network "$network" --ulimit nofile=4096:4096 \
