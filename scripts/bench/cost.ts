@@ -2,7 +2,10 @@
 // the same count whatever else the machine does, where QPS and CPU time on a shared VM move
 // by tens of percent. For each server: start it under callgrind, warm it (so that V8 has
 // compiled the hot paths, by invocation counts, not by time), zero the counters, send N
-// queries of one kind, dump, and divide. What the kernel does for a query (socket, bind,
+// queries of one kind, dump, and divide. The serving thread is counted apart from V8's helper
+// threads: under valgrind's slowdown, optimizing compiles queued by the warm-up and a
+// concurrent marking may or may not fall in the window (two runs at the old 3,000-query warm-up
+// read 153,129 and 211,581 instructions a miss for the same build), and they swamp the query's own. What the kernel does for a query (socket, bind,
 // connect, close, sends and receives) is not counted: compare CPU time together on one core
 // (make bench) for that. JIT code has no symbols for callgrind_annotate: attribute with V8's
 // --cpu-prof. nodedns runs with --prefetch-hits 0: refreshes run on a clock, not
@@ -62,7 +65,7 @@ async function measure(procs: Processes, dir: string, name: ServerName, backend:
     listen, backend, workDir: dir, cacheEntries: 100_000,
     // refreshes run on a clock, not per query: off, so that each query's own cost is counted
     extraArgs: ['--prefetch-hits', '0', ...o.nodednsArgs],
-    wrapper: ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}.%p`, '--dump-instr=no'], startTimeoutMs: 180_000,
+    wrapper: ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}.%p`, '--dump-instr=no', '--separate-threads=yes'], startTimeoutMs: 180_000,
   });
   const pid = server.proc.pid;
   const hits = path.join(dir, 'hits.txt');
@@ -73,19 +76,24 @@ async function measure(procs: Processes, dir: string, name: ServerName, backend:
     await runDnsperf(listen, missFile(dir, `${name}w`, o.warm), 1);
     await runDnsperf(listen, hits, Math.ceil(o.warm / 1000));
     const result: Record<string, number> = {};
+    let part = 0; // callgrind numbers its dumps; with --separate-threads each thread has a file per dump
     for (const kind of ['miss', 'hit'] as const) {
       // the hit names again right before (TTL 30 s: they may have expired while misses ran)
       if (kind === 'hit') await runDnsperf(listen, hits, 1);
       await control(pid, '-z', listen, wake);
       const file = kind === 'miss' ? missFile(dir, `${name}m`, o.queries) : hits;
       await runDnsperf(listen, file, kind === 'miss' ? 1 : Math.ceil(o.queries / 1000));
-      const before = new Set(fs.readdirSync(dir));
       await control(pid, '-d', listen, wake);
-      const dump = fs.readdirSync(dir).filter((f) => f.startsWith(`cg-${name}.${pid}`) && !before.has(f)).sort().at(-1);
-      if (!dump) throw new Error(`${name}: no callgrind dump appeared`);
+      part++;
+      // thread 1 serves; the others are V8's helpers (compiler, GC) and libuv's pool
+      const threads = fs.readdirSync(dir).filter((f) => f.startsWith(`cg-${name}.${pid}.${part}-`)).sort();
+      if (threads.length === 0) throw new Error(`${name}: no callgrind dump appeared`);
       const n = kind === 'miss' ? o.queries : Math.ceil(o.queries / 1000) * 1000;
-      result[kind] = totalIr(path.join(dir, dump)) / n;
-      log(`${name} ${kind}: ${Math.round(result[kind]).toLocaleString('en-US')} instructions per query (${n} queries)`);
+      const per = threads.map((f) => totalIr(path.join(dir, f)) / n);
+      result[`${kind}Main`] = per[0];
+      result[`${kind}Helpers`] = per.slice(1).reduce((a, b) => a + b, 0);
+      const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
+      log(`${name} ${kind}: ${fmt(per[0])} instructions per query on the serving thread, ${fmt(result[`${kind}Helpers`])} on helper threads (${n} queries)`);
     }
     return result;
   } finally {
@@ -97,7 +105,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const arg = (flag: string, def: string) => { const i = argv.indexOf(flag); return i >= 0 ? argv[i + 1] : def; };
   const servers = arg('--servers', 'nodedns,forwarder').split(',') as ServerName[];
-  const o = { queries: Number(arg('--queries', '2000')), warm: Number(arg('--warm', '3000')), nodednsArgs: arg('--nodedns-args', '').split(' ').filter(Boolean) };
+  const o = { queries: Number(arg('--queries', '3000')), warm: Number(arg('--warm', '30000')), nodednsArgs: arg('--nodedns-args', '').split(' ').filter(Boolean) };
   reapOrphans();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodedns-cost-'));
   const procs = new Processes(dir);
