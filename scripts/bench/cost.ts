@@ -5,9 +5,9 @@
 // queries of one kind, dump, and divide. The serving thread is counted apart from V8's helper
 // threads: under valgrind's slowdown, optimizing compiles queued by the warm-up and a
 // concurrent marking may or may not fall in the window (two runs at the old 3,000-query warm-up
-// read 153,129 and 211,581 instructions a miss for the same build), and they swamp the query's own. What the kernel does for a query (socket, bind,
-// connect, close, sends and receives) is not counted: compare CPU time together on one core
-// (make bench) for that. JIT code has no symbols for callgrind_annotate: attribute with V8's
+// read 153,129 and 211,581 instructions a miss for the same build), and they swamp the
+// query's own. What the kernel does for a query (socket, bind, connect, close, sends and
+// receives) is not counted: compare CPU time together on one core (make bench) for that. JIT code has no symbols for callgrind_annotate: attribute with V8's
 // --cpu-prof. nodedns runs with --prefetch-hits 0: refreshes run on a clock, not
 // per query, and under valgrind's slowdown they would fall inside the counted window.
 // Usage: node --import tsx scripts/bench/cost.ts [--servers nodedns,forwarder] [--queries N] [--warm N] [--nodedns-args '--flag value …']

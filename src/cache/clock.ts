@@ -6,6 +6,15 @@ const EPOCH = performance.timeOrigin;
 /** performance.now, bound once: Node defines the global `performance` as a getter, run on every read. */
 export const monotonicMs: () => number = performance.now.bind(performance);
 
+/**
+ * Whole milliseconds until `deadline` (a monotonicMs() time), rounded up: what a timer waits.
+ * A fraction gave each upstream try a Node timer list of its own, and a timeout message read
+ * "within 299.93263099999996ms".
+ */
+export function msUntil(deadline: number): number {
+  return Math.ceil(deadline - monotonicMs());
+}
+
 export function clockNow(): number {
   return EPOCH + monotonicMs();
 }

@@ -6,7 +6,7 @@ import type { Stats } from '../observe/stats';
 import { RCODE } from '../wire/constants';
 import { UpstreamError } from './errors';
 import { Upstream, type UpstreamTuning } from './upstream';
-import { monotonicMs } from '../cache/clock';
+import { monotonicMs, msUntil } from '../cache/clock';
 
 export interface Answer {
   response: Buffer;
@@ -41,9 +41,7 @@ export class UpstreamPool {
     let lastError: Error | null = null;
     let i = 0;
     const next = (): void => {
-      // whole milliseconds: a timer of the same duration joins Node's list for it (a fraction got
-      // a list of its own per try), and a timeout message reads "within 300ms"
-      const left = Math.ceil(deadline - monotonicMs());
+      const left = msUntil(deadline);
       if (i >= tries || left < 5) {
         if (lastAnswer) done(null, lastAnswer);
         else done(lastError ?? new UpstreamError('timeout', `no answer from ${this.describe()} in time`));

@@ -10,7 +10,7 @@ import { randomId, randomizeCase } from './ids';
 import { upstreamWarnings } from './log-sample';
 import { TcpChannel } from './tcp';
 import { endpointAddress, exchangeUdp, queryUdp, type ReplyCallback, type ReplyGuard } from './udp';
-import { monotonicMs } from '../cache/clock';
+import { monotonicMs, msUntil } from '../cache/clock';
 
 // ". IN NS": what a health probe asks (as CoreDNS forward does)
 const PROBE_QUESTION = Buffer.from([0, 0, 2, 0, 1]);
@@ -74,7 +74,7 @@ export class Upstream {
 
   private overUdp(msg: Buffer, question: Buffer, mixed: boolean, deadline: number, finish: ReplyCallback): void {
     const questionEnd = HEADER_LEN + question.length;
-    const left = () => Math.max(Math.ceil(deadline - monotonicMs()), 50); // whole ms, as in the pool
+    const left = () => Math.max(msUntil(deadline), 50);
     queryUdp(this.ep, msg, questionEnd, left(), (err, res) => {
       if (!err) {
         if (mixed) this.caseStrikes = 0;
