@@ -58,7 +58,7 @@ image: build
 # Runs the agent with defaults: 169.254.20.10:53 on a dummy interface (or lo), NOTRACK rules,
 # upstreams from the host's resolv.conf. Needs root. Pass more flags with RUN_ARGS="...".
 run: run-deps install
-	MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --no-maglev dist/cli.js run $(RUN_ARGS)
+	MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --no-maglev --expose-gc dist/cli.js run $(RUN_ARGS)
 
 test: test-deps build
 	node --import tsx --test --test-concurrency=1 --test-timeout=600000 $$(find test -name '*.test.ts' | sort)

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --no-maglev
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --no-maglev --expose-gc
 // nodedns command line: `nodedns <command> [flags]`.
 import { OPTIONS, envName } from './config/options';
 import { ConfigError } from './config/types';

@@ -14,7 +14,10 @@
 // Without it, the same way (6 rounds): hits 1.004 and mixed 1.004 of the cost, idle RSS
 // 1-1.5 MiB lower. --optimize-for-size saved more (idle 2.5, full 7 MiB) but cost 2 % of
 // hits and 4 % of misses, so it is not used.
-export const NODE_FLAGS = ['--max-semi-space-size=2', '--no-maglev'];
+//
+// --expose-gc: for the one collection after start-up that gives start-up's memory back
+// (src/run/settle-memory.ts): idle RSS 71.4 -> 66.8-67.6 MiB in make bench's at-rest run.
+export const NODE_FLAGS = ['--max-semi-space-size=2', '--no-maglev', '--expose-gc'];
 
 // MALLOC_ARENA_MAX=2: glibc gives each thread that allocates an arena of its own (64 MiB
 // reserved, its touched pages resident); V8's and libuv's helper threads held about 2.9 MiB in

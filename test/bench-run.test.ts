@@ -170,7 +170,7 @@ describe('make bench (scripts/bench/run.sh)', () => {
     assert.match(r.out, /nodedns footprint: node setup OFF \(asked for with --at-rest-setup-off\)/);
     const json = JSON.parse(fs.readFileSync(path.join(out, 'quick.json'), 'utf8'));
     assert.deepEqual(json.footprint.nodeSetup, { on: false, why: 'asked for with --at-rest-setup-off' });
-    assert.match(json.footprint.command, /^MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --no-maglev dist\/cli\.js run --local-ip 127\.0\.77\.3 --port \d+ --no-setup-interface --firewall none /);
+    assert.match(json.footprint.command, /^MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --no-maglev --expose-gc dist\/cli\.js run --local-ip 127\.0\.77\.3 --port \d+ --no-setup-interface --firewall none /);
     assert.ok(json.notes.some((n: string) => n.startsWith('nodedns at rest was measured with node setup OFF')), json.notes.join('\n'));
     const md = fs.readFileSync(path.join(out, 'quick.md'), 'utf8');
     assert.match(md, /## nodedns at rest, as a DaemonSet runs it \(defaults, node setup OFF, Kubernetes API on\)\n\n\*\*Node setup was off\*\*/);
@@ -233,7 +233,7 @@ describe('make bench: nodedns at rest with node setup on (network namespaces)', 
     assert.deepEqual(json.measurements, [], 'only the at-rest part ran');
     const md = fs.readFileSync(path.join(out, 'quick.md'), 'utf8');
     assert.match(md, /## nodedns at rest, as a DaemonSet runs it \(defaults, node setup on \(iptables-nft\), in a network namespace, Kubernetes API on\)/);
-    assert.match(md, /`MALLOC_ARENA_MAX=2 ip netns exec <node namespace> node --max-semi-space-size=2 --no-maglev dist\/cli\.js run --metrics-addr 10\.200\.0\.1:9253 --lock-file <dir>\/owner\.sock --kube-api /);
+    assert.match(md, /`MALLOC_ARENA_MAX=2 ip netns exec <node namespace> node --max-semi-space-size=2 --no-maglev --expose-gc dist\/cli\.js run --metrics-addr 10\.200\.0\.1:9253 --lock-file <dir>\/owner\.sock --kube-api /);
     for (const target of ['memory idle', 'memory full', 'idle CPU']) {
       const x = json.targets.find((y: { target: string }) => y.target.startsWith(target));
       assert.match(x.measured, /node setup on \(iptables-nft\), in a network namespace/, target);

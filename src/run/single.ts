@@ -17,6 +17,7 @@ import { startObservability, type Observability } from '../observe/observability
 import { Agent } from '../serve/agent';
 import { logStart } from './log-start';
 import { watchLoops } from './loop-watch';
+import { settleMemory } from './settle-memory';
 import { onStopSignals } from './signals';
 
 /** Time the sockets keep being read after NOTRACK is gone, for packets already queued. */
@@ -49,6 +50,7 @@ export async function runSingle(config: Config, log: Logger): Promise<number> {
   obs.attach(agent);
   logStart(agent, log);
   const kube = await attachKubernetes(config, log, node ? withNode(agent, node) : agent);
+  settleMemory(log, kube.integration?.synced);
   const control = await startControlServer(agent, config, log);
   const stopLoops = watchLoops(agent, log, (message) => kube.report(REASONS.loop, message, 'Warning'));
   const o = obs;

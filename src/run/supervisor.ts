@@ -12,6 +12,7 @@ import { workerSource, type StateSource, type WorkerHandle } from '../observe/so
 import { Agent } from '../serve/agent';
 import { ConfigRelay } from './config-relay';
 import { onStopSignals } from './signals';
+import { settleMemory } from './settle-memory';
 
 export async function runSupervisor(config: Config, log: Logger): Promise<number> {
   // the configuration is validated before anything on the node changes
@@ -69,6 +70,7 @@ export async function runSupervisor(config: Config, log: Logger): Promise<number
   log.info({ workers: config.workers, firewall: node?.firewall?.name ?? 'none', interface: config.setupInterface ? config.interfaceName : 'off' }, 'nodedns supervising');
   try {
     kube = await attachKubernetes(config, log, relay);
+    settleMemory(log, kube.integration?.synced);
   } catch (e) {
     log.error({ err: (e as Error).message }, 'cannot use the Kubernetes API; serving with the configuration from flags and files only. Check the ServiceAccount token or --kubeconfig');
   }

@@ -6,6 +6,7 @@ import { startControlServer } from '../diagnose/control-server';
 import { runWorker } from '../node/worker';
 import { instrumentWorker } from '../observe/instrument';
 import { logStart } from './log-start';
+import { settleMemory } from './settle-memory';
 import { watchLoops } from './loop-watch';
 
 export function runServingWorker(config: Config, log: Logger): Promise<number> {
@@ -13,6 +14,7 @@ export function runServingWorker(config: Config, log: Logger): Promise<number> {
   return runWorker(config, log, (agent) => {
     const stopSnapshots = instrumentWorker(agent, config, log);
     logStart(agent, log);
+    settleMemory(log);
     const control = first ? startControlServer(agent, config, log) : undefined; // one worker answers doctor/explain/query
     const stopLoops = first ? watchLoops(agent, log, (message) => { if (process.send) process.send({ type: 'loop', message }); }) : () => {};
     return async () => {

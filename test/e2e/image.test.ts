@@ -87,7 +87,7 @@ describe('the image, run as the DaemonSet runs it', () => {
 
   it('the image has /usr/local/bin/nodedns, with the V8 flags', async () => {
     const wrapper = await podman(['exec', name, 'cat', '/usr/local/bin/nodedns']);
-    assert.match(wrapper, /exec '\/usr\/local\/bin\/node' --max-semi-space-size=2 --no-maglev '\/app\/dist\/cli\.js' "\$@"/);
+    assert.match(wrapper, /exec '\/usr\/local\/bin\/node' --max-semi-space-size=2 --no-maglev --expose-gc '\/app\/dist\/cli\.js' "\$@"/);
   });
 
   it('a stop leaves the fallback in place: the pod still resolves, through the cluster DNS', async () => {

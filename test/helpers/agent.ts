@@ -30,6 +30,7 @@ export interface AgentOptions {
   probe?: { name: string; type: string } | false;
   logLevel?: string; // default info
   cli?: string; // default dist/cli.js of this repo
+  nodeFlags?: string[]; // Node.js/V8 flags before the CLI (default none: node as it comes)
 }
 
 export interface AgentProcess extends Endpoint {
@@ -85,7 +86,7 @@ export async function startAgent(o: AgentOptions = {}): Promise<AgentProcess> {
   const localIps = o.localIps ?? [freeAddress()];
   for (const ip of localIps) if (!isIP(ip)) throw new Error(`startAgent: "${ip}" is not an IP address`);
   const port = o.port ?? (await freePort(localIps[0]));
-  const argv = [cli, ...agentArgs(localIps, port, o)];
+  const argv = [...(o.nodeFlags ?? []), cli, ...agentArgs(localIps, port, o)];
 
   const logs: LogLine[] = [];
   const text: string[] = [];
