@@ -8,9 +8,7 @@
 // It needs --expose-gc (src/node-flags.ts); started without it, nodedns skips it.
 import type { Logger } from 'pino';
 
-/** After the first API sync (or this long without one): what start-up left is garbage by then. */
-const SYNC_WAIT_MS = 10_000;
-/** Then this long, for the work the sync started (pods, ConfigMaps) to finish. */
+/** After the first API sync (KubeAttachment.synced), this long for the work it started (pods, ConfigMaps) to finish. */
 const SETTLE_MS = 1_000;
 
 type GcOptions = { type: 'major'; execution: 'sync'; flavor: 'last-resort' };
@@ -18,8 +16,7 @@ type GcOptions = { type: 'major'; execution: 'sync'; flavor: 'last-resort' };
 export function settleMemory(log: Logger, synced: Promise<unknown> = Promise.resolve()): void {
   const gc = (globalThis as { gc?: (o: GcOptions) => void }).gc;
   if (typeof gc !== 'function') return;
-  const waited = new Promise((resolve) => setTimeout(resolve, SYNC_WAIT_MS).unref());
-  void Promise.race([synced, waited]).catch(() => undefined).then(() => {
+  void synced.then(() => {
     setTimeout(() => {
       const before = process.memoryUsage.rss();
       const t0 = performance.now();

@@ -50,7 +50,7 @@ export async function runSingle(config: Config, log: Logger): Promise<number> {
   obs.attach(agent);
   logStart(agent, log);
   const kube = await attachKubernetes(config, log, node ? withNode(agent, node) : agent);
-  settleMemory(log, kube.integration?.synced);
+  settleMemory(log, kube.synced);
   const control = await startControlServer(agent, config, log);
   const stopLoops = watchLoops(agent, log, (message) => kube.report(REASONS.loop, message, 'Warning'));
   const o = obs;

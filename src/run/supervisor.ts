@@ -70,9 +70,9 @@ export async function runSupervisor(config: Config, log: Logger): Promise<number
   log.info({ workers: config.workers, firewall: node?.firewall?.name ?? 'none', interface: config.setupInterface ? config.interfaceName : 'off' }, 'nodedns supervising');
   try {
     kube = await attachKubernetes(config, log, relay);
-    settleMemory(log, kube.integration?.synced);
   } catch (e) {
     log.error({ err: (e as Error).message }, 'cannot use the Kubernetes API; serving with the configuration from flags and files only. Check the ServiceAccount token or --kubeconfig');
   }
+  settleMemory(log, kube?.synced);
   return new Promise<number>(() => { /* runs until a signal */ });
 }

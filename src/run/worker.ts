@@ -6,8 +6,8 @@ import { startControlServer } from '../diagnose/control-server';
 import { runWorker } from '../node/worker';
 import { instrumentWorker } from '../observe/instrument';
 import { logStart } from './log-start';
-import { settleMemory } from './settle-memory';
 import { watchLoops } from './loop-watch';
+import { settleMemory } from './settle-memory';
 
 export function runServingWorker(config: Config, log: Logger): Promise<number> {
   const first = process.env.NODEDNS_WORKER_SLOT === '0';
