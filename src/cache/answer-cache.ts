@@ -3,7 +3,10 @@
 import { LRUCache } from 'lru-cache';
 import type { CacheConfig } from '../config/types';
 import type { Stats } from '../observe/stats';
+import { keyFlags } from '../wire/query';
 import type { Entry } from './entry';
+import { HotIndex } from './hot-index';
+import { keyHash } from './key-hash';
 import { refreshTime } from './refresh-queue';
 
 type Store = LRUCache<string, Entry>;
@@ -37,16 +40,26 @@ export class AnswerCache {
    * the recency; their dispose keeps this in step, so it never holds more than they do.
    */
   private readonly index = new Map<string, Entry>();
+  /** The entries' records by key hash, where a hit looks first (src/cache/hot-index.ts); undefined with no cache. */
+  hot: HotIndex | undefined;
   private cfg: CacheConfig;
+  /** cfg.prefetchHits, on the object a hit reads anyway. */
+  prefetchHits: number;
 
   constructor(cfg: CacheConfig, private readonly stats: Stats) {
     this.cfg = cfg;
+    this.prefetchHits = cfg.prefetchHits;
     this.makeStores(cfg);
     stats.cacheSize = () => ({ success: this.positive?.size ?? 0, denial: this.negative?.size ?? 0 });
   }
 
   private makeStores(cfg: CacheConfig): void {
-    const gone = (k: string, e: Entry) => { if (this.index.get(k) === e) this.index.delete(k); };
+    const entries = Math.max(cfg.positiveSize, 0) + Math.max(cfg.negativeSize, 0);
+    this.hot = entries > 0 ? new HotIndex(entries) : undefined;
+    const gone = (k: string, e: Entry) => {
+      if (this.index.get(k) === e) this.index.delete(k);
+      this.hot?.remove(keyHash(k), e);
+    };
     this.positive = makeStore(cfg.positiveSize, () => this.stats.cacheEvictions.success++, gone);
     this.negative = makeStore(cfg.negativeSize, () => this.stats.cacheEvictions.denial++, gone);
   }
@@ -72,6 +85,11 @@ export class AnswerCache {
     return e;
   }
 
+  /** Tells the LRU of a hit on `e` (found through `hot`). */
+  touch(e: Entry): void {
+    (e.negative ? this.negative : this.positive)?.get(e.key);
+  }
+
   /** An expired entry still inside the stale window (RFC 8767), for when upstreams fail. */
   stale(key: string, now: number): Entry | undefined {
     const e = this.index.get(key);
@@ -89,8 +107,10 @@ export class AnswerCache {
     const other = e.negative ? this.positive : this.negative;
     other?.delete(key); // a name that changed from NXDOMAIN to an answer lives in one store only
     if (!into) return;
+    e.key = key;
     into.set(key, e); // disposes of the entry it replaces first
     this.index.set(key, e);
+    this.hot?.add(keyHash(key), e, keyFlags(key));
   }
 
   delete(key: string): void {
@@ -127,6 +147,7 @@ export class AnswerCache {
   reconfigure(cfg: CacheConfig): void {
     const old = [...this.entries()];
     this.cfg = cfg;
+    this.prefetchHits = cfg.prefetchHits;
     if (cfg.positiveSize !== this.positive?.max || cfg.negativeSize !== this.negative?.max) {
       this.index.clear();
       this.makeStores(cfg);
@@ -138,5 +159,6 @@ export class AnswerCache {
     this.positive?.clear();
     this.negative?.clear();
     this.index.clear();
+    this.hot?.clear();
   }
 }

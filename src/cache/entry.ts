@@ -21,6 +21,7 @@ export interface Entry {
   hits: number;
   prefetching: boolean;
   usedAt: number; // the second of its last hit the LRU was told of (AnswerCache.fresh); -1: none
+  key: string; // the cache key it is stored under ('' until stored)
 }
 
 export interface TtlPolicy {
@@ -68,7 +69,7 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
   for (let i = 0; i < offs.length; i++) wire.writeUInt32BE(Math.min(shape.ttls[i], cap), offs[i]);
   return {
     wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: offsetString(offs), nameOffsets: offsetString(shape.nameCopies), ttl, storedAt: now, expiresAt: now + ttl * 1000,
-    rcode, negative, hits: 0, prefetching: false, usedAt: -1,
+    rcode, negative, hits: 0, prefetching: false, usedAt: -1, key: '',
   };
 }
 

@@ -4,6 +4,7 @@ import { AD, CD, HEADER_LEN, RD, TC } from '../wire/constants';
 import { EDE_STALE, optLength, writeOpt, type OptExtras } from '../wire/build';
 import type { Query } from '../wire/query';
 import type { Entry } from './entry';
+import { Rec } from './record';
 
 export const STALE_TTL = 30; // RFC 8767 §5
 
@@ -36,15 +37,8 @@ export function render(e: Entry, query: Buffer, q: Query, now: number, maxSize: 
  * counted down, for the first `records` records and `names` owner names.
  */
 function personalise(out: Buffer, e: Entry, query: Buffer, q: Query, now: number, stale: boolean, records: number, names: number): void {
-  out[0] = query[0];
-  out[1] = query[1];
-  out[2] = (out[2] & ~RD) | (query[2] & RD);
-  // CD is copied from the query (RFC 4035 §3.2.2). AD is the upstream's (nodedns never
-  // validates), passed on only when the query had AD or DO (RFC 6840 §5.7; RFC 4035 §3.2.3).
-  out[3] = (out[3] & ~(CD | AD)) | (query[3] & CD) | (q.ad || q.dnssecOk ? out[3] & AD : 0);
+  personaliseQuestion(out, query, q);
   const qEnd = q.qnameEnd;
-  for (let i = HEADER_LEN; i < qEnd; i++) out[i] = query[i]; // the client's own spelling (0x20)
-  if (q.classAny) { out[qEnd + 2] = query[qEnd + 2]; out[qEnd + 3] = query[qEnd + 3]; } // the IN data, asked as ANY
   const nameOffs = e.nameOffsets;
   for (let n = 0; n < names; n++) {
     for (let i = HEADER_LEN, o = nameOffs.charCodeAt(n); i < qEnd; i++, o++) out[o] = query[i];
@@ -61,6 +55,57 @@ function personalise(out: Buffer, e: Entry, query: Buffer, q: Query, now: number
       writeTtl(out, o, t > 0 ? t : 0);
     }
   }
+}
+
+/** The client's ID, RD and CD, AD as allowed, and the question as the client spelled it. */
+function personaliseQuestion(out: Buffer, query: Buffer, q: Query): void {
+  out[0] = query[0];
+  out[1] = query[1];
+  out[2] = (out[2] & ~RD) | (query[2] & RD);
+  // CD is copied from the query (RFC 4035 §3.2.2). AD is the upstream's (nodedns never
+  // validates), passed on only when the query had AD or DO (RFC 6840 §5.7; RFC 4035 §3.2.3).
+  out[3] = (out[3] & ~(CD | AD)) | (query[3] & CD) | (q.ad || q.dnssecOk ? out[3] & AD : 0);
+  const qEnd = q.qnameEnd;
+  for (let i = HEADER_LEN; i < qEnd; i++) out[i] = query[i]; // the client's own spelling (0x20)
+  if (q.classAny) { out[qEnd + 2] = query[qEnd + 2]; out[qEnd + 3] = query[qEnd + 3]; } // the IN data, asked as ANY
+}
+
+/**
+ * render() from an entry's record (src/cache/record.ts) at `at` of the hot index's arena `b`
+ * (its float64 view `t`), as HotIndex.find left it: the same bytes render() makes from the entry, for an answer that
+ * fits whole and is not stale. Undefined when it does not fit: the entry's way truncates it.
+ */
+export function renderRecord(b: Uint8Array, t: Float64Array, at: number, query: Buffer, q: Query, now: number, maxSize: number, nsid?: Buffer): Buffer | undefined {
+  const body = b[at + Rec.WIRE_LEN] | (b[at + Rec.WIRE_LEN + 1] << 8);
+  let x: OptExtras | undefined;
+  let size = body;
+  if (q.edns) {
+    x = { nsid: q.nsid ? nsid : undefined, ede: undefined };
+    size += optLength(x);
+  }
+  if (size > maxSize) return undefined;
+  const w = at + Rec.HEADER;
+  const out = Buffer.allocUnsafe(size);
+  for (let i = 0; i < body; i++) out[i] = b[w + i]; // ~50-150 bytes: a loop, where set() would need a view of the arena
+  personaliseQuestion(out, query, q);
+  let o = w + body;
+  const records = b[at + Rec.TTLS];
+  const elapsed = ((now - t[(at >>> 3) + Rec.STORED]) / 1000) | 0;
+  for (let i = 0; i < records; i++, o += 2) {
+    const p = b[o] | (b[o + 1] << 8);
+    const ttl = ((out[p] << 24) | (out[p + 1] << 16) | (out[p + 2] << 8) | out[p + 3]) - elapsed;
+    writeTtl(out, p, ttl > 0 ? ttl : 0);
+  }
+  const names = b[at + Rec.NAMES];
+  const qEnd = q.qnameEnd;
+  for (let n = 0; n < names; n++, o += 2) {
+    for (let i = HEADER_LEN, p = b[o] | (b[o + 1] << 8); i < qEnd; i++, p++) out[p] = query[i];
+  }
+  if (x) {
+    writeOpt(out, body, q.dnssecOk, x);
+    out.writeUInt16BE(((b[w + 10] << 8) | b[w + 11]) + 1, 10);
+  }
+  return out;
 }
 
 /** Where record `i` of an entry ends: its TTL offset + TTL (4) + RDLENGTH (2) + RDATA. */

@@ -1,16 +1,18 @@
 // The query path: scan -> local answers -> cache -> resolver -> reply.
-// A cache hit allocates one reply buffer and one key string; nothing is decoded.
+// A cache hit allocates one reply buffer; nothing is decoded, and no key string is built.
 import type { AnswerCache } from '../cache/answer-cache';
 import { EPOCH, clockNow, monotonicMs } from '../cache/clock';
 import { entryQuestion, type Entry } from '../cache/entry';
 import { RefreshQueue } from '../cache/refresh-queue';
-import { render } from '../cache/render';
+import type { HotIndex } from '../cache/hot-index';
+import { Rec } from '../cache/record';
+import { render, renderRecord } from '../cache/render';
 import type { Stats } from '../observe/stats';
 import { completeForPod, completes } from '../pods/answer';
 import type { PodTable, PodView } from '../pods/table';
 import { emptyReply } from '../wire/build';
 import { CLASS, HEADER_LEN, RCODE } from '../wire/constants';
-import { keyFlags, newQuery, questionName, rcodeForVerdict, scanQueryInto, Special, Verdict, type Query } from '../wire/query';
+import { keyFlags, newQuery, queryKey, questionName, rcodeForVerdict, scanQueryInto, Special, Verdict, type Query } from '../wire/query';
 import type { LocalAnswers } from './local';
 import type { Outcome, Resolver } from './resolver';
 
@@ -70,27 +72,60 @@ export class Handler {
     const maxSize = tcp ? 65535 : q.edns ? q.udpSize : 512;
     const now = EPOCH + started; // one clock read for both latency and TTLs
     let e: Entry | undefined;
-    if (q.special !== Special.NONE || (q.qclass !== CLASS.IN && !q.classAny) || (this.local.hosts.size > 0 && (e = this.local.host(q.key)))) {
+    if (q.special !== Special.NONE || (q.qclass !== CLASS.IN && !q.classAny) || (this.local.hosts.size > 0 && (e = this.local.host(queryKey(buf, q))))) {
       this.answerLocally(buf, q, e, now, maxSize, tcp, client, reply, peer, started);
       return true;
     }
     const pod = this.pods === undefined ? undefined : this.pods.byIp.get(client);
-    if (pod !== undefined && pod.path !== undefined && completes(this.cache, buf, q, pod.path, now)) {
-      completeForPod(this, pod, buf, { ...q }, maxSize, tcp, client, reply, peer, started);
-      return true;
+    if (pod !== undefined) {
+      queryKey(buf, q); // its counters and search completion go by key
+      if (pod.path !== undefined && completes(this.cache, buf, q, pod.path, now)) {
+        completeForPod(this, pod, buf, { ...q }, maxSize, tcp, client, reply, peer, started);
+        return true;
+      }
     }
-    e = this.cache.fresh(q.key, now);
+    const hot = this.cache.hot;
+    if (hot !== undefined && hot.find(buf, q, now) && this.hotHit(hot, buf, q, now, maxSize, tcp, client, reply, peer, started, pod)) return true;
+    e = this.cache.fresh(queryKey(buf, q), now);
     if (e !== undefined) {
       if (pod !== undefined) pod.counters.answered(q.key, e.rcode);
       if (e.negative) stats.cacheHits.denial++; else stats.cacheHits.success++;
       this.send(render(e, buf, q, now, maxSize, false, this.nsid), reply, peer, started);
       // just became popular: refresh it before it expires (src/cache/refresh-queue.ts), at once if that time has come
-      if (++e.hits === this.cache.config.prefetchHits) this.refreshes.add(q.key, e, this.cache.refreshAt(e));
+      if (++e.hits === this.cache.prefetchHits) this.refreshes.add(q.key, e, this.cache.refreshAt(e));
       if (this.queryLog) this.log(buf, q, client, tcp, e.rcode, 'hit', undefined, started);
       return true;
     }
     stats.cacheMisses++;
     return this.miss(buf, { ...q }, maxSize, tcp, client, reply, peer, started, pod);
+  }
+
+  /**
+   * A hit on the record HotIndex.find matched: answered from the record alone, as the entry
+   * would answer it. False when the answer does not fit whole (the entry's way truncates it).
+   */
+  private hotHit<P>(hot: HotIndex, buf: Buffer, q: Query, now: number, maxSize: number, tcp: boolean, client: string,
+    reply: Reply<P>, peer: P, started: number, pod: PodView | undefined): boolean {
+    const b = hot.bytes;
+    const at = hot.at;
+    const t = hot.times;
+    const out = renderRecord(b, t, at, buf, q, now, maxSize, this.nsid);
+    if (out === undefined) return false;
+    const rcode = out[3] & 0x0f;
+    if (pod !== undefined) pod.counters.answered(q.key, rcode);
+    if (b[at + Rec.NEGATIVE] === 1) this.stats.cacheHits.denial++; else this.stats.cacheHits.success++;
+    const f = at >>> 3;
+    // the LRU hears of a hit once a second (AnswerCache.fresh says why)
+    const second = (now / 1000) | 0;
+    if (t[f + Rec.USED] !== second) {
+      t[f + Rec.USED] = second;
+      this.cache.touch(hot.owner());
+    }
+    const popular = ++t[f + Rec.HITS] === this.cache.prefetchHits ? hot.owner() : undefined;
+    this.send(out, reply, peer, started);
+    if (popular !== undefined) this.refreshes.add(popular.key, popular, this.cache.refreshAt(popular));
+    if (this.queryLog) this.log(buf, q, client, tcp, rcode, 'hit', undefined, started);
+    return true;
   }
 
   /** `q` is this query's own copy: the shared one is reused by the next packet. */

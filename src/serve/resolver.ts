@@ -46,7 +46,7 @@ export function failureEntry(question: Buffer, rcode: number): Entry {
   question.copy(wire, HEADER_LEN);
   return {
     wire, qnameEnd: wire.length - 4, arcount: 0, ttlOffsets: '', nameOffsets: '', ttl: 0,
-    storedAt: 0, expiresAt: 0, rcode, negative: true, hits: 0, prefetching: false, usedAt: -1,
+    storedAt: 0, expiresAt: 0, rcode, negative: true, hits: 0, prefetching: false, usedAt: -1, key: '',
   };
 }
 

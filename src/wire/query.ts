@@ -1,6 +1,7 @@
 // One pass over a client's query: validate it, find the question, the EDNS
-// options and build the cache key, without allocating a decoded message.
+// options and hash the cache key, without allocating a decoded message.
 import { AD, CD, CLASS, EDNS_DO, HEADER_LEN, OPCODE_MASK, OPT_NSID, QR, RCODE, TYPE } from './constants';
+import { hashEnd, hashStart, hashStep } from '../cache/key-hash';
 import { isLocalReverse, nameAt } from './local-zones';
 
 export const enum Verdict {
@@ -34,7 +35,8 @@ export interface Query {
   dnssecOk: boolean;
   nsid: boolean; // client asked for the name server ID (RFC 5001)
   special: Special;
-  key: string; // lower-cased name + type + class + DO/CD; '' unless verdict OK
+  key: string; // lower-cased name + type + class + DO/CD: built by queryKey when needed ('' until then)
+  hash: number; // keyHash of the key (src/cache/key-hash.ts), from the query's bytes; 0 unless verdict OK
 }
 
 // Scratch space for building keys: a name is at most 255 bytes.
@@ -58,19 +60,26 @@ function labelIs(buf: Buffer, start: number, len: number, word: Buffer): boolean
 export function newQuery(): Query {
   return {
     verdict: Verdict.OK, id: 0, qnameEnd: 0, questionEnd: 0, qtype: 0, qclass: 0, rd: false, cd: false, ad: false, classAny: false,
-    edns: false, udpSize: 512, dnssecOk: false, nsid: false, special: Special.NONE, key: '',
+    edns: false, udpSize: 512, dnssecOk: false, nsid: false, special: Special.NONE, key: '', hash: 0,
   };
 }
 
+/** Scans a query, its key string built. */
 export function scanQuery(buf: Buffer): Query {
-  return scanQueryInto(buf, newQuery());
+  const q = scanQueryInto(buf, newQuery());
+  if (q.verdict === Verdict.OK) queryKey(buf, q);
+  return q;
 }
 
-/** scanQuery into an object the caller reuses (the hot path: one fewer allocation per query). */
+/**
+ * scanQuery into an object the caller reuses, without the key string: a cache hit finds its
+ * answer by q.hash (src/cache/hot-index.ts), and the string is built only when something
+ * needs it (queryKey).
+ */
 export function scanQueryInto(buf: Buffer, q: Query): Query {
   q.verdict = Verdict.OK; q.id = 0; q.qnameEnd = 0; q.questionEnd = 0; q.qtype = 0; q.qclass = 0; q.rd = false; q.cd = false;
   q.ad = false; q.classAny = false;
-  q.edns = false; q.udpSize = 512; q.dnssecOk = false; q.nsid = false; q.special = Special.NONE; q.key = '';
+  q.edns = false; q.udpSize = 512; q.dnssecOk = false; q.nsid = false; q.special = Special.NONE; q.key = ''; q.hash = 0;
   const len = buf.length;
   if (len < HEADER_LEN) return fail(q, Verdict.DROP);
   const b2 = buf[2];
@@ -125,8 +134,23 @@ export function scanQueryInto(buf: Buffer, q: Query): Query {
   if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR || q.qtype === TYPE.OPT) return fail(q, Verdict.NOTIMP);
   // QCLASS ANY shares the IN entry: the data is the same, and render() writes the client's class back.
   q.classAny = q.qclass === CLASS.ANY;
-  q.key = cacheKey(buf, q.qnameEnd, (q.dnssecOk ? 2 : 0) | (q.cd ? 1 : 0), q.classAny);
+  // the key's bytes, hashed as they are read: the name lower-cased, type, class (IN for ANY), DO/CD
+  const qEnd = q.qnameEnd;
+  let h = hashStart();
+  for (let i = HEADER_LEN; i < qEnd; i++) {
+    const c = buf[i];
+    h = hashStep(h, c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+  }
+  h = hashStep(hashStep(h, buf[qEnd]), buf[qEnd + 1]);
+  h = q.classAny ? hashStep(hashStep(h, 0), CLASS.IN) : hashStep(hashStep(h, buf[qEnd + 2]), buf[qEnd + 3]);
+  q.hash = hashEnd(hashStep(h, 0x40 | (q.dnssecOk ? 2 : 0) | (q.cd ? 1 : 0)));
   return q;
+}
+
+/** The key string of a query scanned OK from `buf`, built once and kept in q.key. */
+export function queryKey(buf: Buffer, q: Query): string {
+  if (q.key === '') q.key = cacheKey(buf, q.qnameEnd, (q.dnssecOk ? 2 : 0) | (q.cd ? 1 : 0), q.classAny);
+  return q.key;
 }
 
 /**

@@ -1,0 +1,195 @@
+// Where a cache hit finds its answer: a record of each entry (src/cache/record.ts) in one
+// arena, by the hash of the entry's key, with open addressing and linear probing over flat
+// arrays. A hit hashes the query's bytes (scanQueryInto), reads a slot, and checks the question
+// against the record: no key string, no Map, no entry object, one place in memory. Through the
+// entry, a hit went index -> entry -> wire view -> bytes, each a place the kernel's packet path
+// had evicted since the last query for that name (bench/results/HISTORY.md, 2026-12-06 evening).
+//
+// AnswerCache's string-keyed index stays the truth; this holds a copy of what a hit needs. An
+// entry without a record here (too large, or no slot within MAX_PROBE) is served the
+// string-keyed way, as every entry was before.
+import type { Query } from '../wire/query';
+import type { Entry } from './entry';
+import { Rec, recordSize, recordSizeAt, writeRecord } from './record';
+
+/**
+ * No probe goes further. Hashes are seeded per process (src/cache/key-hash.ts); names that
+ * collide anyway cost a lookup at most this many slots, and an entry that finds no free slot
+ * within it is left to the string-keyed index.
+ */
+export const MAX_PROBE = 16;
+
+/** Larger answers are served the string-keyed way: the arena holds at most entries x this (x 2 before compaction). */
+export const MAX_RECORD = 512;
+
+const FIRST_ARENA = 64 * 1024;
+
+export class HotIndex {
+  private readonly hashes: Int32Array;
+  /** Where each slot's record is: its offset in the arena / 8, plus 1; 0 marks a free slot. */
+  private readonly places: Int32Array;
+  private readonly owners: (Entry | undefined)[];
+  private readonly mask: number;
+  /** The arena and its float64 view: records are bump-allocated, and copied into a new arena when it is full. */
+  bytes: Buffer;
+  times: Float64Array;
+  private used = 0;
+  private live = 0; // bytes of records still indexed
+  size = 0;
+
+  /** Where the record the last find() matched is, and its slot. */
+  at = 0;
+  slot = -1;
+
+  /** Room for `entries` at a load of at most three quarters. */
+  constructor(entries: number) {
+    let n = 16;
+    while (n * 3 < entries * 4) n *= 2;
+    this.hashes = new Int32Array(n);
+    this.places = new Int32Array(n);
+    this.owners = new Array<Entry | undefined>(n).fill(undefined);
+    this.mask = n - 1;
+    this.bytes = Buffer.allocUnsafeSlow(FIRST_ARENA);
+    this.times = new Float64Array(this.bytes.buffer, 0, FIRST_ARENA / 8);
+  }
+
+  /**
+   * Indexes `e`, stored under e.key whose hash is `h` and whose DO/CD flags are `flags`; false
+   * when it gets no record (too large) or no slot. What was indexed under the key goes.
+   */
+  add(h: number, e: Entry, flags: number): boolean {
+    const size = recordSize(e);
+    if (size === 0 || size > MAX_RECORD) return false;
+    const mask = this.mask;
+    for (let i = h & mask, n = 0; n < MAX_PROBE; i = (i + 1) & mask, n++) {
+      const old = this.owners[i];
+      if (old === undefined) {
+        const at = this.alloc(size);
+        writeRecord(this.bytes, this.times, at, e, flags);
+        this.hashes[i] = h;
+        this.places[i] = (at >>> 3) + 1;
+        this.owners[i] = e;
+        this.size++;
+        return true;
+      }
+      if (this.hashes[i] === h && old.key === e.key) {
+        this.remove(h, old); // AnswerCache removes it first; this keeps one record per key regardless
+        return this.add(h, e, flags);
+      }
+    }
+    return false;
+  }
+
+  /** Removes `e` (indexed under a key whose hash is `h`), if it is indexed. */
+  remove(h: number, e: Entry): void {
+    const mask = this.mask;
+    let i = h & mask;
+    for (let n = 0; ; i = (i + 1) & mask, n++) {
+      if (n >= MAX_PROBE || this.owners[i] === undefined) return;
+      if (this.owners[i] === e) break;
+    }
+    this.live -= recordSizeAt(this.bytes, (this.places[i] - 1) << 3);
+    this.size--;
+    // Backward shift (Knuth 6.4, algorithm R): the rest of the run moves up into the hole, so
+    // that no lookup stops early at it, and no slot stays a tombstone.
+    for (let j = (i + 1) & mask; this.owners[j] !== undefined; j = (j + 1) & mask) {
+      const home = this.hashes[j] & mask;
+      if (i <= j ? i < home && home <= j : i < home || home <= j) continue; // home in (i, j]: it stays
+      this.hashes[i] = this.hashes[j];
+      this.places[i] = this.places[j];
+      this.owners[i] = this.owners[j];
+      i = j;
+    }
+    this.owners[i] = undefined;
+    this.places[i] = 0;
+  }
+
+  /**
+   * Finds the fresh record for the query in `buf` (scanned OK), or returns false: then the
+   * string-keyed way answers, as it does everything this does not hold. On true, `at` and
+   * `slot` say where the record is in `bytes` and `times`.
+   */
+  find(buf: Buffer, q: Query, now: number): boolean {
+    const h = q.hash;
+    const mask = this.mask;
+    const b = this.bytes;
+    const qEnd = q.qnameEnd;
+    const flags = (q.dnssecOk ? 2 : 0) | (q.cd ? 1 : 0);
+    for (let i = h & mask, n = 0; n < MAX_PROBE; i = (i + 1) & mask, n++) {
+      const place = this.places[i];
+      if (place === 0) return false;
+      if (this.hashes[i] !== h) continue;
+      const at = (place - 1) << 3;
+      if (b[at + Rec.FLAGS] !== flags || !sameQuestion(buf, qEnd, b, at + Rec.HEADER)) continue;
+      if (this.times[(at >>> 3) + Rec.EXPIRES] <= now) return false;
+      this.at = at;
+      this.slot = i;
+      return true;
+    }
+    return false;
+  }
+
+  /** The entry whose record find() matched, for the rare work that needs it (recency, refresh). */
+  owner(): Entry {
+    return this.owners[this.slot]!;
+  }
+
+  clear(): void {
+    this.owners.fill(undefined);
+    this.places.fill(0);
+    this.size = 0;
+    this.used = 0;
+    this.live = 0;
+    if (this.bytes.length > FIRST_ARENA) this.setArena(Buffer.allocUnsafeSlow(FIRST_ARENA));
+  }
+
+  /** `size` bytes at the arena's end; a full arena is first compacted, into one twice as large when over half of it is live. */
+  private alloc(size: number): number {
+    if (this.used + size > this.bytes.length) {
+      let length = this.bytes.length;
+      while ((this.live + size) * 2 > length) length *= 2;
+      this.compact(length);
+    }
+    const at = this.used;
+    this.used += size;
+    this.live += size;
+    return at;
+  }
+
+  /** Copies the indexed records, in slot order, to the start of a new arena of `length` bytes. */
+  private compact(length: number): void {
+    const from = this.bytes;
+    const to = Buffer.allocUnsafeSlow(length);
+    let used = 0;
+    for (let i = 0; i <= this.mask; i++) {
+      if (this.owners[i] === undefined) continue;
+      const at = (this.places[i] - 1) << 3;
+      const size = recordSizeAt(from, at);
+      from.copy(to, used, at, at + size);
+      this.places[i] = (used >>> 3) + 1;
+      used += size;
+    }
+    this.used = used;
+    this.setArena(to);
+  }
+
+  private setArena(b: Buffer): void {
+    this.bytes = b;
+    this.times = new Float64Array(b.buffer, b.byteOffset, b.length >>> 3);
+  }
+}
+
+/** Lower-cases an ASCII letter; label lengths (below 64) and other bytes stay. */
+function lower(c: number): number {
+  return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+}
+
+/**
+ * Whether the question of the query in `buf` (name ending at qEnd, then type and class) is the
+ * one in the record's wire at `w` of `b`: names equal but for the case of letters, type and
+ * class equal. A name's last byte is its root label, so names equal up to qEnd end together.
+ */
+function sameQuestion(buf: Buffer, qEnd: number, b: Uint8Array, w: number): boolean {
+  for (let i = 12; i < qEnd; i++) if (lower(buf[i]) !== lower(b[w + i])) return false;
+  return buf[qEnd] === b[w + qEnd] && buf[qEnd + 1] === b[w + qEnd + 1] && buf[qEnd + 2] === b[w + qEnd + 2] && buf[qEnd + 3] === b[w + qEnd + 3];
+}
