@@ -212,6 +212,26 @@ describe('hot index: slots', () => {
 });
 
 describe('hot index: arena', () => {
+  it('moves records in place when it compacts, over none still to be moved', () => {
+    const rnd = rng(5);
+    const t = forced(400);
+    const keep = Array.from({ length: 100 }, (_, i) => `keep${i}.example`);
+    for (const n of keep) assert.ok(t.add(n, Math.floor(rnd() * 2 ** 31)));
+    const start = t.index.bytes;
+    for (let step = 0; step < 3000; step++) {
+      const n = `churn${step % 60}.example`;
+      if (t.entry(n)) t.remove(n);
+      assert.ok(t.add(n, Math.floor(rnd() * 2 ** 31)));
+    }
+    assert.equal(t.index.bytes, start, 'compacted in place (3,000 records of ~90 bytes went through a 64 KiB arena)');
+    for (const n of keep) {
+      const e = t.entry(n)!;
+      assert.equal(t.find(n), e, n);
+      const { buf, q } = scanned(n, 'A');
+      assert.deepEqual(renderRecord(t.index.bytes, t.index.times, t.index.at, buf, q, NOW + 1000, 512), render(e, buf, q, NOW + 1000, 512), n);
+    }
+  });
+
   it('stays bounded by the records it holds, and finds the same answers after compactions', () => {
     const rnd = rng(4);
     const cache = new AnswerCache({ ...defaults({}).cache, positiveSize: 200, negativeSize: 200 }, new Stats());

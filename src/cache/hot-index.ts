@@ -25,9 +25,11 @@ export const MAX_RECORD = 512;
 const FIRST_ARENA = 64 * 1024;
 
 export class HotIndex {
-  private readonly hashes: Int32Array;
-  /** Where each slot's record is: its offset in the arena / 8, plus 1; 0 marks a free slot. */
-  private readonly places: Int32Array;
+  /**
+   * Two ints a slot, side by side so that a probe reads one place: the key hash, then where the
+   * record is (its offset in the arena / 8, plus 1; 0 marks a free slot).
+   */
+  private readonly slots: Int32Array;
   private readonly owners: (Entry | undefined)[];
   private readonly mask: number;
   /** The arena and its float64 view: records are bump-allocated, and copied into a new arena when it is full. */
@@ -45,8 +47,7 @@ export class HotIndex {
   constructor(entries: number) {
     let n = 16;
     while (n * 3 < entries * 4) n *= 2;
-    this.hashes = new Int32Array(n);
-    this.places = new Int32Array(n);
+    this.slots = new Int32Array(2 * n);
     this.owners = new Array<Entry | undefined>(n).fill(undefined);
     this.mask = n - 1;
     this.bytes = Buffer.allocUnsafeSlow(FIRST_ARENA);
@@ -66,13 +67,13 @@ export class HotIndex {
       if (old === undefined) {
         const at = this.alloc(size);
         writeRecord(this.bytes, this.times, at, e, flags);
-        this.hashes[i] = h;
-        this.places[i] = (at >>> 3) + 1;
+        this.slots[2 * i] = h;
+        this.slots[2 * i + 1] = (at >>> 3) + 1;
         this.owners[i] = e;
         this.size++;
         return true;
       }
-      if (this.hashes[i] === h && old.key === e.key) {
+      if (this.slots[2 * i] === h && old.key === e.key) {
         this.remove(h, old); // AnswerCache removes it first; this keeps one record per key regardless
         return this.add(h, e, flags);
       }
@@ -88,20 +89,20 @@ export class HotIndex {
       if (n >= MAX_PROBE || this.owners[i] === undefined) return;
       if (this.owners[i] === e) break;
     }
-    this.live -= recordSizeAt(this.bytes, (this.places[i] - 1) << 3);
+    this.live -= recordSizeAt(this.bytes, (this.slots[2 * i + 1] - 1) << 3);
     this.size--;
     // Backward shift (Knuth 6.4, algorithm R): the rest of the run moves up into the hole, so
     // that no lookup stops early at it, and no slot stays a tombstone.
     for (let j = (i + 1) & mask; this.owners[j] !== undefined; j = (j + 1) & mask) {
-      const home = this.hashes[j] & mask;
+      const home = this.slots[2 * j] & mask;
       if (i <= j ? i < home && home <= j : i < home || home <= j) continue; // home in (i, j]: it stays
-      this.hashes[i] = this.hashes[j];
-      this.places[i] = this.places[j];
+      this.slots[2 * i] = this.slots[2 * j];
+      this.slots[2 * i + 1] = this.slots[2 * j + 1];
       this.owners[i] = this.owners[j];
       i = j;
     }
     this.owners[i] = undefined;
-    this.places[i] = 0;
+    this.slots[2 * i + 1] = 0;
   }
 
   /**
@@ -116,9 +117,9 @@ export class HotIndex {
     const qEnd = q.qnameEnd;
     const flags = (q.dnssecOk ? 2 : 0) | (q.cd ? 1 : 0);
     for (let i = h & mask, n = 0; n < MAX_PROBE; i = (i + 1) & mask, n++) {
-      const place = this.places[i];
+      const place = this.slots[2 * i + 1];
       if (place === 0) return false;
-      if (this.hashes[i] !== h) continue;
+      if (this.slots[2 * i] !== h) continue;
       const at = (place - 1) << 3;
       if (b[at + Rec.FLAGS] !== flags || !sameQuestion(buf, qEnd, b, at + Rec.HEADER)) continue;
       if (this.times[(at >>> 3) + Rec.EXPIRES] <= now) return false;
@@ -136,14 +137,20 @@ export class HotIndex {
 
   clear(): void {
     this.owners.fill(undefined);
-    this.places.fill(0);
+    this.slots.fill(0);
     this.size = 0;
     this.used = 0;
     this.live = 0;
     if (this.bytes.length > FIRST_ARENA) this.setArena(Buffer.allocUnsafeSlow(FIRST_ARENA));
   }
 
-  /** `size` bytes at the arena's end; a full arena is first compacted, into one twice as large when over half of it is live. */
+  /**
+   * `size` bytes at the arena's end. A full arena is first compacted: in place while at most half
+   * of it is live, else into one twice as large (or more). Its length stays between two and four
+   * times the most bytes its live records have held. Compacting in place at up to three quarters
+   * live, for a smaller arena, measured 3 MiB more full RSS (make bench's at-rest run: 93.3-93.8
+   * against 90.1-90.5 MiB).
+   */
   private alloc(size: number): number {
     if (this.used + size > this.bytes.length) {
       let length = this.bytes.length;
@@ -156,21 +163,28 @@ export class HotIndex {
     return at;
   }
 
-  /** Copies the indexed records, in slot order, to the start of a new arena of `length` bytes. */
+  /**
+   * Moves the indexed records, in the order they lie, to the start of an arena of `length`
+   * bytes: this one (in place: taken in address order, each record moves down, over nothing
+   * still to be moved) or a larger new one.
+   */
   private compact(length: number): void {
     const from = this.bytes;
-    const to = Buffer.allocUnsafeSlow(length);
+    const to = length === from.length ? from : Buffer.allocUnsafeSlow(length);
+    const order: number[] = [];
+    for (let i = 0; i <= this.mask; i++) if (this.owners[i] !== undefined) order.push(i);
+    order.sort((a, b) => this.slots[2 * a + 1] - this.slots[2 * b + 1]);
     let used = 0;
-    for (let i = 0; i <= this.mask; i++) {
-      if (this.owners[i] === undefined) continue;
-      const at = (this.places[i] - 1) << 3;
+    for (const i of order) {
+      const at = (this.slots[2 * i + 1] - 1) << 3;
       const size = recordSizeAt(from, at);
-      from.copy(to, used, at, at + size);
-      this.places[i] = (used >>> 3) + 1;
+      if (to === from) from.copyWithin(used, at, at + size);
+      else from.copy(to, used, at, at + size);
+      this.slots[2 * i + 1] = (used >>> 3) + 1;
       used += size;
     }
     this.used = used;
-    this.setArena(to);
+    if (to !== from) this.setArena(to);
   }
 
   private setArena(b: Buffer): void {
