@@ -146,7 +146,7 @@ export class HotIndex {
 
   /**
    * `size` bytes at the arena's end. A full arena is first compacted: in place while at most half
-   * of it is live, else into one twice as large (or more). Its length stays between two and four
+   * of it is live, else into one twice as large (or more). Its length stays about two to four
    * times the most bytes its live records have held. Compacting in place at up to three quarters
    * live, for a smaller arena, measured 3 MiB more full RSS (make bench's at-rest run: 93.3-93.8
    * against 90.1-90.5 MiB).
