@@ -100,6 +100,17 @@ describe('replies nodedns writes', () => {
     assert.equal(opt.flags & dnsPacket.DNSSEC_OK, dnsPacket.DNSSEC_OK);
     assert.ok(sameQuestion(client, upstreamQuery(1, client.subarray(12, s.questionEnd), false, false), s.questionEnd));
   });
+
+  it('a question is the same with the name in another case, never with another type or class', () => {
+    const a = query('A.Example', 'HTTPS'); // type 65: its low byte is the letter 'A'
+    const end = scanQuery(a).questionEnd;
+    const other = (f: (b: Buffer) => void) => { const b = Buffer.from(a); f(b); return b; };
+    assert.ok(sameQuestion(a, other((b) => b.write('a', 13, 'latin1')), end));
+    assert.equal(sameQuestion(a, other((b) => { b[end - 3] |= 0x20; }), end), false); // type 97
+    assert.equal(sameQuestion(a, other((b) => { b[end - 1] = 3; }), end), false); // class CH
+    const shifted = Buffer.concat([Buffer.alloc(40), a]); // a message further on, as in a cache record
+    assert.ok(sameQuestion(a, shifted, end, 40));
+  });
 });
 
 describe('walkResponse', () => {

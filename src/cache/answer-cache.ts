@@ -54,7 +54,7 @@ export class AnswerCache {
   }
 
   private makeStores(cfg: CacheConfig): void {
-    const entries = Math.max(cfg.positiveSize, 0) + Math.max(cfg.negativeSize, 0);
+    const entries = cfg.positiveSize + cfg.negativeSize;
     this.hot = entries > 0 ? new HotIndex(entries) : undefined;
     const gone = (k: string, e: Entry) => {
       if (this.index.get(k) === e) this.index.delete(k);
@@ -80,12 +80,12 @@ export class AnswerCache {
     const second = ((now / 1000) | 0) & 0x3fffffff; // a small integer: compared, never subtracted
     if (e.usedAt !== second) {
       e.usedAt = second;
-      (e.negative ? this.negative : this.positive)?.get(key);
+      this.touch(e);
     }
     return e;
   }
 
-  /** Tells the LRU of a hit on `e` (found through `hot`). */
+  /** Tells the LRU of a hit on `e` (found here or through `hot`). */
   touch(e: Entry): void {
     (e.negative ? this.negative : this.positive)?.get(e.key);
   }

@@ -9,6 +9,7 @@
 // entry without a record here (too large, or no slot within MAX_PROBE) is served the
 // string-keyed way, as every entry was before.
 import type { Query } from '../wire/query';
+import { sameQuestion } from '../wire/response';
 import type { Entry } from './entry';
 import { Rec, recordSize, recordSizeAt, writeRecord } from './record';
 
@@ -19,7 +20,7 @@ import { Rec, recordSize, recordSizeAt, writeRecord } from './record';
  */
 export const MAX_PROBE = 16;
 
-/** Larger answers are served the string-keyed way: the arena holds at most entries x this (x 2 before compaction). */
+/** Larger answers are served the string-keyed way; with this, the arena holds at most about entries x this x 4 bytes. */
 export const MAX_RECORD = 512;
 
 const FIRST_ARENA = 64 * 1024;
@@ -121,7 +122,7 @@ export class HotIndex {
       if (place === 0) return false;
       if (this.slots[2 * i] !== h) continue;
       const at = (place - 1) << 3;
-      if (b[at + Rec.FLAGS] !== flags || !sameQuestion(buf, qEnd, b, at + Rec.HEADER)) continue;
+      if (b[at + Rec.FLAGS] !== flags || !sameQuestion(buf, b, qEnd + 4, at + Rec.HEADER)) continue;
       if (this.times[(at >>> 3) + Rec.EXPIRES] <= now) return false;
       this.at = at;
       this.slot = i;
@@ -191,19 +192,4 @@ export class HotIndex {
     this.bytes = b;
     this.times = new Float64Array(b.buffer, b.byteOffset, b.length >>> 3);
   }
-}
-
-/** Lower-cases an ASCII letter; label lengths (below 64) and other bytes stay. */
-function lower(c: number): number {
-  return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
-}
-
-/**
- * Whether the question of the query in `buf` (name ending at qEnd, then type and class) is the
- * one in the record's wire at `w` of `b`: names equal but for the case of letters, type and
- * class equal. A name's last byte is its root label, so names equal up to qEnd end together.
- */
-function sameQuestion(buf: Buffer, qEnd: number, b: Uint8Array, w: number): boolean {
-  for (let i = 12; i < qEnd; i++) if (lower(buf[i]) !== lower(b[w + i])) return false;
-  return buf[qEnd] === b[w + qEnd] && buf[qEnd + 1] === b[w + qEnd + 1] && buf[qEnd + 2] === b[w + qEnd + 2] && buf[qEnd + 3] === b[w + qEnd + 3];
 }

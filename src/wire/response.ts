@@ -99,17 +99,22 @@ function sameName(buf: Buffer, at: number, len: number): boolean {
   return true;
 }
 
-/** Same question (name compared without case, type, class) in both messages. */
-export function sameQuestion(a: Buffer, b: Buffer, questionEnd: number): boolean {
-  if (b.length < questionEnd || u16(b, 4) !== 1) return false;
-  for (let i = HEADER_LEN; i < questionEnd; i++) {
+/**
+ * Same question in message `a` and the message at `bAt` of `b` (a cache record, src/cache/hot-index.ts):
+ * the name compared without case, type and class exactly.
+ */
+export function sameQuestion(a: Buffer, b: Buffer, questionEnd: number, bAt = 0): boolean {
+  if (b.length < bAt + questionEnd || u16(b, bAt + 4) !== 1) return false;
+  const nameEnd = questionEnd - 4;
+  for (let i = HEADER_LEN; i < nameEnd; i++) {
     let x = a[i];
-    let y = b[i];
+    let y = b[bAt + i];
     if (x !== y) {
       if (x >= 0x41 && x <= 0x5a) x |= 0x20;
       if (y >= 0x41 && y <= 0x5a) y |= 0x20;
       if (x !== y) return false;
     }
   }
+  for (let i = nameEnd; i < questionEnd; i++) if (a[i] !== b[bAt + i]) return false;
   return true;
 }
