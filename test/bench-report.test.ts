@@ -388,16 +388,21 @@ describe('bench runs together on one core', () => {
 
   it('renders a table of the runs together under the workload, and the context from them', () => {
     const md = renderMarkdown(both());
-    assert.match(md, /Then, in each round of each workload \(mixed and ndots: with new names again\), the same servers together: all at once on CPU 0/);
-    assert.match(md, /ndots together asks names that live 30 s, .*the in-turns ratio beside it includes that clock-driven cost\./);
+    assert.match(md, /Then, in each round of each workload, the servers together \(a set of their own, below\): all at once on CPU 0/);
+    assert.match(md, /every round together asks names new to all of them, .*a round together starts only once the last round's names are refreshed .*the in-turns ratio includes that clock-driven cost\./);
     assert.match(md, /take turns, in 2 interleaved rounds per workload/);
     const hits = md.slice(md.indexOf('## cache hits'), md.indexOf('## Targets'));
     assert.match(hits, /Together on one core \(2 rounds, all at once, each with its own dnsperf\):/);
-    assert.match(hits, /\| server \| QPS by round \| CPU % \| QPS per CPU-s \| ÷ ceiling per CPU-s \| nodedns ÷ this per CPU-s \| lost \| errors \|/);
+    assert.match(hits, /\| server \| QPS by round \| CPU % \| QPS per CPU-s \| ÷ ceiling per CPU-s \| nodedns ÷ this per CPU-s \| lost \| errors \| refreshes, misses by round \|/);
     // medians of the rounds' QPS per CPU-s: nodedns 55,152 and 59,333; the ceiling 60,606 and 66,667
-    assert.match(hits, /\| nodedns \| 18,200 \/ 19,580 \| 33 \| 57,242 \| 0\.90 \| {2}\| 0 \| {2}\|/);
-    assert.match(hits, /\| forwarder \| 18,400 \/ 20,680 \| 33 \| 59,212 \| 0\.93 \| 0\.97 \| 0 \| {2}\|/);
-    assert.match(hits, /\| ceiling \| 20,000 \/ 20,000 \| 32 \| 63,636 \| 1\.00 \| 0\.90 \| 0 \| {2}\|/);
+    assert.match(hits, /\| nodedns \| 18,200 \/ 19,580 \| 33 \| 57,242 \| 0\.90 \| {2}\| 0 \| {2}\| {2}\|/);
+    assert.match(hits, /\| forwarder \| 18,400 \/ 20,680 \| 33 \| 59,212 \| 0\.93 \| 0\.97 \| 0 \| {2}\| {2}\|/);
+    assert.match(hits, /\| ceiling \| 20,000 \/ 20,000 \| 32 \| 63,636 \| 1\.00 \| 0\.90 \| 0 \| {2}\| {2}\|/);
+    // nodedns' refreshes and misses in each run together, where they were counted ("?" where not)
+    const counted = together().map((m) => (m.server !== 'nodedns' ? m : m.round === 0 ? { ...m, refreshes: 0, misses: 0 } : { ...m, refreshes: 1200, misses: 3 }));
+    assert.match(renderMarkdown(both({ together: counted })), /\| nodedns \| 18,200 \/ 19,580 \| .* \| 0, 0 \/ 1,200, 3 \|$/m);
+    const one = together().map((m) => (m.server === 'nodedns' && m.round === 1 ? { ...m, refreshes: 0, misses: 0 } : m));
+    assert.match(renderMarkdown(both({ together: one })), /\| nodedns \| 18,200 \/ 19,580 \| .* \| \? \/ 0, 0 \|$/m);
     assert.ok(hits.indexOf('| nodedns | 18,200') < hits.indexOf('| forwarder | 18,400'));
     assert.deepEqual(forwarderContext(both()), [
       'hits: forwarder (bare Node.js cache + fresh-port forwarding) ÷ ceiling: 0.93 per CPU-second, together on one core (median of rounds 0.92, 0.94)',

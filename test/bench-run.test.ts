@@ -13,7 +13,7 @@ const alive = (pid: number) => { try { process.kill(pid, 0); return !fs.readFile
 
 interface Run { code: number | null; signal: NodeJS.Signals | null; out: string }
 
-function runBench(args: string[], onLine?: (line: string, pid: number) => void): Promise<Run> {
+function runBench(args: string[], onLine?: (line: string, pid: number) => void, limitMs = 120_000): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(path.join(REPO, 'scripts/bench/run.sh'), args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -27,7 +27,7 @@ function runBench(args: string[], onLine?: (line: string, pid: number) => void):
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
-    const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const guard = setTimeout(() => child.kill('SIGKILL'), limitMs);
     child.on('exit', (code, signal) => { clearTimeout(guard); resolve({ code, signal, out }); });
   });
 }
@@ -104,6 +104,31 @@ describe('make bench (scripts/bench/run.sh)', () => {
     assert.equal(json.context.length, 3, 'nodedns not run: only forwarder ÷ ceiling (mixed, ndots) and forwarder-shared ÷ ceiling');
     assert.ok(startedPids(r.out).every((p) => !alive(p)), 'servers stopped');
     assert.equal(fs.existsSync(/work dir (\S+)/.exec(r.out)![1]), false, 'work dir removed');
+  });
+
+  it('runs together a set of its own, over names new to all, with no nodedns refresh in the run', async (t) => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-run-'));
+    t.after(() => fs.rmSync(out, { recursive: true, force: true }));
+    const r = await runBench(['--quick', '--duration', '1', '--rounds', '1', '--servers', 'ceiling,nodedns', '--workloads', 'ndots',
+      '--no-memory', '--no-fixed-rate', '--no-metrics-cost', '--out', out], undefined, 240_000);
+    assert.equal(r.code, 0, r.out);
+    // two of each: the set in turns on 127.0.77.x, the set together on 127.0.76.x
+    for (const [s, n] of [['ceiling', 2], ['nodedns', 3]]) {
+      assert.match(r.out, new RegExp(`${s} pid \\d+ on 127\\.0\\.77\\.${n}:`));
+      assert.match(r.out, new RegExp(`${s} pid \\d+ on 127\\.0\\.76\\.${n}:`));
+    }
+    assert.equal(startedPids(r.out).length, 4, r.out);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'quick.json'), 'utf8'));
+    type T = { server: string; workload: string; rcodes: Record<string, number>; refreshes?: number; misses?: number };
+    const nodedns = (json.together as T[]).filter((x) => x.server === 'nodedns');
+    assert.equal(nodedns.length, 1, JSON.stringify(json.together));
+    // nodedns' own counters (CH TXT cache.nodedns) around the run: every name stored by the
+    // warm-up, none refreshed or fetched in it
+    assert.deepEqual([nodedns[0].refreshes, nodedns[0].misses], [0, 0], JSON.stringify(nodedns[0]));
+    assert.ok(nodedns[0].rcodes.NXDOMAIN > nodedns[0].rcodes.NOERROR * 2 && nodedns[0].rcodes.NOERROR > 100, JSON.stringify(nodedns[0].rcodes));
+    const md = fs.readFileSync(path.join(out, 'quick.md'), 'utf8');
+    assert.match(md, /\| nodedns \| [\d,]+ \| .* \| 0, 0 \|$/m);
+    assert.ok(startedPids(r.out).every((p) => !alive(p)), 'servers stopped');
   });
 
   it('measures the cost of metrics with two nodedns together on one core', async (t) => {

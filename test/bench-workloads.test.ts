@@ -8,9 +8,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Processes } from '../scripts/bench/procs';
+import { parseCacheCounters } from '../scripts/bench/cache-counters';
 import { startKnot } from '../scripts/bench/servers';
 import {
-  fillNegativeQueries, fillPositiveQueries, freshNdotsQueries, hitQueries, mixedQueries, ndotsQueries, newRunId,
+  fillNegativeQueries, fillPositiveQueries, freshHitName, freshHitQueries, freshNdotsQueries, hitQueries, mixedQueries, ndotsQueries, newRunId,
   CLUSTER_NEGATIVE_TTL, HIT_TTL, HIT_ZONE_NEGATIVE_TTL,
 } from '../scripts/bench/workloads';
 import { freeEndpoint } from './helpers/ports';
@@ -65,6 +66,26 @@ describe('bench query files', () => {
     assert.throws(() => freshNdotsQueries(1, 'Bad Id'), /runId/);
   });
 
+  it('hits and mixed together: each set of names new, and nearly as short as the hit names', () => {
+    const q = lines(freshHitQueries(1000, 0));
+    assert.equal(new Set(q).size, 1000);
+    assert.deepEqual([q[0], q[999]], ['aa0.t.example.com A', 'aa999.t.example.com A']);
+    assert.equal(q[999].length - 'h999.example.com A'.length, 3);
+    assert.equal(freshHitName(27)(5), 'bb5.t.example.com');
+    const sets = new Set(Array.from({ length: 676 }, (_, n) => freshHitName(n)(0)));
+    assert.equal(sets.size, 676, 'every set its own names');
+    assert.throws(() => freshHitName(676), /0-675/);
+    const m = lines(mixedQueries(1000, 20, 'run1', freshHitName(3)));
+    assert.deepEqual([m[0], m[8], m[9]], ['ad0.t.example.com A', 'ad8.t.example.com A', 'u9-run1.miss.example.com A']);
+  });
+
+  it('reads nodedns\' cache counters from its CH TXT cache.nodedns answer', () => {
+    const text = '"entries=12" "success=5/9984" "denial=7/9984" "hits=1000" "misses=12" "stale-served=0" "evictions=0" "prefetches=3" "coalesced=0"';
+    assert.deepEqual(parseCacheCounters(text), { refreshes: 3, misses: 12 });
+    assert.equal(parseCacheCounters('"entries=12" "misses=12"'), undefined, 'no prefetches: not known, never 0');
+    assert.equal(parseCacheCounters(''), undefined);
+  });
+
   it('memory fill: distinct names', () => {
     assert.equal(new Set(lines(fillPositiveQueries(10_000))).size, 10_000);
     assert.equal(new Set(lines(fillNegativeQueries(10_000))).size, 10_000);
@@ -111,6 +132,10 @@ describe('bench backend (real Knot)', () => {
   it('answers any never-seen name under miss. (the mixed workload)', () => {
     assert.match(dig(`u1-${newRunId()}.miss.example.com`, 'A'), /IN\s+A\s+10\.250\.0\.1/);
     assert.match(dig('f9999.fill.example.com', 'A'), /IN\s+A\s+10\.251\.0\.1/);
+  });
+
+  it('answers the fresh hit names of the runs together (*.t)', () => {
+    assert.match(dig(freshHitName(9)(123), 'A'), new RegExp(`\\s${HIT_TTL}\\s+IN\\s+A\\s+10\\.252\\.0\\.1`));
   });
 
   it('denies the search-suffix names with the cluster SOA (5 s) and the fill names with NXDOMAIN', () => {

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { HelpRequested, parseBenchArgs, resultsName, USAGE, type BenchOptions } from './args';
 import { dnsperfArgs, parseStats, parseVerboseLatencies, summarizeLatencies, type DnsperfRun, type DnsperfStats, type LatencySummary } from './dnsperf';
 import { CLK_TCK, cpuBusyTicks, cpuStealTicks, cpuTicksOf, memoryOf, Processes, reapOrphans, statCpuTicks } from './procs';
+import { cacheCounters } from './cache-counters';
 import { measureFootprint } from './footprint';
 import { settle } from './settle';
 import {
@@ -26,7 +27,7 @@ import {
   CLIENT_CPU, SERVER_CPU, inNetns, nodednsMissing, REPO, startKnot, startServer, tail, versions,
   type Addr, type Server, type ServerName,
 } from './servers';
-import { CLUSTER_NEGATIVE_TTL, fillNegativeQueries, fillPositiveQueries, freshNdotsQueries, hitQueries, mixedQueries, ndotsQueries, newRunId } from './workloads';
+import { fillNegativeQueries, fillPositiveQueries, freshHitName, freshHitQueries, freshNdotsQueries, hitQueries, mixedQueries, ndotsQueries, newRunId } from './workloads';
 
 const log = (msg: string) => console.log(`bench: ${msg}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,6 +52,14 @@ const ADDR_OF: Record<ServerName | 'knot', string> = {
   knot: BASE + 1, ceiling: BASE + 2, nodedns: BASE + 3, unbound: BASE + 4, dnsmasq: BASE + 5, forwarder: BASE + 6,
   'forwarder-shared': BASE + 7,
 };
+/** The set that runs together (Bench.startTogether): the same servers again, on addresses of their own. */
+const TOGETHER_ADDR_OF = Object.fromEntries(Object.entries(ADDR_OF).map(([k, ip]) => [k, ip.replace(BASE, '127.0.76.')])) as typeof ADDR_OF;
+/**
+ * After this long, every name stored so far that nodedns will refresh has been refreshed: at a
+ * random point 27-28.5 s after it was stored (a 30 s TTL, --prefetch-percent 10), and a burst of
+ * 8,000 at --prefetch-max-inflight 64 takes well under the rest.
+ */
+const REFRESHED_WITHIN_MS = 31_000;
 /** The second nodedns of the metrics comparison, beside the first (metrics off) on ADDR_OF.nodedns. */
 const METRICS_ON_IP = BASE + 8;
 /** Measured side by side in paired rounds (all up at once: an idle server costs nothing); the peers run alone. */
@@ -108,6 +117,12 @@ class Bench {
   private port = 0;
   private backend!: Addr;
   private readonly runId = newRunId();
+  /** When the set together last stored names it will refresh (REFRESHED_WITHIN_MS). */
+  private storedAt = 0;
+  /** Servers of the set together filled (10,000 positive and 10,000 negative answers) before their first mixed or ndots round. */
+  private readonly filled = new Set<Server>();
+  /** Sets of fresh hit names used so far (freshHitName). */
+  private freshSets = 0;
 
   constructor(private o: BenchOptions, private procs: Processes, private workDir: string) {
     this.results = {
@@ -126,7 +141,7 @@ class Bench {
   }
 
   async run(): Promise<void> {
-    this.port = await freePort([...Object.values(ADDR_OF), METRICS_ON_IP]);
+    this.port = await freePort([...Object.values(ADDR_OF), ...Object.values(TOGETHER_ADDR_OF), METRICS_ON_IP]);
     this.backend = { ip: ADDR_OF.knot, port: this.port };
     log(`Knot backend on ${this.backend.ip}:${this.port} (CPU ${CLIENT_CPU})`);
     await startKnot(this.procs, this.backend, this.workDir, this.o.hitNames);
@@ -215,21 +230,33 @@ class Bench {
    * processes: they may share it), `tag` telling it from the run's other mixed files.
    * The caller deletes it: at 6 s it can be a million lines.
    */
-  private writeMixedFile(tag: string, lines?: number): string {
+  private writeMixedFile(tag: string, lines?: number, hit?: (i: number) => string): string {
     // Read once (-n 1) so every tenth name is new to the server: sized for 150,000 QPS or
     // 2.5 times the fastest hit rate seen so far, so that the run ends on time, not on the file.
     const perS = Math.max(150_000, this.maxHitQps * 2.5);
     const total = lines ?? Math.min(3_000_000, Math.max(200_000, Math.ceil(perS * this.o.durationS)));
     const file = path.join(this.workDir, `mixed-${tag}.txt`);
-    fs.writeFileSync(file, mixedQueries(this.o.hitNames, total, `${this.runId}-${tag}`));
+    fs.writeFileSync(file, mixedQueries(this.o.hitNames, total, `${this.runId}-${tag}`, hit));
     return file;
   }
 
-  /** An ndots file of names none of the servers has seen (freshNdotsQueries); the caller deletes it. */
-  private writeFreshNdotsFile(tag: string): string {
-    const file = path.join(this.workDir, `ndots-${tag}.txt`);
-    fs.writeFileSync(file, freshNdotsQueries(this.o.hitNames, `${this.runId}-${tag}`));
-    return file;
+  /**
+   * The run's file for the set together, with names none of its servers has seen: fresh hit
+   * names (set `n`, freshHitName) for hits and mixed, written to togetherHitsPath(tag) as well for
+   * the warm-up; ndots' own. `tag` tells the files from the run's others; the caller deletes them.
+   */
+  private writeTogetherFile(w: Workload, tag: string, n: number): string {
+    if (w === 'ndots') {
+      const file = path.join(this.workDir, `together-${tag}.txt`);
+      fs.writeFileSync(file, freshNdotsQueries(this.o.hitNames, `${this.runId}-${tag}`));
+      return file;
+    }
+    fs.writeFileSync(this.togetherHitsPath(tag), freshHitQueries(this.o.hitNames, n));
+    return w === 'hits' ? this.togetherHitsPath(tag) : this.writeMixedFile(tag, undefined, freshHitName(n));
+  }
+
+  private togetherHitsPath(tag: string): string {
+    return path.join(this.workDir, `together-hits-${tag}.txt`);
   }
 
   private fileFor(w: Workload, tag: string): string {
@@ -326,10 +353,10 @@ class Bench {
   }
 
   /** Starts a server to measure, or records why it did not start. */
-  private async startMeasured(name: ServerName): Promise<Server | undefined> {
-    const metrics = name === 'nodedns' && this.o.nodednsMetrics ? this.metricsAddr() : '';
+  private async startMeasured(name: ServerName, ip = ADDR_OF[name]): Promise<Server | undefined> {
+    const metrics = name === 'nodedns' && this.o.nodednsMetrics ? `${ip}:${this.port + 1}` : '';
     try {
-      const server = await this.start(name, name, metrics);
+      const server = await this.start(name, name, metrics, ip);
       log(`${name} pid ${server.proc.pid} on ${server.listen.ip}:${server.listen.port}${metrics ? ` (metrics on ${metrics})` : ''}`);
       return server;
     } catch (e) {
@@ -351,6 +378,7 @@ class Bench {
    */
   private async measurePaired(names: ServerName[]): Promise<void> {
     let live = (await Promise.all(names.map((n) => this.startMeasured(n)))).filter((s): s is Server => Boolean(s));
+    let pack = this.o.together && live.length > 1 ? await this.startTogether(live.map((s) => s.name)) : []; // together needs two
     const each = async (servers: Server[], fn: (s: Server) => Promise<void>) => {
       for (const s of servers) {
         if (!live.includes(s)) continue;
@@ -379,11 +407,11 @@ class Bench {
           } finally {
             if (w === 'mixed') fs.rmSync(file, { force: true });
           }
-          if (this.o.together && TOGETHER_WORKLOADS.includes(w) && here(w).length > 1) {
-            const failed = await this.together(here(w), w, round);
-            for (const [s, e] of failed) {
+          const together = pack.filter((s) => w === 'mixed' || !MIXED_ONLY.includes(s.name));
+          if (TOGETHER_WORKLOADS.includes(w) && together.length > 1) {
+            for (const [s, e] of await this.together(together, w, round)) {
               this.failed(s.name, e);
-              live = live.filter((x) => x !== s);
+              pack = pack.filter((x) => x !== s);
               await this.procs.stop(s.proc);
             }
           }
@@ -392,37 +420,97 @@ class Bench {
       const nodedns = live.find((s) => s.name === 'nodedns');
       if (nodedns && this.o.fixedRate) await each([nodedns], (s) => this.fixedRun(s));
     } finally {
-      await Promise.all(live.map((s) => this.procs.stop(s.proc)));
+      await Promise.all([...live, ...pack].map((s) => this.procs.stop(s.proc)));
     }
   }
 
   /**
-   * The round's servers all at once on CPU 0, each warmed, then each driven by its own dnsperf
-   * (mixed: names none of them has seen). The kernel shares the core among them, and what the
-   * host takes from it, it takes from all. Returns the servers that failed, with why.
+   * The servers that run together: a second set of the paired servers, on addresses of their
+   * own, that runs nothing else. nodedns refreshes each popular name 27-28.5 s after storing it
+   * (--prefetch-percent 10 of a 30 s TTL), on a clock; the forwarder (no TTLs) and the ceiling never
+   * do. The set in turns keeps the hit names popular all through, so their refreshes came due
+   * every 28 s whatever ran, and with the same processes the names of a round together were
+   * refreshed in a later one (ndots: 8,000 names, about 2 s of CPU). This set asks names new to all
+   * in every round (stored by the warm-up right before it) and waits out the refreshes of the last
+   * round's before the next (together()). Long-lived, as the set in turns: servers started anew
+   * before each round measured their start-up (compilation, the heap growing) in it. Its code is
+   * compiled by three passes of the hit names (two hits each: none reaches --prefetch-hits).
+   * Before its first mixed or ndots round each is filled with 10,000 positive and 10,000 negative
+   * answers, so that those run on full caches (nodedns evicts on every store of mixed), as they
+   * did on the set in turns after its own mixed runs; hits, the first workload, on a cache of
+   * little more than its names, as before.
+   */
+  private async startTogether(names: ServerName[]): Promise<Server[]> {
+    const pack: Server[] = [];
+    for (const n of names) {
+      const s = await this.startMeasured(n, TOGETHER_ADDR_OF[n]);
+      if (!s) continue;
+      try {
+        await this.dnsperf(`${s.label}-together-warm`, { file: this.files.hits, maxRuns: 3, outstanding: 20 }, s);
+        pack.push(s);
+      } catch (e) {
+        this.failed(n, e);
+        await this.procs.stop(s.proc);
+      }
+    }
+    this.storedAt = Date.now();
+    return pack;
+  }
+
+  /**
+   * The round's servers all at once on CPU 0, each warmed with names new to all of them (every
+   * workload), then each driven by its own dnsperf. The kernel shares the core among them, and
+   * what the host takes from it, it takes from all. nodedns' cache counters around the runs
+   * (Measurement.refreshes) show that no refresh fell in them. Returns the servers that failed, with why.
    */
   private async together(servers: Server[], w: Workload, round: number): Promise<[Server, unknown][]> {
-    // ndots: names none of them has seen, stored by the warm-up from the same file, so that no
-    // entry comes due for refresh in the run (freshNdotsQueries says why); and first the
-    // refreshes the runs in turns left due (their 5 s NXDOMAINs, each refreshed at most once
-    // unless hit again) are let pass: 6,000 of them fell in the run (0.75 against 0.87 without).
-    const ndots = w === 'ndots';
-    if (ndots) await sleep((CLUSTER_NEGATIVE_TTL + 1) * 1000);
-    const file = ndots ? this.writeFreshNdotsFile(`t${round}`) : this.fileFor(w, `t${round}`);
+    // the names nodedns stored last (the last round's) are refreshed by now: none of them in this round
+    const wait = this.storedAt + REFRESHED_WITHIN_MS - Date.now();
+    if (wait > 0 && servers.some((s) => s.name === 'nodedns')) await sleep(wait);
+    const tag = `t${round}${w[0]}`;
+    const file = this.writeTogetherFile(w, tag, this.freshSets++);
     const failed: [Server, unknown][] = [];
     try {
       for (const s of servers) {
         try {
-          await (ndots ? this.warm(s, file, `${s.label}-${w}-t${round}`) : this.warmFor(s, w));
+          if (w !== 'hits' && !this.filled.has(s)) {
+            await this.dnsperf(`${s.label}-together-fill-positive`, { file: this.files.fillPos, maxRuns: 1, outstanding: 50 }, s);
+            await this.dnsperf(`${s.label}-together-fill-negative`, { file: this.files.fillNeg, maxRuns: 1, outstanding: 50 }, s);
+            this.filled.add(s);
+          }
         } catch (e) { failed.push([s, e]); }
       }
+      for (const s of servers) {
+        if (failed.some(([f]) => f === s)) continue;
+        try {
+          // hits and mixed: three passes of their hit names, stored and then hit (compiled, popular); ndots: its names, stored
+          if (w === 'ndots') await this.warm(s, file, `${s.label}-${w}-t${round}`);
+          else await this.dnsperf(`${s.label}-${w}-t${round}-warm`, { file: this.togetherHitsPath(tag), maxRuns: 3, outstanding: 20 }, s);
+        } catch (e) { failed.push([s, e]); }
+      }
+      this.storedAt = Date.now();
       const ok = servers.filter((s) => !failed.some(([f]) => f === s));
+      const counted = ok.filter((s) => s.name === 'nodedns');
+      const before = await Promise.all(counted.map((s) => cacheCounters(s.listen.ip, s.listen.port)));
       const runs = await Promise.allSettled(ok.map((s) => this.maxRun(s, w, file, round, true)));
+      const after = await Promise.all(counted.map((s) => cacheCounters(s.listen.ip, s.listen.port)));
+      counted.forEach((s, i) => {
+        const run = runs[ok.indexOf(s)];
+        if (run.status !== 'fulfilled') return;
+        const [b, a] = [before[i], after[i]];
+        if (!b || !a) {
+          this.results.notes.push(`${run.value.server} ${w} r${round} together: its cache counters (CH TXT cache.nodedns) did not answer; the refreshes in the run are not known`);
+          return;
+        }
+        run.value.refreshes = a.refreshes - b.refreshes;
+        run.value.misses = a.misses - b.misses;
+      });
       runs.forEach((x, i) => { if (x.status === 'rejected') failed.push([ok[i], x.reason]); });
       const client = runs.reduce((t, x) => t + (x.status === 'fulfilled' ? x.value.clientCpuPct : 0), 0);
       if (client > 90) this.clientLimited.push(`${w}-r${round}-together (all dnsperfs) ${client.toFixed(0)}%`);
     } finally {
-      if (w !== 'hits') fs.rmSync(file, { force: true });
+      fs.rmSync(file, { force: true });
+      fs.rmSync(this.togetherHitsPath(tag), { force: true });
     }
     return failed;
   }

@@ -35,6 +35,8 @@ export function hitZone(nsAddress: string, hitNames: number): string {
     '*.miss A 10.250.0.1',
     '*.miss AAAA fd00:250::1',
     '*.fill A 10.251.0.1',
+    // Hit names new to every server, as short as the hit names (freshHitName)
+    '*.t A 10.252.0.1',
   ];
   for (let i = 0; i < hitNames; i++) {
     lines.push(`h${i} A ${ipv4(0, i)}`, `h${i} AAAA fd00::${i.toString(16)}`);
@@ -67,14 +69,34 @@ export function hitQueries(hitNames: number): string {
  * seen: unique per line and per run (runId), answered by Knot's *.miss wildcard. dnsperf
  * must read this file once only (-n 1), or the "new" names would repeat and become hits.
  */
-export function mixedQueries(hitNames: number, total: number, runId: string): string {
+export function mixedQueries(hitNames: number, total: number, runId: string, hit: (i: number) => string = hitName): string {
   checkRunId(runId);
   const qs: string[] = new Array(total);
-  let hit = 0;
+  let h = 0;
   for (let j = 0; j < total; j++) {
     if (j % 10 === 9) qs[j] = `u${j}-${runId}.miss.${HIT_ZONE} A`;
-    else { qs[j] = `${hitName(hit)} A`; hit = (hit + 1) % hitNames; }
+    else { qs[j] = `${hit(h)} A`; h = (h + 1) % hitNames; }
   }
+  return lines(qs);
+}
+
+/**
+ * Hit names new to every server, set `n` of a benchmark run (the runs together, where a server
+ * must not still be refreshing names from earlier runs): "<two letters for n><i>.t.example.com",
+ * three bytes longer than the hit names (a longer name costs nodedns more per query), under
+ * Knot's *.t wildcard, TTL 30 s.
+ */
+export function freshHitName(n: number): (i: number) => string {
+  if (!Number.isInteger(n) || n < 0 || n >= 26 * 26) throw new Error(`fresh hit name set ${n}: 0-675 only`);
+  const tag = String.fromCharCode(97 + Math.floor(n / 26), 97 + (n % 26));
+  return (i) => `${tag}${i}.t.${HIT_ZONE}`;
+}
+
+/** hitQueries with freshHitName's names. */
+export function freshHitQueries(hitNames: number, n: number): string {
+  const name = freshHitName(n);
+  const qs: string[] = [];
+  for (let i = 0; i < hitNames; i++) qs.push(`${name(i)} A`);
   return lines(qs);
 }
 
