@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as dnsPacket from 'dns-packet';
 import { describe, it } from 'node:test';
 import { emptyReply, upstreamQuery } from '../src/wire/build';
-import { scanQuery, Special, Verdict } from '../src/wire/query';
+import { questionName, scanQuery, Special, Verdict } from '../src/wire/query';
 import { sameQuestion, walkResponse } from '../src/wire/response';
 import { buildQuery } from './helpers/dns-query';
 
@@ -128,5 +128,33 @@ describe('walkResponse', () => {
     assert.equal(s.keptAdditional, 0);
     assert.equal(s.cutAt, r.length - 11);
     assert.equal(walkResponse(r.subarray(0, r.length - 3), qEnd), undefined);
+  });
+});
+
+describe('questionName', () => {
+  // The text of a question name as labels joined by dots and lower-cased the JavaScript way:
+  // what routing, logs and search-path completion compare with configured zones.
+  const reference = (labels: Buffer[]) => labels.map((l) => l.toString('latin1')).join('.').toLowerCase();
+  const wire = (labels: Buffer[]) => Buffer.concat([Buffer.alloc(12), ...labels.flatMap((l) => [Buffer.from([l.length]), l]), Buffer.from([0, 0, 1, 0, 1])]);
+
+  it('spells every name as its labels, dotted and lower-cased', () => {
+    const cases: Buffer[][] = [
+      [],
+      ['WwW', 'Example', 'COM'].map((s) => Buffer.from(s)),
+      ['a'.repeat(63), 'b'.repeat(63), 'c'.repeat(63), 'd'.repeat(61)].map((s) => Buffer.from(s)), // 253 characters
+      [Buffer.from([0x41, 0x5a, 0x40, 0x5b, 0x2e, 0x00, 0x7f])], // edges of A-Z, a dot and controls inside a label
+      [Buffer.from([0xc0, 0xde, 0x41]), Buffer.from('X')], // Latin-1 letters: folded as toLowerCase folds them
+    ];
+    let seed = 7;
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    for (let k = 0; k < 300; k++) {
+      const labels: Buffer[] = [];
+      for (let n = 1 + Math.floor(rand() * 5); n > 0; n--) labels.push(Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 20) }, () => Math.floor(rand() * (k % 3 ? 128 : 256)))));
+      cases.push(labels);
+    }
+    for (const labels of cases) {
+      const q = wire(labels);
+      assert.equal(questionName(q, q.length - 4), reference(labels), q.toString('hex'));
+    }
   });
 });
