@@ -27,7 +27,7 @@ import {
   CLIENT_CPU, SERVER_CPU, inNetns, nodednsMissing, REPO, startKnot, startServer, tail, versions,
   type Addr, type Server, type ServerName,
 } from './servers';
-import { fillNegativeQueries, fillPositiveQueries, freshHitName, freshHitQueries, freshNdotsQueries, hitQueries, mixedQueries, ndotsQueries, newRunId } from './workloads';
+import { fillNegativeQueries, fillPositiveQueries, freshHitName, freshNdotsQueries, hitQueries, mixedQueries, ndotsQueries, newRunId } from './workloads';
 
 const log = (msg: string) => console.log(`bench: ${msg}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -251,7 +251,7 @@ class Bench {
       fs.writeFileSync(file, freshNdotsQueries(this.o.hitNames, `${this.runId}-${tag}`));
       return file;
     }
-    fs.writeFileSync(this.togetherHitsPath(tag), freshHitQueries(this.o.hitNames, n));
+    fs.writeFileSync(this.togetherHitsPath(tag), hitQueries(this.o.hitNames, freshHitName(n)));
     return w === 'hits' ? this.togetherHitsPath(tag) : this.writeMixedFile(tag, undefined, freshHitName(n));
   }
 

@@ -57,10 +57,10 @@ export function clusterZone(nsAddress: string): string {
 
 const lines = (qs: string[]) => qs.join('\n') + '\n';
 
-/** Cache hits: every hit name once, type A (the file loops for the whole run). */
-export function hitQueries(hitNames: number): string {
+/** Cache hits: every hit name once, type A (the file loops for the whole run); `name` gives the i-th. */
+export function hitQueries(hitNames: number, name: (i: number) => string = hitName): string {
   const qs: string[] = [];
-  for (let i = 0; i < hitNames; i++) qs.push(`${hitName(i)} A`);
+  for (let i = 0; i < hitNames; i++) qs.push(`${name(i)} A`);
   return lines(qs);
 }
 
@@ -92,13 +92,6 @@ export function freshHitName(n: number): (i: number) => string {
   return (i) => `${tag}${i}.t.${HIT_ZONE}`;
 }
 
-/** hitQueries with freshHitName's names. */
-export function freshHitQueries(hitNames: number, n: number): string {
-  const name = freshHitName(n);
-  const qs: string[] = [];
-  for (let i = 0; i < hitNames; i++) qs.push(`${name(i)} A`);
-  return lines(qs);
-}
 
 /**
  * The ndots:5 burst: what glibc in a pod sends to resolve an external name with fewer
