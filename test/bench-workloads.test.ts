@@ -11,7 +11,7 @@ import { Processes } from '../scripts/bench/procs';
 import { parseCacheCounters } from '../scripts/bench/cache-counters';
 import { startKnot } from '../scripts/bench/servers';
 import {
-  fillNegativeQueries, fillPositiveQueries, freshHitName, freshNdotsQueries, hitQueries, mixedQueries, ndotsQueries, newRunId,
+  fillNegativeQueries, fillPositiveQueries, freshHitName, freshNdotsQueries, hitQueries, missQueries, mixedQueries, ndotsQueries, newRunId,
   CLUSTER_NEGATIVE_TTL, HIT_TTL, HIT_ZONE_NEGATIVE_TTL,
 } from '../scripts/bench/workloads';
 import { freeEndpoint } from './helpers/ports';
@@ -39,6 +39,15 @@ describe('bench query files', () => {
     const other = lines(mixedQueries(1000, 20_000, 'run2')).filter((l) => l.includes('.miss.'));
     assert.ok(other.every((l) => !misses.includes(l)), 'another run id gives other names');
     assert.throws(() => mixedQueries(10, 10, 'Bad Id'), /runId/);
+  });
+
+  it('miss: every name new, per line and per run, under the *.miss wildcard', () => {
+    const q = lines(missQueries(5_000, 'run1'));
+    assert.equal(q.length, 5_000);
+    assert.equal(new Set(q).size, 5_000);
+    assert.ok(q.every((l) => /^m\d+-run1\.miss\.example\.com A$/.test(l)));
+    assert.ok(lines(missQueries(5_000, 'run2')).every((l) => !q.includes(l)), 'another run id gives other names');
+    assert.throws(() => missQueries(10, 'Bad Id'), /runId/);
   });
 
   it('ndots: three search suffixes, then the name, A and AAAA each', () => {
@@ -131,6 +140,7 @@ describe('bench backend (real Knot)', () => {
 
   it('answers any never-seen name under miss. (the mixed workload)', () => {
     assert.match(dig(`u1-${newRunId()}.miss.example.com`, 'A'), /IN\s+A\s+10\.250\.0\.1/);
+    assert.match(dig(lines(missQueries(1, newRunId()))[0].split(' ')[0], 'A'), /IN\s+A\s+10\.250\.0\.1/);
     assert.match(dig('f9999.fill.example.com', 'A'), /IN\s+A\s+10\.251\.0\.1/);
   });
 

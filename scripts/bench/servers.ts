@@ -28,6 +28,8 @@ export interface StartOptions {
   metricsAddr?: string; // nodedns only: '' = metrics off
   /** nodedns only: more flags, after the benchmark's own */
   extraArgs?: string[];
+  /** nodedns only: the bundle to run instead of dist/cli.js (a saved build, scripts/bench/pair.ts) */
+  script?: string;
   /** a command the server runs under (e.g. valgrind and its options), after taskset */
   wrapper?: string[];
   startTimeoutMs?: number;
@@ -238,7 +240,7 @@ export function nodednsEnv(): NodeJS.ProcessEnv {
 
 export function nodednsArgs(o: StartOptions): string[] {
   const up = `${o.backend.ip}:${o.backend.port}`;
-  return [...NODEDNS_V8_FLAGS, path.join(REPO, 'dist', 'cli.js'), 'run',
+  return [...NODEDNS_V8_FLAGS, o.script ?? path.join(REPO, 'dist', 'cli.js'), 'run',
     '--local-ip', o.listen.ip, '--port', String(o.listen.port),
     '--no-setup-interface', '--firewall', 'none', '--no-kube-api',
     '--metrics-addr', o.metricsAddr ?? '', '--health-addr', '', '--control-socket', '',
@@ -293,6 +295,8 @@ export async function startServer(procs: Processes, name: ServerName, o: StartOp
   }
   if (o.wrapper) args = [...args.slice(0, 2), ...o.wrapper, ...args.slice(2)]; // taskset -c N <wrapper> cmd …
   const env = name === 'nodedns' || name.startsWith('forwarder') ? nodednsEnv() : cleanEnv();
+  // a saved bundle outside the tree finds its packages (netlink, …) in the tree's node_modules
+  if (o.script) env.NODE_PATH = path.join(REPO, 'node_modules');
   const proc = procs.spawn(label.replace(/[^a-z0-9]+/gi, '-'), cmd, args, { env, cwd: REPO });
   try {
     await waitForDns(o.listen, hitName(0), proc, o.startTimeoutMs ?? (name === 'nodedns' ? 20000 : 15000));

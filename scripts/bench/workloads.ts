@@ -80,6 +80,14 @@ export function mixedQueries(hitNames: number, total: number, runId: string, hit
   return lines(qs);
 }
 
+/** Misses only: `total` names no server has seen (runId), under Knot's *.miss wildcard; read once (-n 1), as mixed. */
+export function missQueries(total: number, runId: string): string {
+  checkRunId(runId);
+  const qs: string[] = new Array(total);
+  for (let j = 0; j < total; j++) qs[j] = `m${j}-${runId}.miss.${HIT_ZONE} A`;
+  return lines(qs);
+}
+
 /**
  * Hit names new to every server, set `n` of a benchmark run (the runs together, where a server
  * must not still be refreshing names from earlier runs): "<two letters for n><i>.t.example.com",
