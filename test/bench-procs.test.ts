@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  CLK_TCK, cpuBusyTicks, cpuStealTicks, cpuTicksOf, memoryOf, processTree, Processes, reapOrphans, REGISTRY_DIR, statCpuTicks,
+  CLK_TCK, cpuBusyTicks, cpuStealTicks, cpuTicksOf, memoryOf, outputOf, processTree, Processes, reapOrphans, REGISTRY_DIR, statCpuTicks,
   statReapedChildTicks, statusKiB,
 } from '../scripts/bench/procs';
 import { NetnsLab, netnsUnavailable } from './helpers/netns';
@@ -161,5 +161,16 @@ describe('bench process control', () => {
     assert.equal(reaped.length, 1, reaped.join('; '));
     assert.equal(exists(left.name), false);
     await waitFor(() => !alive(sleeper.pid!) || fs.readFileSync(`/proc/${sleeper.pid}/stat`, 'utf8').includes(') Z'));
+  });
+});
+
+describe('bench: a short command\'s output', () => {
+  it('is read to its end, also when the command exits before its output arrives', async () => {
+    // the shell exits at once; what it started writes 200 ms later, on the same pipe
+    const r = await outputOf('sh', ['-c', '(sleep 0.2; echo late; echo err >&2) & echo early; exit 0']);
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.out.split('\n').filter(Boolean).sort(), ['early', 'err', 'late']);
+    assert.equal((await outputOf('sh', ['-c', 'echo no; exit 3'])).code, 3);
+    await assert.rejects(outputOf('/nonexistent/dnsperf', []), /ENOENT/);
   });
 });

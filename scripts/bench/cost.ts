@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { dnsperfArgs } from './dnsperf';
-import { Processes, reapOrphans } from './procs';
+import { outputOf, Processes, reapOrphans } from './procs';
 import { CLIENT_CPU, startKnot, startServer, type Addr, type Server, type ServerName } from './servers';
 import { hitQueries } from './workloads';
 
@@ -30,14 +30,10 @@ function missFile(dir: string, tag: string, n: number): string {
   return f;
 }
 
-function runDnsperf(server: Addr, file: string, passes: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('taskset', dnsperfArgs({ server: server.ip, port: server.port, file, maxRuns: passes, outstanding: 4, timeoutS: 20 }, CLIENT_CPU),
-      { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`dnsperf exited ${code}: ${out.slice(-300)}`))));
-  });
+async function runDnsperf(server: Addr, file: string, passes: number): Promise<string> {
+  const r = await outputOf('taskset', dnsperfArgs({ server: server.ip, port: server.port, file, maxRuns: passes, outstanding: 4, timeoutS: 20 }, CLIENT_CPU));
+  if (r.code !== 0) throw new Error(`dnsperf exited ${r.code}: ${r.out.slice(-300)}`);
+  return r.out;
 }
 
 /** Sends a callgrind_control command; the server handles it only while it runs, so a few queries wake it. */

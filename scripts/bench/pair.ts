@@ -13,12 +13,11 @@
 // out of the runs it judges too.
 // Usage: node --import tsx scripts/bench/pair.ts [--a SERVER] [--b SERVER] [--workload W] [--rounds N] [--secs S]
 //          [--a-script FILE] [--b-script FILE] [--a-args '--flag value …'] [--b-args '…']
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { dnsperfArgs, parseStats } from './dnsperf';
-import { CLK_TCK, cpuTicksOf, Processes, reapOrphans } from './procs';
+import { CLK_TCK, cpuTicksOf, outputOf, Processes, reapOrphans } from './procs';
 import { CLIENT_CPU, SERVER_NAMES, startKnot, startServer, type Addr, type Server, type ServerName } from './servers';
 import {
   fillNegativeQueries, fillPositiveQueries, freshHitName, freshNdotsQueries, hitQueries, missQueries, mixedQueries, newRunId,
@@ -100,15 +99,10 @@ const BASE = '127.0.74.';
 const log = (msg: string) => console.log(`pair: ${msg}`);
 const label = (s: Side, k: string) => `${k} ${s.name}${s.script ? ` (${path.basename(s.script)})` : ''}${s.args.length ? ` ${s.args.join(' ')}` : ''}`;
 
-function dnsperf(server: Addr, file: string, o: { maxRuns?: number; durationS?: number; outstanding: number }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('taskset', dnsperfArgs({ server: server.ip, port: server.port, file, ...o, timeoutS: 5 }, CLIENT_CPU), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { out += d; });
-    p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`dnsperf against ${server.ip} exited ${code}: ${out.slice(-300)}`))));
-  });
+async function dnsperf(server: Addr, file: string, o: { maxRuns?: number; durationS?: number; outstanding: number }): Promise<string> {
+  const r = await outputOf('taskset', dnsperfArgs({ server: server.ip, port: server.port, file, ...o, timeoutS: 5 }, CLIENT_CPU));
+  if (r.code !== 0) throw new Error(`dnsperf against ${server.ip} exited ${r.code}: ${r.out.slice(-300)}`);
+  return r.out;
 }
 
 /** One order: both servers started afresh (first on .10), filled, then `rounds` runs at once. Returns [first, second]. */

@@ -9,6 +9,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export const REGISTRY_DIR = '/tmp/nodedns-bench-registry';
+
+/**
+ * Runs a short command (a dnsperf run that stops itself) to its end: its exit code and its
+ * stdout and stderr. Resolved on 'close', when the output is all read, not on 'exit', which can
+ * come first: pair.ts once read an empty dnsperf report that way.
+ */
+export function outputOf(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { out += d; });
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, out }));
+  });
+}
 /** Clock ticks per second of /proc CPU times. */
 export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
