@@ -7,6 +7,7 @@ import { AnswerCache } from '../src/cache/answer-cache';
 import { makeEntry, type Entry } from '../src/cache/entry';
 import { HotIndex, MAX_PROBE, MAX_RECORD } from '../src/cache/hot-index';
 import { keyHash } from '../src/cache/key-hash';
+import { Rec } from '../src/cache/record';
 import { render, renderRecord } from '../src/cache/render';
 import { defaults } from '../src/config/load';
 import { Stats } from '../src/observe/stats';
@@ -94,6 +95,7 @@ describe('hot index: answers', () => {
       const e = entryFor(name, type, ro);
       const { buf: b0, q: q0 } = scanned(name, type, qo);
       cache.store(queryKey(b0, q0), e);
+      cache.fresh(queryKey(b0, q0), NOW); // its first hit indexes it
       for (const elapsed of [0, 999, 1000, 17_500, e.ttl * 1000 - 1]) {
         const { buf, q } = scanned(mixCase(name, rnd), type, { ...qo, id: Math.floor(rnd() * 65536) });
         const hot = cache.hot!;
@@ -111,11 +113,13 @@ describe('hot index: answers', () => {
     const e = entryFor('many.example.com', 'A', { answers: 30 }); // ~ 30 x 31 bytes: no record at all
     const { buf, q } = scanned('many.example.com', 'A');
     cache.store(queryKey(buf, q), e);
+    cache.fresh(queryKey(buf, q), NOW);
     assert.ok(e.wire.length > MAX_RECORD);
     assert.equal(cache.hot!.find(buf, q, NOW), false);
     const mid = entryFor('mid.example.com', 'A', { answers: 10 }); // a record of ~420 bytes
     const m = scanned('mid.example.com', 'A');
     cache.store(queryKey(m.buf, m.q), mid);
+    cache.fresh(queryKey(m.buf, m.q), NOW);
     assert.ok(cache.hot!.find(m.buf, m.q, NOW));
     const small = 12 + 17 + 4 + 40; // less room than the answer needs
     assert.equal(renderRecord(cache.hot!.bytes, cache.hot!.times, cache.hot!.at, m.buf, m.q, NOW, small), undefined);
@@ -126,6 +130,7 @@ describe('hot index: answers', () => {
     const e = entryFor('www.example.com', 'A');
     const { buf, q } = scanned('www.example.com', 'A');
     cache.store(queryKey(buf, q), e);
+    cache.fresh(queryKey(buf, q), NOW);
     const hot = cache.hot!;
     assert.ok(hot.find(buf, q, e.expiresAt - 1));
     assert.equal(hot.find(buf, q, e.expiresAt), false);
@@ -211,6 +216,32 @@ describe('hot index: slots', () => {
   });
 });
 
+describe('hot index: what it holds', () => {
+  it('indexes an entry at its first hit, not when stored, counting that hit; a never-hit entry leaves no trace', () => {
+    const cache = new AnswerCache({ ...defaults({}).cache, positiveSize: 3, negativeSize: 3, prefetchHits: 4 }, new Stats());
+    const hot = cache.hot!;
+    const put = (name: string) => { const { buf, q } = scanned(name, 'A'); const k = queryKey(buf, q); const e = entryFor(name, 'A'); cache.store(k, e); return { buf, q, k, e }; };
+    const a = put('a.example');
+    assert.equal(hot.size, 0, 'stored, not indexed');
+    assert.equal(hot.find(a.buf, a.q, NOW), false);
+    assert.equal(cache.fresh(a.k, NOW), a.e);
+    assert.ok(hot.find(a.buf, a.q, NOW), 'indexed by its first hit');
+    assert.equal(hot.owner(), a.e);
+    assert.equal(hot.times[(hot.at >>> 3) + Rec.HITS], 1, 'the record counts the hit that indexed it, as the handler counts it in e.hits');
+    // misses that store names never asked again: evicted without ever being indexed
+    for (let i = 0; i < 10; i++) put(`once${i}.example`);
+    assert.equal(cache.current(a.k), undefined, 'a evicted by the LRU');
+    assert.equal(hot.size, 0, 'and gone from the index; the never-hit ones never entered it');
+    // a reconfiguration that rebuilds the stores (and the index) indexes entries again at their next hit
+    const b = put('b.example');
+    cache.fresh(b.k, NOW);
+    cache.reconfigure({ ...cache.config, positiveSize: 5 });
+    assert.equal(cache.hot!.size, 0);
+    assert.equal(cache.fresh(b.k, NOW + 1500), b.e);
+    assert.ok(cache.hot!.find(b.buf, b.q, NOW + 1500), 'indexed again at its next hit');
+  });
+});
+
 describe('hot index: arena', () => {
   it('moves records in place when it compacts, over none still to be moved', () => {
     const rnd = rng(5);
@@ -242,6 +273,7 @@ describe('hot index: arena', () => {
       const e = entryFor(name, 'A', { answers: 1 + Math.floor(rnd() * 6) }, NOW);
       const { buf, q } = scanned(name, 'A');
       cache.store(queryKey(buf, q), e); // replaces, and the LRU evicts past 200
+      cache.fresh(queryKey(buf, q), NOW); // hit: indexed
       maxArena = Math.max(maxArena, hot().bytes.length);
     }
     // 200 records of at most 40 + 33 + 6 x 29 + 14 bytes: the arena never needs more than 4 x that
@@ -267,7 +299,7 @@ describe('hot index: arena', () => {
       const { buf, q } = scanned(name, type);
       return cache.hot!.find(buf, q, NOW) ? cache.hot!.owner() : undefined;
     };
-    const store = (name: string, e: Entry) => { const { buf, q } = scanned(name, 'A'); cache.store(queryKey(buf, q), e); };
+    const store = (name: string, e: Entry) => { const { buf, q } = scanned(name, 'A'); cache.store(queryKey(buf, q), e); cache.fresh(queryKey(buf, q), NOW); };
     const a1 = entryFor('a.example', 'A');
     store('a.example', a1);
     const a2 = entryFor('a.example', 'A', { answers: 2 });

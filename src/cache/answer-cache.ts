@@ -58,7 +58,7 @@ export class AnswerCache {
     this.hot = entries > 0 ? new HotIndex(entries) : undefined;
     const gone = (k: string, e: Entry) => {
       if (this.index.get(k) === e) this.index.delete(k);
-      this.hot?.remove(keyHash(k), e);
+      if (e.usedAt !== -1) this.hot?.remove(keyHash(k), e); // never hit: never indexed (fresh())
     };
     this.positive = makeStore(cfg.positiveSize, () => this.stats.cacheEvictions.success++, gone);
     this.negative = makeStore(cfg.negativeSize, () => this.stats.cacheEvictions.denial++, gone);
@@ -79,6 +79,10 @@ export class AnswerCache {
     if (e === undefined || e.expiresAt <= now) return undefined;
     const second = ((now / 1000) | 0) & 0x3fffffff; // a small integer: compared, never subtracted
     if (e.usedAt !== second) {
+      // Indexed for hits at its first hit, this one counted (the caller counts it in e.hits), not
+      // when stored: most misses store a name never asked again, and indexing each cost a miss
+      // about 5 % (scripts/bench/pair.ts without the index).
+      if (e.usedAt === -1) this.hot?.add(keyHash(key), e, keyFlags(key), e.hits + 1);
       e.usedAt = second;
       this.touch(e);
     }
@@ -110,7 +114,6 @@ export class AnswerCache {
     e.key = key;
     into.set(key, e); // disposes of the entry it replaces first
     this.index.set(key, e);
-    this.hot?.add(keyHash(key), e, keyFlags(key));
   }
 
   delete(key: string): void {
@@ -151,7 +154,10 @@ export class AnswerCache {
     if (cfg.positiveSize !== this.positive?.max || cfg.negativeSize !== this.negative?.max) {
       this.index.clear();
       this.makeStores(cfg);
-      for (const [k, e] of old) this.store(k, e);
+      for (const [k, e] of old) {
+        e.usedAt = -1; // not in the new hot index: indexed again at its next hit
+        this.store(k, e);
+      }
     }
   }
 

@@ -5,9 +5,10 @@
 // entry, a hit went index -> entry -> wire view -> bytes, each a place the kernel's packet path
 // had evicted since the last query for that name (bench/results/HISTORY.md, 2026-12-06 evening).
 //
-// AnswerCache's string-keyed index stays the truth; this holds a copy of what a hit needs. An
-// entry without a record here (too large, or no slot within MAX_PROBE) is served the
-// string-keyed way, as every entry was before.
+// AnswerCache's string-keyed index stays the truth; this holds a copy of what a hit needs, made
+// at an entry's first hit (AnswerCache.fresh), not when it is stored: most misses store a name
+// never asked again. An entry without a record here (not hit yet, too large, or no slot within
+// MAX_PROBE) is served the string-keyed way, as every entry was before.
 import type { Query } from '../wire/query';
 import { sameQuestion } from '../wire/response';
 import type { Entry } from './entry';
@@ -56,10 +57,11 @@ export class HotIndex {
   }
 
   /**
-   * Indexes `e`, stored under e.key whose hash is `h` and whose DO/CD flags are `flags`; false
-   * when it gets no record (too large) or no slot. What was indexed under the key goes.
+   * Indexes `e`, stored under e.key whose hash is `h` and whose DO/CD flags are `flags`, hit
+   * `hits` times so far; false when it gets no record (too large) or no slot. What was indexed
+   * under the key goes.
    */
-  add(h: number, e: Entry, flags: number): boolean {
+  add(h: number, e: Entry, flags: number, hits = 0): boolean {
     const size = recordSize(e);
     if (size === 0 || size > MAX_RECORD) return false;
     const mask = this.mask;
@@ -67,7 +69,7 @@ export class HotIndex {
       const old = this.owners[i];
       if (old === undefined) {
         const at = this.alloc(size);
-        writeRecord(this.bytes, this.times, at, e, flags);
+        writeRecord(this.bytes, this.times, at, e, flags, hits);
         this.slots[2 * i] = h;
         this.slots[2 * i + 1] = (at >>> 3) + 1;
         this.owners[i] = e;
@@ -76,7 +78,7 @@ export class HotIndex {
       }
       if (this.slots[2 * i] === h && old.key === e.key) {
         this.remove(h, old); // AnswerCache removes it first; this keeps one record per key regardless
-        return this.add(h, e, flags);
+        return this.add(h, e, flags, hits);
       }
     }
     return false;

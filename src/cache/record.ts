@@ -37,12 +37,12 @@ export function recordSizeAt(b: Uint8Array, at: number): number {
   return (Rec.HEADER + (b[at + Rec.WIRE_LEN] | (b[at + Rec.WIRE_LEN + 1] << 8)) + 2 * (b[at + Rec.TTLS] + b[at + Rec.NAMES]) + 7) & ~7;
 }
 
-/** Writes e's record at `at` (8-aligned) of arena `b`, whose float64 view is `t`; `flags` are its key's DO/CD. */
-export function writeRecord(b: Uint8Array, t: Float64Array, at: number, e: Entry, flags: number): void {
+/** Writes e's record at `at` (8-aligned) of arena `b`, whose float64 view is `t`; `flags` are its key's DO/CD, `hits` its hits so far. */
+export function writeRecord(b: Uint8Array, t: Float64Array, at: number, e: Entry, flags: number, hits: number): void {
   const f = at >>> 3;
   t[f + Rec.STORED] = e.storedAt;
   t[f + Rec.EXPIRES] = e.expiresAt;
-  t[f + Rec.HITS] = 0;
+  t[f + Rec.HITS] = hits;
   t[f + Rec.USED] = -1;
   const len = e.wire.length;
   b[at + Rec.WIRE_LEN] = len & 0xff;
