@@ -81,7 +81,7 @@ export class AnswerCache {
     if (e.usedAt !== second) {
       // Indexed for hits at its first hit, this one counted (the caller counts it in e.hits), not
       // when stored: most misses store a name never asked again, and indexing each cost a miss
-      // about 5 % (scripts/bench/pair.ts without the index).
+      // about 6 % (scripts/bench/pair.ts, bench/results/HISTORY.md 2026-12-06 22:43).
       if (e.usedAt === -1) this.hot?.add(keyHash(key), e, keyFlags(key), e.hits + 1);
       e.usedAt = second;
       this.touch(e);
