@@ -13,11 +13,10 @@
 // Usage: node --import tsx scripts/bench/cost.ts [--servers nodedns,forwarder] [--queries N] [--warm N] [--nodedns-args '--flag value …']
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { dnsperfArgs } from './dnsperf';
-import { outputOf, Processes, reapOrphans } from './procs';
-import { CLIENT_CPU, startKnot, startServer, type Addr, type Server, type ServerName } from './servers';
+import { outputOf, type Processes } from './procs';
+import { CLIENT_CPU, startServer, withKnot, type Addr, type Server, type ServerName } from './servers';
 import { hitQueries } from './workloads';
 
 const log = (msg: string) => console.log(`cost: ${msg}`);
@@ -102,24 +101,12 @@ async function main(): Promise<void> {
   const arg = (flag: string, def: string) => { const i = argv.indexOf(flag); return i >= 0 ? argv[i + 1] : def; };
   const servers = arg('--servers', 'nodedns,forwarder').split(',') as ServerName[];
   const o = { queries: Number(arg('--queries', '3000')), warm: Number(arg('--warm', '30000')), nodednsArgs: arg('--nodedns-args', '').split(' ').filter(Boolean) };
-  reapOrphans();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodedns-cost-'));
-  const procs = new Processes(dir);
-  const stop = () => { procs.killAllSync(); process.exit(130); };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  try {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    const backend = { ip: BASE + 1, port };
+  await withKnot('nodedns-cost-', BASE, async ({ procs, dir, backend, port }) => {
     fs.writeFileSync(path.join(dir, 'hits.txt'), hitQueries(1000));
-    await startKnot(procs, backend, dir, 1000);
     const all: Record<string, Record<string, number>> = {};
     for (const [i, s] of servers.entries()) all[s] = await measure(procs, dir, s, backend, port, i, o);
     console.log(JSON.stringify(all));
-  } finally {
-    await procs.stopAll();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 if (require.main === module) main().catch((e) => { console.error(`cost: ${(e as Error).stack}`); process.exit(1); });

@@ -14,11 +14,10 @@
 // Usage: node --import tsx scripts/bench/pair.ts [--a SERVER] [--b SERVER] [--workload W] [--rounds N] [--secs S]
 //          [--a-script FILE] [--b-script FILE] [--a-args '--flag value …'] [--b-args '…']
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { dnsperfArgs, parseStats } from './dnsperf';
-import { CLK_TCK, cpuTicksOf, outputOf, Processes, reapOrphans } from './procs';
-import { CLIENT_CPU, SERVER_NAMES, startKnot, startServer, type Addr, type Server, type ServerName } from './servers';
+import { CLK_TCK, cpuTicksOf, outputOf, type Processes } from './procs';
+import { CLIENT_CPU, SERVER_NAMES, startServer, withKnot, type Addr, type Server, type ServerName } from './servers';
 import {
   fillNegativeQueries, fillPositiveQueries, freshHitName, freshNdotsQueries, hitQueries, missQueries, mixedQueries, newRunId,
 } from './workloads';
@@ -157,17 +156,8 @@ async function runOrder(procs: Processes, dir: string, backend: Addr, port: numb
   }
 }
 
-export async function runPair(o: PairOptions): Promise<{ orders: { a: Tally; b: Tally }[]; byOrder: number[]; both: number }> {
-  reapOrphans();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodedns-pair-'));
-  const procs = new Processes(dir);
-  const stop = () => { procs.killAllSync(); process.exit(130); };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    const backend = { ip: BASE + 1, port };
-    await startKnot(procs, backend, dir, 1000);
+export function runPair(o: PairOptions): Promise<{ orders: { a: Tally; b: Tally }[]; byOrder: number[]; both: number }> {
+  return withKnot('nodedns-pair-', BASE, async ({ procs, dir, backend, port }) => {
     let set = 0;
     const nextSet = () => set++;
     const [a1, b1] = await runOrder(procs, dir, backend, port, o, [o.a, o.b], 'A,B', nextSet);
@@ -177,12 +167,7 @@ export async function runPair(o: PairOptions): Promise<{ orders: { a: Tally; b: 
     log(`${o.workload}, ${o.rounds} rounds of ${o.secs} s in each order: ${label(o.a, 'A')} ÷ ${label(o.b, 'B')} in queries per CPU-second`);
     log(`order A,B ${byOrder[0].toFixed(3)}, order B,A ${byOrder[1].toFixed(3)}; both orders ${both.toFixed(3)}`);
     return { orders, byOrder, both };
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    await procs.stopAll();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 if (require.main === module) {

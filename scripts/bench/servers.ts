@@ -3,9 +3,10 @@
 import { execFile, execFileSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { NODE_ENV_DEFAULTS, NODE_FLAGS } from '../../src/node-flags';
-import { memoryOf, type Memory, type Proc, type Processes } from './procs';
+import { memoryOf, Processes, reapOrphans, type Memory, type Proc } from './procs';
 import { clusterZone, hitName, hitZone, CLUSTER_ZONE, HIT_ZONE } from './workloads';
 
 export const REPO = path.resolve(__dirname, '..', '..');
@@ -157,6 +158,32 @@ zone:
   - domain: ${CLUSTER_ZONE}
     file: ${CLUSTER_ZONE}.zone
 `;
+}
+
+/**
+ * A run of a bench tool beside make bench (pair.ts, cost.ts): what a killed run left is reaped,
+ * a work directory made, Knot started on `<base>1` at a random port, and on the way out, Ctrl-C
+ * or SIGTERM included, every process it started stopped and the directory removed.
+ */
+export async function withKnot<T>(prefix: string, base: string,
+  fn: (r: { procs: Processes; dir: string; backend: Addr; port: number }) => Promise<T>): Promise<T> {
+  reapOrphans();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const procs = new Processes(dir);
+  const stop = () => { procs.killAllSync(); process.exit(130); };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const backend = { ip: `${base}1`, port };
+    await startKnot(procs, backend, dir, 1000);
+    return await fn({ procs, dir, backend, port });
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await procs.stopAll();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
