@@ -373,10 +373,17 @@ export async function topologyVeths(node: Netns): Promise<[string, string]> {
   return [names[0], names[1]];
 }
 
-/** tcpdump of DNS over UDP on `dev` in `ns`, resolved once it captures. Stop it with SIGINT. */
+/**
+ * tcpdump of DNS over UDP on `dev` in `ns`, resolved once it captures. Stop it with SIGINT. A
+ * tcpdump that cannot start (not installed, no such device) rejects at once with its own words.
+ */
 export async function captureDns(ns: Netns, dev: string): Promise<Child> {
   const c = ns.spawn(`tcpdump ${dev}`, 'tcpdump', ['-i', dev, '-n', '-tt', '-l', '-B', '8192', 'udp port 53']);
-  await waitUntil(`tcpdump on ${dev}`, () => (c.lines.some((l) => l.includes('listening on')) ? true : undefined), PATIENCE_MS, 20);
+  try {
+    await c.waitForLine((l) => l.includes('listening on'), PATIENCE_MS);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n(tcpdump comes with make test-deps, Debian package tcpdump)`);
+  }
   return c;
 }
 
