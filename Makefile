@@ -24,7 +24,9 @@ deps: $(NODE_MODULES)
 RUN_PKGS := iptables nftables iproute2 procps bind9-dnsutils curl
 # podman, runc and mmdebstrap: make image, which test/e2e/image.test.ts runs itself (scripts/image/build.sh).
 # tcpdump: the kill tests capture both sides of the node (test/helpers/netns.ts captureDns).
-TEST_PKGS := $(RUN_PKGS) conntrack util-linux dnsperf knot knot-dnsutils unbound dnsmasq podman runc mmdebstrap tcpdump
+# gcc, musl-tools and golang-go: the real glibc, musl and Go resolvers the e2e tests build.
+TEST_PKGS := $(RUN_PKGS) conntrack util-linux dnsperf knot knot-dnsutils unbound dnsmasq podman runc mmdebstrap tcpdump \
+  gcc musl-tools golang-go
 
 run-deps:
 	scripts/apt-ensure.sh $(RUN_PKGS)

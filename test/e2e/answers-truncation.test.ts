@@ -14,15 +14,12 @@ import { after, before, describe, it } from 'node:test';
 import { CLI, agentArgs } from '../helpers/agent';
 import { simpleZone } from '../helpers/knot';
 import { NetnsLab, netnsUnavailable, spawnNodedns, type Netns } from '../helpers/netns';
-import { PATIENCE_MS, waitUntil } from '../helpers/process';
+import { PATIENCE_MS, missingTools, waitUntil } from '../helpers/process';
 
 /** Another build can be pinned with NODEDNS_CLI (how this test was shown to fail on the old one). */
 const cli = process.env.NODEDNS_CLI || CLI;
-const tools = ['musl-gcc', 'gcc', 'knotd', 'dig', 'kdig'].find((t) => {
-  try { execFileSync('sh', ['-c', `command -v ${t}`]); return false; } catch { return true; }
-});
 const skip = netnsUnavailable() ?? (existsSync(cli) ? undefined : `${cli} is missing: run make build first`)
-  ?? (tools ? `${tools} is not installed` : undefined);
+  ?? missingTools(['musl-gcc', 'gcc', 'knotd', 'dig', 'kdig']);
 
 // getaddrinfo as an application calls it: IPv4 and IPv6 (AF_UNSPEC), one socket type.
 const LOOKUP_C = `

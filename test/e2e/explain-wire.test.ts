@@ -17,11 +17,11 @@ import { startFaultServer, type FaultServer } from '../helpers/fault-server';
 import { NetnsLab, netnsUnavailable, type Netns } from '../helpers/netns';
 import { hostPort } from '../helpers/ports';
 import type { Child } from '../helpers/process';
-import { PATIENCE_MS } from '../helpers/process';
+import { PATIENCE_MS, missingTools } from '../helpers/process';
 
 const cli = process.env.NODEDNS_CLI || CLI; // another build: how this test was shown to fail on the old one
 const skip = netnsUnavailable() ?? (existsSync(cli) ? undefined : `${cli} is missing: run make build first`)
-  ?? (['musl-gcc', 'getent'].some((t) => { try { execFileSync('sh', ['-c', `command -v ${t}`]); return false; } catch { return true; } }) ? 'musl-gcc or getent missing' : undefined);
+  ?? missingTools(['musl-gcc', 'getent']);
 
 type Rules = Record<string, number>; // name -> number of A records (no AAAA); others NXDOMAIN
 

@@ -17,12 +17,11 @@ import { podObject, startFakeApiServer, type FakeApiServer } from '../helpers/fa
 import { makeHostRoot, RESOLV_CONF, type HostRoot } from '../helpers/hostroot';
 import { NetnsLab, netnsUnavailable, spawnNodedns, type Netns, type NodednsInNs } from '../helpers/netns';
 import type { Child } from '../helpers/process';
-import { PATIENCE_MS, waitUntil } from '../helpers/process';
+import { PATIENCE_MS, missingTools, waitUntil } from '../helpers/process';
 
 const CLIENTS = join(__dirname, 'pods-clients');
-const missingTool = ['gcc', 'musl-gcc', 'go', 'getent', 'dnsmasq', 'dig'].find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
 const skip = netnsUnavailable() ?? (existsSync(CLI) ? undefined : `${CLI} is missing: run make build first`)
-  ?? (missingTool ? `${missingTool} is not installed (make test-deps)` : undefined);
+  ?? missingTools(['gcc', 'musl-gcc', 'go', 'getent', 'dnsmasq', 'dig']);
 
 const NODE_IP = '10.200.0.1'; // nodedns, the pod's nameserver
 const POD_IP = '10.200.0.2';

@@ -1,7 +1,7 @@
 // One child process of a test: its output captured line by line, a promise of its exit,
 // and a stop() that always ends it (SIGTERM, then SIGKILL after a grace period).
 // Every child is also killed when the test process exits or dies, whatever the test did.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 export interface ExitStatus {
@@ -30,6 +30,17 @@ export interface Child {
 // machine and CI's are shared: start-up may take many times its idle duration, so the bound is
 // generous, and a wait that runs out fails with what it saw (the child's last lines).
 export const PATIENCE_MS = 60_000;
+
+/**
+ * Why a suite cannot run here: the first of `tools` not on PATH, as a skip reason. Under CI
+ * (CI set, as .ci/run does) a missing tool is no reason to skip: make test installs them all
+ * (Makefile TEST_PKGS), so the suite runs and fails on it, where a skip would pass unseen.
+ */
+export function missingTools(tools: string[]): string | undefined {
+  const missing = tools.find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  if (missing === undefined || process.env.CI) return undefined;
+  return `${missing} is not installed (make test-deps installs it)`;
+}
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
