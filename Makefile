@@ -63,14 +63,16 @@ image: build
 run: run-deps install
 	MALLOC_ARENA_MAX=2 node --max-semi-space-size=2 --no-maglev --expose-gc dist/cli.js run $(RUN_ARGS)
 
+# TEST_DEPS_INSTALLED: test-deps installed every tool, so a suite missing one fails instead of
+# skipping (test/helpers/process.ts missingTools).
 test: test-deps build
-	node --import tsx --test --test-concurrency=1 --test-timeout=600000 $$(find test -name '*.test.ts' | sort)
+	TEST_DEPS_INSTALLED=1 node --import tsx --test --test-concurrency=1 --test-timeout=600000 $$(find test -name '*.test.ts' | sort)
 
 unit: build
 	node --import tsx --test $$(find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
 e2e: test-deps build
-	node --import tsx --test --test-concurrency=1 --test-timeout=600000 $$(find test/e2e -name '*.test.ts' | sort)
+	TEST_DEPS_INSTALLED=1 node --import tsx --test --test-concurrency=1 --test-timeout=600000 $$(find test/e2e -name '*.test.ts' | sort)
 
 bench: test-deps build
 	scripts/bench/run.sh

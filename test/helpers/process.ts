@@ -32,13 +32,14 @@ export interface Child {
 export const PATIENCE_MS = 60_000;
 
 /**
- * Why a suite cannot run here: the first of `tools` not on PATH, as a skip reason. Under CI
- * (CI set, as .ci/run does) a missing tool is no reason to skip: make test installs them all
- * (Makefile TEST_PKGS), so the suite runs and fails on it, where a skip would pass unseen.
+ * Why a suite cannot run here: the first of `tools` not on PATH, as a skip reason. Under make
+ * test and make e2e (TEST_DEPS_INSTALLED=1, after make test-deps installed every tool,
+ * Makefile TEST_PKGS) or CI, a missing tool is no reason to skip: the suite runs and fails on
+ * it, where a skip would pass unseen.
  */
 export function missingTools(tools: string[]): string | undefined {
   const missing = tools.find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-  if (missing === undefined || process.env.CI) return undefined;
+  if (missing === undefined || process.env.TEST_DEPS_INSTALLED === '1' || process.env.CI) return undefined;
   return `${missing} is not installed (make test-deps installs it)`;
 }
 
