@@ -1,6 +1,6 @@
-// missingTools (test/helpers/process.ts): the e2e suites that build real resolvers skip when a
-// tool is missing only outside CI. Under CI they had skipped unseen on a machine without
-// musl-gcc (make test did not install musl-tools), and CI passed without running them.
+// missingTools (test/helpers/process.ts): the e2e suites that build real resolvers skip for a
+// missing tool only when run by hand. Under make test they had skipped unseen on a machine
+// without musl-gcc (make test did not install musl-tools), and CI passed without running them.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
