@@ -30,6 +30,14 @@ function agentConnections(agent: AgentProcess): number {
   return out.split('\n').filter((l) => l.includes(`${agent.address}:${agent.port}`)).length;
 }
 
+/** The agent's side of its one established TCP connection: bytes it has not read, and bytes it has sent that the client has not taken. */
+function agentQueues(agent: AgentProcess): { recv: number; send: number } | undefined {
+  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${agent.port} )`], { encoding: 'utf8' });
+  const line = out.split('\n').find((l) => l.includes(`${agent.address}:${agent.port}`));
+  const m = line ? /^\s*(\d+)\s+(\d+)/.exec(line) : null;
+  return m ? { recv: Number(m[1]), send: Number(m[2]) } : undefined;
+}
+
 const framed = (msg: Buffer) => Buffer.concat([Buffer.from([msg.length >> 8, msg.length & 0xff]), msg]);
 
 function connect(ep: { address: string; port: number }, localAddress?: string): Promise<net.Socket> {
@@ -117,6 +125,8 @@ async function legitimateTcp(agent: AgentProcess, source: string): Promise<{ ans
 
 describe('TCP clients cannot hold more than their share', () => {
   let up: FaultServer;
+  /** while set, answers to bigmiss* wait for it */
+  let gate: Promise<void> | undefined;
 
   before(async () => {
     up = await startFaultServer({
@@ -126,7 +136,10 @@ describe('TCP clients cannot hold more than their share', () => {
       },
       handler: (q) => {
         if (q.name.toLowerCase().startsWith('miss')) return { answers: [{ name: q.name, type: 'A', ttl: 60, data: '192.0.2.7' }], delayMs: 300 };
-        if (q.name.toLowerCase().startsWith('bigmiss')) return { answers: [{ name: q.name, type: 'TXT', ttl: 60, data: BIG_TXT }], delayMs: 500 };
+        if (q.name.toLowerCase().startsWith('bigmiss')) {
+          const answer = { answers: [{ name: q.name, type: 'TXT', ttl: 60, data: BIG_TXT }] };
+          return gate ? gate.then(() => answer) : answer;
+        }
         return undefined;
       },
     });
@@ -171,26 +184,47 @@ describe('TCP clients cannot hold more than their share', () => {
     }
   });
 
-  it('answers to queries in progress that pile up past twice the bound close the connection', async () => {
-    const agent = await startAgent({ upstreams: [up], args: ['--tcp-idle-timeout', '120s'] });
+  it('answers to queries in progress that pile up past twice the bound close the connection', async (t) => {
+    // The misses are held upstream until the agent has stopped reading, so their answers
+    // arrive on a full connection however fast this machine is and however much the kernel
+    // buffers (its TCP buffers grow to megabytes: the hits are sent until they fill them).
+    let release!: () => void;
+    const released = new Promise<void>((r) => { release = r; });
+    gate = released;
+    const agent = await startAgent({ upstreams: [up], args: ['--tcp-idle-timeout', '120s', '--upstream-timeout', '60s', '--query-timeout', '60s'] });
     try {
       await dig({ server: agent, name: 'big.f.test', type: 'TXT', tcp: true }); // cached: the hits below answer at once
       const s = await connect(agent);
       s.pause();
-      let closed = false;
       s.on('error', () => { /* reset */ });
-      s.on('close', () => { closed = true; });
       const tag = Date.now();
-      // 100 misses (~200 KB of answers, 0.5 s away), then hits until reading stops at the bound
-      const misses = Array.from({ length: 100 }, (_, i) => framed(buildQuery(`bigmiss${i}-${tag}.f.test`, 'TXT', { id: i })));
-      const hits = Array.from({ length: 2000 }, (_, i) => framed(buildQuery('big.f.test', 'TXT', { id: i })));
-      s.write(Buffer.concat([...misses, ...hits]));
+      s.write(Buffer.concat(Array.from({ length: 100 }, (_, i) => framed(buildQuery(`bigmiss${i}-${tag}.f.test`, 'TXT', { id: i })))));
+      await up.waitForQueries(100, PATIENCE_MS).catch(() => { /* counted below */ });
+      const asked = new Set(up.queries.map((q) => q.name.toLowerCase()).filter((n) => n.startsWith('bigmiss') && n.includes(`-${tag}.`))).size;
+      assert.equal(asked, 100, `${asked} of the 100 misses reached the upstream`);
+      // hits, a batch at a time, until the agent stops reading: its socket holds unread queries
+      // and unsent answers, and neither moves between two looks
+      const batch = Buffer.concat(Array.from({ length: 1000 }, (_, i) => framed(buildQuery('big.f.test', 'TXT', { id: i }))));
+      let batches = 0;
+      let lastSend = -1;
+      const stuck = await waitUntil('the agent to stop reading the connection that does not read', () => {
+        const q = agentQueues(agent);
+        // unsent answers that do not move: the client's window is shut and the kernel full
+        const still = q !== undefined && q.recv > 0 && q.send > 0 && q.send === lastSend;
+        lastSend = q?.send ?? -1;
+        if (still) return `${q.recv} unread, ${q.send} unsent`;
+        if (s.writableLength < batch.length && batches < 100) { s.write(batch); batches++; }
+        return undefined;
+      }, PATIENCE_MS, 250);
+      t.diagnostic(`hits sent: ${batches} batches of 1000; the agent's socket when it stopped reading: ${stuck} bytes`);
+      release(); // ~200 KB of answers for a connection already at its bound
       await waitUntil('the agent to close the connection that does not read', () => {
         return agentConnections(agent) === 0 ? true : undefined;
-      }, 30_000);
+      }, PATIENCE_MS);
       s.destroy();
-      assert.ok(closed || s.destroyed);
     } finally {
+      release();
+      gate = undefined;
       await agent.stop();
     }
   });
