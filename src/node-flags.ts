@@ -6,8 +6,9 @@
 // 16) keeps a serving process about 25 MiB smaller (make bench: 103 -> 78 MiB with 20,000
 // entries). Two nodedns side by side on one core, each with its own dnsperf, 5 rounds
 // (Node 24, 2026-12-06): 16 against 2 answered hits at 0.993 of the cost, so the smaller
-// young generation costs nothing measurable; 1 against 2 saved 1.5 MiB idle but cost 2-3 %
-// (hits 0.98, mixed 0.97).
+// young generation costs nothing measurable (mixed, 2026-12-07: 4, 8 and 16 against 2 read
+// 0.999-1.021, a control 0.998); 1 against 2 saved 1.5 MiB idle but cost 2-3 % (hits 0.98,
+// mixed 0.97).
 //
 // --no-maglev: V8's mid-tier compiler only speeds up the seconds before TurboFan takes a
 // hot function over, and its code (1.6 MiB of the node binary) stays resident once used.
