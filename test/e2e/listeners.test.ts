@@ -75,14 +75,13 @@ describe('listeners', () => {
   it('closes idle TCP connections and caps their number', async () => {
     const a = await agent(['--tcp-idle-timeout', '300ms', '--tcp-max-connections', '2']);
     const open = () => new Promise<Socket>((res) => { const s = connect({ host: a.address, port: a.port }, () => res(s)); s.on('error', () => {}); });
-    const closed = (s: Socket) => new Promise<boolean>((res) => { if (s.destroyed) res(true); s.once('close', () => res(true)); setTimeout(() => res(false), 2000); });
+    // within 8 s: the flag's 300 ms, not the default 10 s, with room for a busy machine
+    const closed = (s: Socket) => new Promise<boolean>((res) => { if (s.destroyed) res(true); s.once('close', () => res(true)); setTimeout(() => res(false), 8000); });
     const s1 = await open();
     const s2 = await open();
     const s3 = await open();
     assert.equal(await closed(s3), true, 'a third connection is refused');
-    const t = Date.now();
     assert.equal(await closed(s1), true, 'idle connection closed');
-    assert.ok(Date.now() - t < 1500);
     await closed(s2);
   });
 
