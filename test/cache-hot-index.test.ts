@@ -3,7 +3,8 @@
 import { strict as assert } from 'node:assert';
 import * as dnsPacket from 'dns-packet';
 import { describe, it } from 'node:test';
-import { AnswerCache } from '../src/cache/answer-cache';
+import { AnswerCache, RECENCY_MS } from '../src/cache/answer-cache';
+import { clockNow } from '../src/cache/clock';
 import { makeEntry, type Entry } from '../src/cache/entry';
 import { HotIndex, MAX_PROBE, MAX_RECORD } from '../src/cache/hot-index';
 import { keyHash } from '../src/cache/key-hash';
@@ -11,6 +12,8 @@ import { Rec } from '../src/cache/record';
 import { render, renderRecord } from '../src/cache/render';
 import { defaults } from '../src/config/load';
 import { Stats } from '../src/observe/stats';
+import { Handler } from '../src/serve/handler';
+import { LocalAnswers } from '../src/serve/local';
 import { keyFlags, newQuery, queryKey, scanQuery, scanQueryInto, Verdict, type Query } from '../src/wire/query';
 import { buildQuery, type QueryOptions } from './helpers/dns-query';
 
@@ -320,5 +323,25 @@ describe('hot index: arena', () => {
     assert.equal(at('a.example'), undefined);
     assert.equal(cache.hot!.size, 0);
     assert.equal(keyFlags(scanQuery(buildQuery('x.example', 'A', { edns: 1232, dnssecOk: true })).key), 2);
+  });
+});
+
+describe('hot index: a hit answered from it keeps its entry in the LRU', () => {
+  it('tells the LRU of the hit once per recency tick, as a hit through the entry does', () => {
+    const cache = new AnswerCache({ ...defaults({}).cache, positiveSize: 2, negativeSize: 2, prefetchHits: 0 }, new Stats());
+    const handler = new Handler(cache, undefined as never, new LocalAnswers({}), new Stats()); // hits never reach the resolver
+    const now = clockNow();
+    const put = (name: string) => { const { buf, q } = scanned(name, 'A'); const k = queryKey(buf, q); cache.store(k, entryFor(name, 'A', {}, now)); return k; };
+    const a = put('a.example');
+    assert.ok(cache.fresh(a, now - RECENCY_MS), 'indexed, and the LRU told, a tick ago');
+    const b = put('b.example'); // the LRU now has a, then b
+    const replies: Buffer[] = [];
+    const { buf } = scanned('a.example', 'A');
+    assert.ok(handler.handle(buf, false, false, '127.0.0.1', (out: Buffer) => { replies.push(out); }, undefined));
+    assert.equal(replies.length, 1, 'answered at once, from the hot index');
+    assert.equal(cache.hot!.size, 1);
+    put('c.example');
+    assert.ok(cache.current(a), 'a, hit through the hot index in this tick, is kept');
+    assert.equal(cache.current(b), undefined, 'b, stored after a but not hit since, is evicted');
   });
 });

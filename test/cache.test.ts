@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { AnswerCache } from '../src/cache/answer-cache';
+import { AnswerCache, RECENCY_MS } from '../src/cache/answer-cache';
 import { makeEntry } from '../src/cache/entry';
 import { RefreshQueue, refreshTime, RETRY_MS } from '../src/cache/refresh-queue';
 import { loadCache, saveCache } from '../src/cache/persist';
@@ -141,20 +141,21 @@ describe('AnswerCache', () => {
     assert.deepEqual(stats.cacheEvictions, { success: 1, denial: 1 });
   });
 
-  it('tells the LRU of an entry\'s hits once per second: eviction follows recency to the second', () => {
+  it('tells the LRU of an entry\'s hits once per recency tick (RECENCY_MS): eviction follows recency to the tick', () => {
     const c = new AnswerCache(cfg, new Stats());
     const pos = (n: string) => makeEntry(response(n, { answers: [A(n, 60)] }), qnameEnd(n), POLICY, 0)!;
+    const R = RECENCY_MS;
     c.store(key('a.x'), pos('a.x'));
     c.store(key('b.x'), pos('b.x'));
-    assert.ok(c.fresh(key('a.x'), 1_000)); // first hit: a becomes the most recent
-    assert.ok(c.fresh(key('b.x'), 1_500)); // then b, in the same second
-    assert.ok(c.fresh(key('a.x'), 1_900)); // a again in that second: the LRU is not told
+    assert.ok(c.fresh(key('a.x'), R)); // first hit: a becomes the most recent
+    assert.ok(c.fresh(key('b.x'), R * 1.5)); // then b, in the same tick
+    assert.ok(c.fresh(key('a.x'), R * 1.9)); // a again in that tick: the LRU is not told
     c.store(key('c.x'), pos('c.x'));
-    assert.equal(c.current(key('a.x')), undefined, 'a, last told of at 1 s before b, is evicted');
+    assert.equal(c.current(key('a.x')), undefined, 'a, last told of before b in that tick, is evicted');
     assert.ok(c.current(key('b.x')));
-    assert.ok(c.fresh(key('b.x'), 2_100)); // b in a later second: told again
-    assert.ok(c.fresh(key('c.x'), 2_200));
-    assert.ok(c.fresh(key('b.x'), 3_000)); // and again: b is now the most recent
+    assert.ok(c.fresh(key('b.x'), R * 2.1)); // b in a later tick: told again
+    assert.ok(c.fresh(key('c.x'), R * 2.2));
+    assert.ok(c.fresh(key('b.x'), R * 3)); // and again: b is now the most recent
     c.store(key('d.x'), pos('d.x'));
     assert.equal(c.current(key('c.x')), undefined, 'c is evicted, not b');
     assert.ok(c.current(key('b.x')));

@@ -11,6 +11,20 @@ import { refreshTime } from './refresh-queue';
 
 type Store = LRUCache<string, Entry>;
 
+/**
+ * How precisely the LRU knows when an entry was last hit. Hearing of a hit once a second, an
+ * ndots burst told the LRU of one hit in three (each of 8,000 names asked about three times a
+ * second); once per 4 s, one in twelve, and the burst cost 2.2 % less (scripts/bench/pair.ts
+ * --workload ndots, 2026-12-07). An entry is evicted out of order only when more names than
+ * the cache holds were stored within those 4 s: a cache that churns that fast keeps nothing.
+ */
+export const RECENCY_MS = 4000;
+
+/** The recency tick of `now` (ms): a small integer, compared, never subtracted. */
+export function recencyTick(now: number): number {
+  return ((now / RECENCY_MS) | 0) & 0x3fffffff;
+}
+
 /** `onGone` hears of every entry that leaves a store (evicted, deleted or replaced), before any replacement is set. */
 function makeStore(size: number, onEvict: () => void, onGone: (k: string, e: Entry) => void): Store | undefined {
   if (size <= 0) return undefined;
@@ -69,21 +83,20 @@ export class AnswerCache {
   }
 
   /**
-   * A fresh entry, or undefined. Hot path. The LRU hears of a hit once per second per entry:
-   * moving an entry to the tail on every hit touches three more places in the LRU's lists,
-   * and eviction needs recency to the second, not to the query (two nodedns side by side on
-   * one core: hits 1.007, mixed 1.004 of the cost).
+   * A fresh entry, or undefined. Hot path. The LRU hears of a hit once per RECENCY_MS per entry
+   * (recencyTick): moving an entry to the tail on every hit touches three more places in the
+   * LRU's lists, and eviction needs recency to a few seconds, not to the query.
    */
   fresh(key: string, now: number): Entry | undefined {
     const e = this.index.get(key);
     if (e === undefined || e.expiresAt <= now) return undefined;
-    const second = ((now / 1000) | 0) & 0x3fffffff; // a small integer: compared, never subtracted
-    if (e.usedAt !== second) {
+    const tick = recencyTick(now);
+    if (e.usedAt !== tick) {
       // Indexed for hits at its first hit, this one counted (the caller counts it in e.hits), not
       // when stored: most misses store a name never asked again, and indexing each cost a miss
       // about 6 % (scripts/bench/pair.ts, bench/results/HISTORY.md 2026-12-06 22:43).
       if (e.usedAt === -1) this.hot?.add(keyHash(key), e, keyFlags(key), e.hits + 1);
-      e.usedAt = second;
+      e.usedAt = tick;
       this.touch(e);
     }
     return e;

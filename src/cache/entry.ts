@@ -20,7 +20,7 @@ export interface Entry {
   negative: boolean; // NXDOMAIN, NODATA or SERVFAIL: kept in the negative cache
   hits: number;
   prefetching: boolean;
-  usedAt: number; // the second of its last hit the LRU was told of (AnswerCache.fresh); -1: none
+  usedAt: number; // the recency tick of its last hit the LRU was told of (AnswerCache.fresh); -1: none
   key: string; // the cache key it is stored under ('' until stored)
 }
 

@@ -1,6 +1,7 @@
 // The query path: scan -> local answers -> cache -> resolver -> reply.
 // A cache hit allocates one reply buffer; nothing is decoded, and no key string is built.
-import type { AnswerCache } from '../cache/answer-cache';
+import { Buffer } from 'node:buffer';
+import { recencyTick, type AnswerCache } from '../cache/answer-cache';
 import { EPOCH, clockNow, monotonicMs } from '../cache/clock';
 import { entryQuestion, type Entry } from '../cache/entry';
 import { RefreshQueue } from '../cache/refresh-queue';
@@ -115,10 +116,10 @@ export class Handler {
     if (pod !== undefined) pod.counters.answered(q.key, rcode);
     if (b[at + Rec.NEGATIVE] === 1) this.stats.cacheHits.denial++; else this.stats.cacheHits.success++;
     const f = at >>> 3;
-    // the LRU hears of a hit once a second (AnswerCache.fresh says why)
-    const second = (now / 1000) | 0;
-    if (t[f + Rec.USED] !== second) {
-      t[f + Rec.USED] = second;
+    // the LRU hears of a hit once per recency tick (src/cache/answer-cache.ts RECENCY_MS says why)
+    const tick = recencyTick(now);
+    if (t[f + Rec.USED] !== tick) {
+      t[f + Rec.USED] = tick;
       this.cache.touch(hot.owner());
     }
     const popular = ++t[f + Rec.HITS] === this.cache.prefetchHits ? hot.owner() : undefined;
