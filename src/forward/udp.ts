@@ -73,6 +73,9 @@ export function queryUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeout
   // callback, not as an 'error' event: sending anyway threw out of the event loop.
   sock.connect(ep.port, ep.host, (err?: Error) => {
     if (err) finish(networkError(err, address));
+    // The callback stays although it costs a process.nextTick per send: without one, Node drops
+    // an error the kernel returns at once (EPERM from a firewall, ENETUNREACH), and the query
+    // would time out instead of failing with its cause.
     else sock.send(msg, (e) => { if (e) finish(networkError(e, address)); });
   });
 }

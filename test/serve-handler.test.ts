@@ -1,0 +1,49 @@
+// The query path's promise to keep serving: a bug on the miss path (never an upstream failure:
+// those are outcomes) gets the client SERVFAIL once, is reported, and the next query is answered.
+import { strict as assert } from 'node:assert';
+import * as dnsPacket from 'dns-packet';
+import { describe, it } from 'node:test';
+import { AnswerCache } from '../src/cache/answer-cache';
+import { defaults } from '../src/config/load';
+import { Stats } from '../src/observe/stats';
+import { Handler } from '../src/serve/handler';
+import { LocalAnswers } from '../src/serve/local';
+import type { Outcome, Resolver } from '../src/serve/resolver';
+import { buildQuery } from './helpers/dns-query';
+
+/** A handler whose resolver does `resolve` for each miss; what it replies and reports. */
+function handlerWith(resolve: (done: (o: Outcome) => void) => void) {
+  const cache = new AnswerCache({ ...defaults({}).cache, positiveSize: 10, negativeSize: 10 }, new Stats());
+  const resolver = { resolveAsync: () => new Promise<Outcome>((done) => resolve(done)) };
+  const h = new Handler(cache, resolver as unknown as Resolver, new LocalAnswers({}), new Stats());
+  const errors: string[] = [];
+  h.onError = (e) => errors.push(e.message);
+  const replies: dnsPacket.Packet[] = [];
+  const ask = (name: string) => h.handle(buildQuery(name, 'A', { id: 7 }), false, false, '127.0.0.1', (out: Buffer) => { replies.push(dnsPacket.decode(out)); }, undefined);
+  return { ask, replies, errors };
+}
+
+/** The miss path answers after a promise settles: this lets every pending reaction run. */
+const settled = () => new Promise((r) => setImmediate(r));
+
+describe('handler: a bug on the miss path', () => {
+  it('thrown by the resolver: SERVFAIL once, reported, and the next query still answered', async () => {
+    let calls = 0;
+    const t = handlerWith(() => { calls++; throw new Error('boom in resolve'); });
+    assert.equal(t.ask('a.example'), true);
+    assert.equal(t.ask('b.example'), true);
+    await settled();
+    assert.equal(calls, 2);
+    assert.deepEqual(t.replies.map((r) => [r.id, r.rcode]), [[7, 'SERVFAIL'], [7, 'SERVFAIL']]);
+    assert.deepEqual(t.errors, ['boom in resolve', 'boom in resolve']);
+  });
+
+  it('thrown while answering an outcome: SERVFAIL once, not twice, and reported', async () => {
+    // an outcome whose entry cannot be rendered (no wire bytes): render throws
+    const t = handlerWith((done) => done({ entry: {} as never, stale: false, route: undefined as never, latencyMs: 0 }));
+    assert.equal(t.ask('a.example'), true);
+    await settled();
+    assert.deepEqual(t.replies.map((r) => r.rcode), ['SERVFAIL']);
+    assert.equal(t.errors.length, 1);
+  });
+});
