@@ -9,6 +9,7 @@
 // at an entry's first hit (AnswerCache.fresh), not when it is stored: most misses store a name
 // never asked again. An entry without a record here (not hit yet, too large, or no slot within
 // MAX_PROBE) is served the string-keyed way, as every entry was before.
+import { Buffer } from 'node:buffer';
 import type { Query } from '../wire/query';
 import { sameQuestion } from '../wire/response';
 import type { Entry } from './entry';

@@ -4,6 +4,7 @@
 // (src/wire/validate.ts), its key matched to its question, timestamps from the future
 // refused and TTLs re-capped by the current configuration. A damaged entry costs that
 // entry, never a wrong answer.
+import { Buffer } from 'node:buffer';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AnswerCache } from './answer-cache';

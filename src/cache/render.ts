@@ -1,5 +1,6 @@
 // The hot path: an entry's bytes become the client's reply with a copy, the
 // client's ID and name spelling, and TTLs rewritten at recorded offsets.
+import { Buffer } from 'node:buffer';
 import { AD, CD, HEADER_LEN, RD, TC } from '../wire/constants';
 import { EDE_STALE, optLength, writeOpt, type OptExtras } from '../wire/build';
 import type { Query } from '../wire/query';

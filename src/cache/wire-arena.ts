@@ -4,6 +4,7 @@
 // such garbage after a fill, more under hits. Here a slab holds answers only, so it is
 // freed once the answers in it are evicted or replaced, which the LRU and refreshes do in
 // roughly the order they were stored.
+import { Buffer } from 'node:buffer';
 const SLAB = 16 * 1024;
 /** Larger answers get a buffer of their own: a slab's tail would go to waste. */
 const OWN = 2048;

@@ -1,4 +1,5 @@
 // The client side of the control socket: HTTP over a unix socket, bounded in time.
+import { Buffer } from 'node:buffer';
 import { request } from 'node:http';
 import type { DebugClient } from '../serve/agent';
 import type { PodsReport } from '../pods/report';

@@ -6,6 +6,7 @@
 //   POST /query {name,type}   one query through the agent's routing and cache (Agent.debugQuery)
 //   POST /loop-check          probes every upstream for a forwarding loop back to nodedns
 // Only root (or the socket's owner) can connect: the socket is created 0600.
+import { Buffer } from 'node:buffer';
 import { chmodSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';

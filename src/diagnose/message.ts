@@ -1,5 +1,6 @@
 // DNS messages as the diagnostics show them: decoded with dns-packet (never on the
 // serving path) into rcode, flags and one line per record, dig-style.
+import { Buffer } from 'node:buffer';
 import * as dnsPacket from 'dns-packet';
 import { RCODE_NAMES } from '../observe/stats';
 

@@ -1,4 +1,5 @@
 // Query IDs and 0x20 case bits from the OS CSPRNG, drawn in batches (RFC 5452: IDs must not be guessable).
+import { Buffer } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 
 const pool = Buffer.allocUnsafe(4096);

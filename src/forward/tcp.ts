@@ -1,5 +1,6 @@
 // A reused, pipelined TCP connection to one upstream (RFC 7766): queries are
 // written as they come and answers matched by ID, in whatever order they return.
+import { Buffer } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
 import type { Endpoint } from '../config/types';
 import { Check, checkReply, isUnwanted, REASONS } from '../wire/validate';

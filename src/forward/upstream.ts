@@ -1,5 +1,6 @@
 // One upstream server: how to reach it and whether it is healthy. Marked down after
 // repeated failures, then probed until it answers again.
+import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { Endpoint, Transport } from '../config/types';
 import { Histogram, RCODE_NAMES, type GuardCounters, type Stats, type UpstreamStats } from '../observe/stats';

@@ -3,6 +3,7 @@
 // Why not @kubernetes/client-node: loading it costs about 60 MiB of RSS in every node's
 // pod (it loads every model and API of Kubernetes to make any call), more than the rest of
 // nodedns together (make bench, "nodedns at rest").
+import { Buffer } from 'node:buffer';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Credentials } from './credentials';

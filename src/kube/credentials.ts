@@ -3,6 +3,7 @@
 // kubeconfig: a server with its CA (or insecure-skip-tls-verify), and a bearer token, a
 // token file, a client certificate or basic auth. Exec and auth-provider plugins are
 // refused by name: they run programs and need a client library nodedns does not load.
+import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 

@@ -2,6 +2,7 @@
 // needed). nodedns creates a dummy link (default "nodelocaldns") and adds every local
 // address as /32 or /128. Kernels built without the dummy driver refuse the link
 // (EOPNOTSUPP); the addresses then go on `lo`, which every kernel has, and the log says so.
+import { Buffer } from 'node:buffer';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 // The package's index also loads its nl80211, WireGuard and generic-netlink modules

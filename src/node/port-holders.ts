@@ -1,6 +1,7 @@
 // Who already holds the DNS port on the local addresses, read from /proc before nodedns
 // changes anything: a start that would fail to bind fails here, with the holder's PID,
 // instead of after the addresses went on the interface.
+import { Buffer } from 'node:buffer';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ipBytes } from './interface';

@@ -3,6 +3,7 @@
 // address and in all; at the cap the oldest connection makes room, so that connections
 // held open by pods on the node cannot keep the kubelet's probes out (a failed liveness
 // probe restarts nodedns).
+import { Buffer } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { listenAddrParts } from '../config/values';

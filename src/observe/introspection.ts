@@ -2,6 +2,7 @@
 // CHAOS-class TXT names answer with the version, identity, upstreams, cache and config.
 //   dig @169.254.20.10 +nsid example.com
 //   dig @169.254.20.10 CH TXT upstreams.nodedns.
+import { Buffer } from 'node:buffer';
 import type { Config } from '../config/types';
 import type { Agent } from '../serve/agent';
 import { RCODE, TYPE } from '../wire/constants';

@@ -1,5 +1,6 @@
 // Raw CHAOS TXT replies: the question echoed, one TXT record per group of strings,
 // each string at most 255 bytes (longer text is split over several strings).
+import { Buffer } from 'node:buffer';
 import { emptyReply, optLength, writeOpt, type OptExtras } from '../wire/build';
 import { HEADER_LEN, QR, RA, RCODE } from '../wire/constants';
 import type { Query } from '../wire/query';

@@ -3,6 +3,7 @@
 // down). The target's names may be compressed against its own message, so every name is
 // written out in full; a record type whose data could hold a name nodedns does not know how
 // to expand makes this give up (undefined), and the caller answers as today.
+import { Buffer } from 'node:buffer';
 import { HEADER_LEN, QR, RA, RD, TYPE } from '../wire/constants';
 import { writeOpt } from '../wire/build';
 import type { Query } from '../wire/query';

@@ -15,6 +15,7 @@
 //   with A and no AAAA gives AAAA the CNAME and NODATA, never NXDOMAIN.
 // - When no name on the path exists, the pod gets exactly what it gets today for the name
 //   it asked (NXDOMAIN), and searches on by itself; the names it asks next are now cached.
+import { Buffer } from 'node:buffer';
 import type { AnswerCache } from '../cache/answer-cache';
 import { clockNow } from '../cache/clock';
 import type { Entry } from '../cache/entry';

@@ -1,6 +1,7 @@
 // The search list and ndots a pod's resolver uses, when nodedns knows them exactly: the
 // list kubelet writes for dnsPolicy ClusterFirst (src/diagnose/pod-resolv.ts), with no
 // dnsConfig that changes it. Anything else is "not sure", and not sure means no completion.
+import { Buffer } from 'node:buffer';
 import { clusterFirstResolv, LIBC_MAX_SEARCH, LIBC_MAX_SEARCH_CHARS } from '../diagnose/pod-resolv';
 import type { PodRecord } from './record';
 

@@ -1,5 +1,6 @@
 // The miss path: one upstream query per distinct question in flight (coalescing),
 // the answer stored, and stale answers when every upstream fails (RFC 8767).
+import { Buffer } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { AnswerCache } from '../cache/answer-cache';
 import type { Config } from '../config/types';

@@ -4,6 +4,7 @@
 // limit, a message must arrive whole within a deadline, one address holds a bounded
 // share of the slots, and a full listener makes room by closing the connection idle
 // the longest (RFC 7766 §6.2.3) rather than refusing newcomers.
+import { Buffer } from 'node:buffer';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Config } from '../config/types';
 import type { Stats } from '../observe/stats';

@@ -1,4 +1,5 @@
 // Messages nodedns writes itself: error replies, the OPT record, upstream queries.
+import { Buffer } from 'node:buffer';
 import {
   AD, CD, EDE_STALE_ANSWER, EDNS_DO, EDNS_UPSTREAM_SIZE, HEADER_LEN, OPCODE_MASK, OPT_EDE, OPT_NSID, QR, RA, RCODE, RD, TC, TYPE,
 } from './constants';

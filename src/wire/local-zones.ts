@@ -5,6 +5,7 @@
 // (RFC 6598: pod ranges on EKS custom networking, GKE and others), fd00::/8 (d.f.ip6.arpa: kind's
 // and many dual-stack Service ranges), link-local (254.169.in-addr.arpa, fe80::/10: cloud metadata
 // and node-local addresses whose names an operator may publish). docs/answers.md has the list.
+import { Buffer } from 'node:buffer';
 import { HEADER_LEN } from './constants';
 
 const V6_ZERO_NIBBLES = '0.'.repeat(31);

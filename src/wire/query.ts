@@ -1,5 +1,6 @@
 // One pass over a client's query: validate it, find the question, the EDNS
 // options and hash the cache key, without allocating a decoded message.
+import { Buffer } from 'node:buffer';
 import { AD, CD, CLASS, EDNS_DO, HEADER_LEN, OPCODE_MASK, OPT_NSID, QR, RCODE, TYPE } from './constants';
 import { hashEnd, hashStart, hashStep } from '../cache/key-hash';
 import { isLocalReverse, nameAt } from './local-zones';

@@ -5,6 +5,7 @@
 // nf_tables, so reading that number (one netlink request, NFT_MSG_GETGEN) tells the
 // resync whether iptables-save / nft need to run at all. Legacy iptables (x_tables) has
 // no such number: while this namespace has legacy tables, every resync reads the rules.
+import { Buffer } from 'node:buffer';
 import { createNetlink } from 'netlink/dist/netlink'; // not the index: see ../interface.ts
 import { legacyTables } from './backend';
 
