@@ -15,8 +15,8 @@ type Store = LRUCache<string, Entry>;
  * How precisely the LRU knows when an entry was last hit. Hearing of a hit once a second, an
  * ndots burst told the LRU of one hit in three (each of 8,000 names asked about three times a
  * second); once per 4 s, one in twelve, and the burst cost 2.2 % less (scripts/bench/pair.ts
- * --workload ndots, 2026-12-07). An entry is evicted out of order only when more names than
- * the cache holds were stored within those 4 s: a cache that churns that fast keeps nothing.
+ * --workload ndots, 2026-12-07). An entry in use is evicted out of order only when more names
+ * than its store holds were stored within those 4 s (docs/cache.md).
  */
 export const RECENCY_MS = 4000;
 
