@@ -4,6 +4,7 @@ import { createSocket } from 'node:dgram';
 import { test } from 'node:test';
 import { UpstreamError } from '../src/forward/errors';
 import { familyLookup } from '../src/forward/ip-lookup';
+import { upstreamSockets } from '../src/forward/sockets';
 import { exchangeUdp } from '../src/forward/udp';
 import { buildQuery } from './helpers/dns-query';
 
@@ -21,8 +22,20 @@ test('an upstream query never resolves a name, even one that slipped past valida
     const err = await exchangeUdp({ host, port: 53, family }, buildQuery('a.example', 'A', { id: 7 }), 12 + 11 + 4, 2000)
       .then(() => undefined, (e: Error) => e);
     assert.ok(err instanceof UpstreamError, `udp${family}: fails as an upstream error`);
-    assert.match(err.message, /EINVAL/, `udp${family}: the kernel address parse refused it`);
+    assert.match(err.message, /^\[?localhost\]?:53: .*must be a numeric IP address/, `udp${family}: refused as no IP address, before any lookup`);
   }
+});
+
+test('a connect the kernel refuses fails the try at once with its errno, and frees its socket', async () => {
+  // Linux refuses connect(2) of a UDP socket to the broadcast address without SO_BROADCAST
+  // (EACCES): nothing is sent, and the failure must come from connect, not a 2 s timeout.
+  const before = upstreamSockets.open;
+  const err = await exchangeUdp({ host: '255.255.255.255', port: 53, family: 4 }, buildQuery('a.example', 'A', { id: 9 }), 12 + 11 + 4, 60_000)
+    .then(() => undefined, (e: Error) => e);
+  assert.ok(err instanceof UpstreamError, String(err));
+  assert.equal(err.kind, 'network');
+  assert.equal(err.message, '255.255.255.255:53: EACCES');
+  assert.equal(upstreamSockets.open, before, 'the socket budget got its socket back');
 });
 
 test('familyLookup answers at once with the socket family', () => {

@@ -19,5 +19,6 @@ export function networkError(e: unknown, address: string): UpstreamError {
   const code = (e as NodeJS.ErrnoException).code ?? '';
   if (code === 'ECONNREFUSED') return new UpstreamError('refused', `${address} refused the connection (nothing listening?)`);
   if (code === 'EMFILE' || code === 'ENFILE') return new UpstreamError('fds', `no file descriptor left for a socket to ${address} (${code}): ${FD_ADVICE}`);
-  return new UpstreamError('network', `${address}: ${code || (e as Error).message}`);
+  // a system call's failure is named by its errno code; Node's own (ERR_*) by its message
+  return new UpstreamError('network', `${address}: ${code && !code.startsWith('ERR_') ? code : (e as Error).message}`);
 }

@@ -13,6 +13,8 @@ const SETTLE_MS = 1_000;
 
 type GcOptions = { type: 'major'; execution: 'sync'; flavor: 'last-resort' };
 
+const noop = (): void => {};
+
 export function settleMemory(log: Logger, synced: Promise<unknown> = Promise.resolve()): void {
   const gc = (globalThis as { gc?: (o: GcOptions) => void }).gc;
   if (typeof gc !== 'function') return;
@@ -20,6 +22,13 @@ export function settleMemory(log: Logger, synced: Promise<unknown> = Promise.res
     setTimeout(() => {
       const before = process.memoryUsage.rss();
       const t0 = performance.now();
+      // A tick object stays queued through the collection. A last-resort collection keeps no map
+      // that only feedback refers to, and V8 then treats the cleared feedback of process.nextTick's
+      // object literal (its keys are symbols) as a second map: megamorphic for good, so every later
+      // tick (three per upstream query: connect, send, close) was built by a runtime call. A live
+      // tick object keeps those maps. Measured: that runtime call took 1.2-1.4 % of nodedns' CPU
+      // on misses (perf, 40,000 misses) and none with the tick queued; misses 2.3 % cheaper.
+      process.nextTick(noop);
       try {
         gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
       } catch (e) {
