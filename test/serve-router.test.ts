@@ -12,29 +12,18 @@ describe('router: the longest configured zone a name is in answers it', () => {
   ]);
   const zoneOf = (name: string) => router.route(name).zone;
 
-  it('a name under a zone, and the zone itself', () => {
-    assert.equal(zoneOf('kube-dns.kube-system.svc.cluster.local'), 'cluster.local');
-    assert.equal(zoneOf('cluster.local'), 'cluster.local');
-    assert.equal(zoneOf('4.3.2.10.in-addr.arpa'), '10.in-addr.arpa');
-  });
-
-  it('the longest of two zones that both hold the name', () => {
-    assert.equal(zoneOf('db.eu.corp.example'), 'eu.corp.example');
-    assert.equal(zoneOf('eu.corp.example'), 'eu.corp.example');
-    assert.equal(zoneOf('db.us.corp.example'), 'corp.example');
-  });
-
-  it('a zone matches whole labels only: notcluster.local is not in cluster.local', () => {
-    assert.equal(zoneOf('notcluster.local'), '');
-    assert.equal(zoneOf('xcorp.example'), '');
-    assert.equal(zoneOf('4.3.2.110.in-addr.arpa'), '');
-  });
-
-  it('everything else, the root included, goes to the root zone', () => {
-    assert.equal(zoneOf('example.com'), '');
-    assert.equal(zoneOf('local'), '');
-    assert.equal(zoneOf(''), '');
-  });
+  const cases: [string, [name: string, zone: string][]][] = [
+    ['a name under a zone, and the zone itself', [
+      ['kube-dns.kube-system.svc.cluster.local', 'cluster.local'], ['cluster.local', 'cluster.local'], ['4.3.2.10.in-addr.arpa', '10.in-addr.arpa']]],
+    ['the longest of two zones that both hold the name', [
+      ['db.eu.corp.example', 'eu.corp.example'], ['eu.corp.example', 'eu.corp.example'], ['db.us.corp.example', 'corp.example']]],
+    ['a zone matches whole labels only: notcluster.local is not in cluster.local', [
+      ['notcluster.local', ''], ['xcorp.example', ''], ['4.3.2.110.in-addr.arpa', '']]],
+    ['everything else, the root included, goes to the root zone', [['example.com', ''], ['local', ''], ['', '']]],
+  ];
+  for (const [title, names] of cases) {
+    it(title, () => { for (const [name, zone] of names) assert.equal(zoneOf(name), zone, name); });
+  }
 
   it('a zone given twice is routed by the last', () => {
     const r = new Router([route('cluster.local', 'cluster'), route('cluster.local', 'stub'), route('', 'upstream')]);
