@@ -79,6 +79,18 @@ describe('cache entries', () => {
     assert.deepEqual(out.answers!.map((a) => a.ttl), [8, 8]);
   });
 
+  it('finds every record\'s TTL, however many, in an entry made after a larger one', () => {
+    const many = Array.from({ length: 20 }, (_, i) => A('m.example', 25, `192.0.2.${i + 1}`));
+    const big = makeEntry(response('m.example', { answers: many }), qnameEnd('m.example'), POLICY, 0)!;
+    const small = makeEntry(response('s.example', { answers: [A('s.example', 9)] }), qnameEnd('s.example'), POLICY, 0)!;
+    assert.equal(big.ttlOffsets.length, 20);
+    assert.deepEqual([...big.ttlOffsets].map((o) => big.wire.readUInt32BE(o.charCodeAt(0))), new Array(20).fill(25));
+    assert.equal(small.ttlOffsets.length, 1);
+    assert.equal(small.wire.readUInt32BE(small.ttlOffsets.charCodeAt(0)), 9);
+    assert.equal(big.nameOffsets.length, 20); // dns-packet spells every owner name out in full
+    assert.equal(small.nameOffsets.length, 1);
+  });
+
 
 describe('render (the hit path)', () => {
   const e = makeEntry(response('www.example.com', { answers: [A('www.example.com', 300)] }), qnameEnd('www.example.com'), POLICY, 1_000_000)!;

@@ -8,13 +8,13 @@ import { defaults } from '../src/config/load';
 import { Stats } from '../src/observe/stats';
 import { Handler } from '../src/serve/handler';
 import { LocalAnswers } from '../src/serve/local';
-import type { Outcome, Resolver } from '../src/serve/resolver';
+import type { Outcome, Resolver, Waiter } from '../src/serve/resolver';
 import { buildQuery } from './helpers/dns-query';
 
 /** A handler whose resolver does `resolve` for each miss; what it replies and reports. */
 function handlerWith(resolve: (done: (o: Outcome) => void) => void) {
   const cache = new AnswerCache({ ...defaults({}).cache, positiveSize: 10, negativeSize: 10 }, new Stats());
-  const resolver = { resolveAsync: () => new Promise<Outcome>((done) => resolve(done)) };
+  const resolver = { resolve: (_k: string, _q: Buffer, _n: string, _cd: boolean, _do: boolean, w: Waiter) => resolve((o) => w.settle(o)) };
   const h = new Handler(cache, resolver as unknown as Resolver, new LocalAnswers({}), new Stats());
   const errors: string[] = [];
   h.onError = (e) => errors.push(e.message);
@@ -23,7 +23,7 @@ function handlerWith(resolve: (done: (o: Outcome) => void) => void) {
   return { ask, replies, errors };
 }
 
-/** The miss path answers after a promise settles: this lets every pending reaction run. */
+/** Lets anything the miss path left queued run before the replies are read. */
 const settled = () => new Promise((r) => setImmediate(r));
 
 describe('handler: a bug on the miss path', () => {

@@ -3,7 +3,7 @@ import * as dnsPacket from 'dns-packet';
 import { describe, it } from 'node:test';
 import { emptyReply, upstreamQuery } from '../src/wire/build';
 import { questionName, scanQuery, Special, Verdict } from '../src/wire/query';
-import { sameQuestion, walkResponse } from '../src/wire/response';
+import { newShape, sameQuestion, walkResponse } from '../src/wire/response';
 import { buildQuery } from './helpers/dns-query';
 
 /** A query as a client sends it; `edns: true` = EDNS with 1232 bytes. */
@@ -124,10 +124,24 @@ describe('walkResponse', () => {
     const s = walkResponse(r, qEnd)!;
     assert.equal(s.rcode, 3);
     assert.equal(s.negativeTtl, 60); // min(SOA TTL, MINIMUM), RFC 2308
-    assert.equal(s.ttls.length, 1);
+    assert.equal(s.records, 1);
     assert.equal(s.keptAdditional, 0);
     assert.equal(s.cutAt, r.length - 11);
     assert.equal(walkResponse(r.subarray(0, r.length - 3), qEnd), undefined);
+  });
+
+  it('a shape walked again holds only the new response (the cache reuses one)', () => {
+    const answer = (i: number) => ({ name: 'a.example', type: 'A' as const, ttl: 100 + i, class: 'IN' as const, data: `10.0.0.${i}` });
+    const big = dnsPacket.encode({ type: 'response', id: 1, flags: 0x8180, questions: [{ name: 'a.example', type: 'A', class: 'IN' }], answers: [answer(1), answer(2), answer(3)] });
+    const small = dnsPacket.encode({ type: 'response', id: 1, flags: 0x8180, questions: [{ name: 'a.example', type: 'A', class: 'IN' }], answers: [answer(7)] });
+    const qEnd = 12 + 'a.example'.length + 2 + 4;
+    const shape = newShape();
+    assert.equal(walkResponse(big, qEnd, shape)!.records, 3);
+    const s = walkResponse(small, qEnd, shape)!;
+    assert.equal(s.records, 1);
+    assert.equal(s.ttls[0], 107);
+    assert.equal(s.minAnswerTtl, 107);
+    assert.equal(s.cutAt, small.length);
   });
 });
 

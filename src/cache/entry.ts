@@ -1,7 +1,7 @@
 // A cached answer: the upstream's wire bytes, normalised once when stored so that
 // serving it is a copy plus a few byte writes.
 import { AA, HEADER_LEN, RA, RCODE } from '../wire/constants';
-import { walkResponse } from '../wire/response';
+import { newShape, walkResponse } from '../wire/response';
 import { arenaBytes } from './wire-arena';
 
 export interface Entry {
@@ -30,13 +30,16 @@ export interface TtlPolicy {
   servfailTtl: number;
 }
 
+/** Every shape is read before the next is walked: one set of arrays, not four objects per miss. */
+const scratch = newShape();
+
 /**
  * Builds an entry from a response whose header and question were already matched
  * against our query. Undefined when the records do not parse.
  */
 export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy, now: number): Entry | undefined {
   const questionEnd = qnameEnd + 4;
-  const shape = walkResponse(response, questionEnd);
+  const shape = walkResponse(response, questionEnd, scratch);
   if (!shape) return undefined;
   // A buffer of its own would cost ~400 bytes more per entry; src/cache/wire-arena.ts says why not Node's pool.
   const wire = arenaBytes(shape.cutAt);
@@ -66,16 +69,20 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
   const cap = ttl > 0 || (positive && !shape.truncated) ? ttl : positive ? policy.successCap : policy.denialCap;
   // The capped TTLs go into the copy's TTL fields: one array fewer per entry.
   const offs = shape.ttlOffsets;
-  for (let i = 0; i < offs.length; i++) wire.writeUInt32BE(Math.min(shape.ttls[i], cap), offs[i]);
+  for (let i = 0; i < shape.records; i++) wire.writeUInt32BE(Math.min(shape.ttls[i], cap), offs[i]);
   return {
-    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: offsetString(offs), nameOffsets: offsetString(shape.nameCopies), ttl, storedAt: now, expiresAt: now + ttl * 1000,
+    wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: offsetString(offs, shape.records), nameOffsets: offsetString(shape.nameCopies, shape.copies), ttl, storedAt: now, expiresAt: now + ttl * 1000,
     rcode, negative, hits: 0, prefetching: false, usedAt: -1, key: '',
   };
 }
 
-/** `offsets` (each below 65,536: offsets in one DNS message) as a string of char codes; '' for none. */
-function offsetString(offsets: number[]): string {
-  return offsets.length === 0 ? '' : String.fromCharCode.apply(null, offsets);
+/** The first `n` of `offsets` (each below 65,536: offsets in one DNS message) as a string of char codes. */
+function offsetString(offsets: number[], n: number): string {
+  // Concatenations shorter than 13 characters are flat strings; longer ones would be trees.
+  if (n > 12) return String.fromCharCode.apply(null, offsets.slice(0, n));
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(offsets[i]);
+  return s;
 }
 
 /** The question bytes (name, type, class) of an entry: what a refresh asks for. */

@@ -5,8 +5,9 @@ import type { Endpoint, Transport } from '../config/types';
 import type { Stats } from '../observe/stats';
 import { RCODE } from '../wire/constants';
 import { UpstreamError } from './errors';
+import type { ReplySink } from './udp';
 import { Upstream, type UpstreamTuning } from './upstream';
-import { monotonicMs, msUntil } from '../cache/clock';
+import { monotonicMs } from '../cache/clock';
 
 export interface Answer {
   response: Buffer;
@@ -17,6 +18,11 @@ export interface Answer {
 const isHealthy = (u: Upstream) => u.healthy;
 
 export type AnswerCallback = (err: Error | null, answer?: Answer) => void;
+
+/** What hears of an exchange's end, as a method: the resolver's record for a question in flight, so a miss makes no closure. */
+export interface AnswerSink {
+  onAnswer(err: Error | null, answer?: Answer): void;
+}
 
 export class UpstreamPool {
   readonly upstreams: Upstream[];
@@ -32,42 +38,13 @@ export class UpstreamPool {
       this.upstreams.every((u, i) => u.ep.host === endpoints[i].host && u.ep.port === endpoints[i].port && u.transport === transport);
   }
 
-  /** Tries the servers in turn until one answers or `deadline` (monotonicMs(), ms) comes. */
-  exchange(question: Buffer, cd: boolean, dnssecOk: boolean, deadline: number, done: AnswerCallback): void {
+  /**
+   * Tries the servers in turn until one answers or `deadline` (monotonicMs(), ms) comes.
+   * `done` hears once: a function, or the caller's record (the resolver's, on the query path).
+   */
+  exchange(question: Buffer, cd: boolean, dnssecOk: boolean, deadline: number, done: AnswerCallback | AnswerSink): void {
     const order = this.upstreams.every(isHealthy) ? this.upstreams : this.healthyFirst();
-    // One upstream gets a second try: a single lost datagram must not become SERVFAIL.
-    const tries = Math.max(2, order.length);
-    let lastAnswer: Answer | undefined;
-    let lastError: Error | null = null;
-    let i = 0;
-    const next = (): void => {
-      const left = msUntil(deadline);
-      if (i >= tries || left < 5) {
-        if (lastAnswer) done(null, lastAnswer);
-        else done(lastError ?? new UpstreamError('timeout', `no answer from ${this.describe()} in time`));
-        return;
-      }
-      const u = order[i % order.length];
-      const last = ++i >= order.length;
-      const started = monotonicMs();
-      u.query(question, cd, dnssecOk, Math.min(this.tuning.timeoutMs, left), (err, response) => {
-        if (err) {
-          lastError = err;
-          if ((err as UpstreamError).kind === 'fds') i = tries; // every other upstream needs a socket too
-          next();
-          return;
-        }
-        const answer = { response: response!, upstream: u, latencyMs: monotonicMs() - started };
-        const rcode = response![3] & 0x0f;
-        if ((rcode === RCODE.SERVFAIL || rcode === RCODE.REFUSED) && !last) {
-          lastAnswer = answer;
-          next();
-          return;
-        }
-        done(null, answer);
-      });
-    };
-    next();
+    new Attempts(this, order, question, cd, dnssecOk, deadline, done).next();
   }
 
   private healthyFirst(): Upstream[] {
@@ -79,11 +56,73 @@ export class UpstreamPool {
     return healthy.concat(this.upstreams.filter((u) => !u.healthy));
   }
 
+  /** The timeout of one try. */
+  get timeoutMs(): number {
+    return this.tuning.timeoutMs;
+  }
+
   describe(): string {
     return this.upstreams.map((u) => u.address).join(', ') || '(no servers)';
   }
 
   close(): void {
     for (const u of this.upstreams) u.close();
+  }
+}
+
+/** One exchange's tries over a pool's servers: the record each upstream's reply comes back to. */
+class Attempts implements ReplySink {
+  // One upstream gets a second try: a single lost datagram must not become SERVFAIL.
+  private readonly tries: number;
+  private i = 0;
+  private lastAnswer: Answer | undefined = undefined;
+  private lastError: Error | null = null;
+  private u: Upstream | undefined = undefined;
+  private last = false;
+  private started = 0;
+
+  constructor(private readonly pool: UpstreamPool, private readonly order: Upstream[], private readonly question: Buffer,
+    private readonly cd: boolean, private readonly dnssecOk: boolean, private readonly deadline: number,
+    private readonly done: AnswerCallback | AnswerSink) {
+    this.tries = Math.max(2, order.length);
+  }
+
+  next(): void {
+    const now = monotonicMs();
+    const left = Math.ceil(this.deadline - now); // whole ms, as msUntil gives
+    if (this.i >= this.tries || left < 5) {
+      if (this.lastAnswer) this.end(null, this.lastAnswer);
+      else this.end(this.lastError ?? new UpstreamError('timeout', `no answer from ${this.pool.describe()} in time`));
+      return;
+    }
+    const order = this.order;
+    const u = order[this.i % order.length];
+    this.u = u;
+    this.last = ++this.i >= order.length;
+    this.started = now;
+    u.query(this.question, this.cd, this.dnssecOk, Math.min(this.pool.timeoutMs, left), this);
+  }
+
+  onReply(err: Error | null, response?: Buffer): void {
+    if (err) {
+      this.lastError = err;
+      if ((err as UpstreamError).kind === 'fds') this.i = this.tries; // every other upstream needs a socket too
+      this.next();
+      return;
+    }
+    const answer: Answer = { response: response!, upstream: this.u!, latencyMs: monotonicMs() - this.started };
+    const rcode = response![3] & 0x0f;
+    if ((rcode === RCODE.SERVFAIL || rcode === RCODE.REFUSED) && !this.last) {
+      this.lastAnswer = answer;
+      this.next();
+      return;
+    }
+    this.end(null, answer);
+  }
+
+  private end(err: Error | null, answer?: Answer): void {
+    const done = this.done;
+    if (typeof done === 'function') done(err, answer);
+    else done.onAnswer(err, answer);
   }
 }

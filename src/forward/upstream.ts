@@ -10,7 +10,7 @@ import { UpstreamError } from './errors';
 import { randomId, randomizeCase } from './ids';
 import { upstreamWarnings } from './log-sample';
 import { TcpChannel } from './tcp';
-import { endpointAddress, exchangeUdp, queryUdp, type ReplyCallback, type ReplyGuard } from './udp';
+import { endpointAddress, exchangeUdp, queryUdp, type ReplyCallback, type ReplyGuard, type ReplySink } from './udp';
 import { monotonicMs, msUntil } from '../cache/clock';
 
 // ". IN NS": what a health probe asks (as CoreDNS forward does)
@@ -53,52 +53,58 @@ export class Upstream {
     this.plainGuard = { ...this.exactGuard, exactCase: false };
   }
 
-  /** One exchange: UDP (retried over TCP when truncated or forged at) or TCP, per the transport. */
-  query(question: Buffer, cd: boolean, dnssecOk: boolean, timeoutMs: number, done: ReplyCallback): void {
-    const questionEnd = HEADER_LEN + question.length;
+  /**
+   * One exchange: UDP (retried over TCP when truncated or forged at) or TCP, per the transport.
+   * `done` hears once: a function, or the caller's record (the pool's, on the query path).
+   */
+  query(question: Buffer, cd: boolean, dnssecOk: boolean, timeoutMs: number, done: ReplyCallback | ReplySink): void {
     const msg = upstreamQuery(randomId(), question, cd, dnssecOk);
-    const started = monotonicMs();
     this.stats.queries++;
-    const finish: ReplyCallback = (err, res) => {
-      if (err) this.failed(err);
-      else this.succeeded(monotonicMs() - started, res![3] & 0x0f);
-      done(err, res);
-    };
+    const q = new Exchange(this, question, msg, timeoutMs, done);
     if (this.transport === 'tcp') {
-      this.overTcp(msg, questionEnd, timeoutMs, finish);
+      this.overTcp(q, timeoutMs);
       return;
     }
     const mixed = this.mixCase;
-    if (mixed) randomizeCase(msg, HEADER_LEN, questionEnd - 4);
-    this.overUdp(msg, question, mixed, started + timeoutMs, finish);
+    if (mixed) randomizeCase(msg, HEADER_LEN, q.questionEnd - 4);
+    this.overUdp(q, mixed);
   }
 
-  private overUdp(msg: Buffer, question: Buffer, mixed: boolean, deadline: number, finish: ReplyCallback): void {
-    const questionEnd = HEADER_LEN + question.length;
-    const left = () => Math.max(msUntil(deadline), 50);
-    queryUdp(this.ep, msg, questionEnd, left(), (err, res) => {
-      if (!err) {
-        if (mixed) this.caseStrikes = 0;
-        if ((res![2] & TC) !== 0 && this.transport === 'prefer-udp') this.overTcp(msg, questionEnd, left(), finish);
-        else finish(null, res);
-        return;
-      }
-      const kind = (err as UpstreamError).kind;
-      if (kind === 'case') {
-        // Unbound's caps fallback: the same question without 0x20, from a new port with a new ID.
-        this.guard.caseFallbacks++;
-        this.caseMismatch();
-        msg.writeUInt16BE(randomId(), 0);
-        question.copy(msg, HEADER_LEN);
-        this.overUdp(msg, question, false, deadline, finish);
-      } else if (kind === 'spoofed') {
-        this.guard.spoofed++;
-        this.warn('spoofed', err.message, 'replies forged at this query (Unbound\'s unwanted-reply-threshold); its socket was dropped and the query asked again over TCP. Look for a process on this node sending DNS replies');
-        this.overTcp(msg, questionEnd, left(), finish);
-      } else {
-        finish(err);
-      }
-    }, mixed ? this.exactGuard : this.plainGuard, this.address);
+  /** Over UDP from a fresh port; `q` hears of the reply (Exchange.onReply), and comes back here for what follows. */
+  overUdp(q: Exchange, mixed: boolean): void {
+    q.mixed = mixed;
+    queryUdp(this.ep, q.msg, q.questionEnd, q.left(), q, mixed ? this.exactGuard : this.plainGuard, this.address);
+  }
+
+  /** What a UDP try's end means: the answer, TCP after TC, a second try without 0x20, TCP after a forgery, or the error. */
+  afterUdp(q: Exchange, err: Error | null, res: Buffer | undefined): void {
+    if (!err) {
+      if (q.mixed) this.caseStrikes = 0;
+      if ((res![2] & TC) !== 0 && this.transport === 'prefer-udp') this.overTcp(q, q.left());
+      else q.finish(null, res);
+      return;
+    }
+    const kind = (err as UpstreamError).kind;
+    if (kind === 'case') {
+      // Unbound's caps fallback: the same question without 0x20, from a new port with a new ID.
+      this.guard.caseFallbacks++;
+      this.caseMismatch();
+      q.msg.writeUInt16BE(randomId(), 0);
+      q.question.copy(q.msg, HEADER_LEN);
+      this.overUdp(q, false);
+    } else if (kind === 'spoofed') {
+      this.guard.spoofed++;
+      this.warn('spoofed', err.message, 'replies forged at this query (Unbound\'s unwanted-reply-threshold); its socket was dropped and the query asked again over TCP. Look for a process on this node sending DNS replies');
+      this.overTcp(q, q.left());
+    } else {
+      q.finish(err);
+    }
+  }
+
+  /** The end of one exchange, before its caller hears of it: the upstream's health. */
+  ended(err: Error | null, res: Buffer | undefined, ms: number): void {
+    if (err) this.failed(err);
+    else this.succeeded(ms, res![3] & 0x0f);
   }
 
   private caseMismatch(): void {
@@ -114,8 +120,8 @@ export class Upstream {
     if (skipped !== undefined) this.log.warn({ upstream: this.address, zone: this.zone || '.', err, skipped }, msg);
   }
 
-  private overTcp(msg: Buffer, questionEnd: number, timeoutMs: number, finish: ReplyCallback): void {
-    this.tcp.exchange(msg, questionEnd, timeoutMs).then((res) => finish(null, res), finish);
+  private overTcp(q: Exchange, timeoutMs: number): void {
+    this.tcp.exchange(q.msg, q.questionEnd, timeoutMs).then((res) => q.finish(null, res), (e: Error) => q.finish(e));
   }
 
   private succeeded(ms: number, rcode: number): void {
@@ -178,3 +184,33 @@ export class Upstream {
   }
 }
 
+
+/** One exchange with one upstream: the record every try of it reports to (ReplySink), not a closure per layer. */
+class Exchange implements ReplySink {
+  readonly questionEnd: number;
+  readonly started = monotonicMs();
+  private readonly deadline: number;
+  mixed = false;
+
+  constructor(private readonly upstream: Upstream, readonly question: Buffer, readonly msg: Buffer, timeoutMs: number,
+    private readonly done: ReplyCallback | ReplySink) {
+    this.questionEnd = HEADER_LEN + question.length;
+    this.deadline = this.started + timeoutMs;
+  }
+
+  /** What is left of the timeout, and at least 50 ms for a try. */
+  left(): number {
+    return Math.max(msUntil(this.deadline), 50);
+  }
+
+  onReply(err: Error | null, res?: Buffer): void {
+    this.upstream.afterUdp(this, err, res);
+  }
+
+  finish(err: Error | null, res?: Buffer): void {
+    this.upstream.ended(err, res, monotonicMs() - this.started);
+    const done = this.done;
+    if (typeof done === 'function') done(err, res);
+    else done.onReply(err, res);
+  }
+}

@@ -6,7 +6,7 @@ import type { AnswerCache } from '../cache/answer-cache';
 import type { Config } from '../config/types';
 import { makeEntry, type Entry } from '../cache/entry';
 import type { UpstreamError } from '../forward/errors';
-import type { Answer } from '../forward/pool';
+import type { Answer, AnswerSink } from '../forward/pool';
 import type { Stats } from '../observe/stats';
 import { HEADER_LEN, QR, RA, RCODE } from '../wire/constants';
 import type { Route, Router } from './router';
@@ -32,12 +32,6 @@ export function resolverLimits(c: Config): ResolverLimits {
   return { maxInflight: c.maxInflight, queryTimeoutMs: c.queryTimeoutMs, staleClientTimeoutMs: c.staleClientTimeoutMs };
 }
 
-/** The clients waiting on one question upstream, and the stale answer they got meanwhile. */
-interface Waiting {
-  waiters: OutcomeCallback[];
-  stale: Outcome | undefined;
-}
-
 /** An answer with no records (SERVFAIL when upstreams fail), never cached. */
 export function failureEntry(question: Buffer, rcode: number): Entry {
   const wire = Buffer.alloc(HEADER_LEN + question.length);
@@ -53,9 +47,19 @@ export function failureEntry(question: Buffer, rcode: number): Entry {
 
 export type OutcomeCallback = (o: Outcome) => void;
 
+/** What hears of an outcome, as a method: the handler's record for a client's miss, so a miss makes no closure. */
+export interface Waiter {
+  settle(o: Outcome): void;
+}
+
+function tell(w: OutcomeCallback | Waiter, o: Outcome): void {
+  if (typeof w === 'function') w(o);
+  else w.settle(o);
+}
+
 export class Resolver {
   /** The clients waiting on each question in flight upstream. */
-  private readonly inflight = new Map<string, Waiting>();
+  private readonly inflight = new Map<string, Flight>();
 
   constructor(private readonly cache: AnswerCache, public router: Router, public limits: ResolverLimits,
     private readonly stats: Stats, private readonly log: Logger) {}
@@ -65,31 +69,34 @@ export class Resolver {
   }
 
   /**
-   * `question` is the name (any case), type and class bytes; `name` the lower-case text.
-   * `done` is called once, perhaps at once (overload, no servers); it must not throw.
+   * `question` is the name (any case), type and class bytes, unchanged until `done` hears (the
+   * flight asks it again on a retry); `name` the lower-case text.
+   * `done` hears once, perhaps at once (overload, no servers); it must not throw.
    */
-  resolve(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean, done: OutcomeCallback): void {
+  resolve(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean, done: OutcomeCallback | Waiter): void {
     const waiting = this.inflight.get(key);
     if (waiting) {
       this.stats.coalesced++;
-      if (waiting.stale) done(waiting.stale); // the client-response timer already fired for this question
-      else waiting.waiters.push(done);
+      if (waiting.stale) tell(done, waiting.stale); // the client-response timer already fired for this question
+      else waiting.add(done);
       return;
     }
     const route = this.router.route(name);
     if (this.inflight.size >= this.limits.maxInflight) {
       this.stats.overload++;
-      done({ entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: 0, error: `--max-inflight (${this.limits.maxInflight}) queries already waiting upstream` });
+      tell(done, { entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: 0, error: `--max-inflight (${this.limits.maxInflight}) queries already waiting upstream` });
       return;
     }
-    const w: Waiting = { waiters: [done], stale: undefined };
-    this.inflight.set(key, w);
-    const timer = this.staleTimer(key, route, w);
-    this.fetch(key, Buffer.from(question), route, cd, dnssecOk, (o) => {
-      if (timer) clearTimeout(timer);
-      this.inflight.delete(key);
-      for (const cb of w.waiters) cb(o);
-    });
+    const f = new Flight(this, key, question, route, done);
+    this.inflight.set(key, f);
+    f.timer = this.staleTimer(key, route, f);
+    if (route.pool.upstreams.length === 0) {
+      f.onAnswer(new Error(route.kind === 'cluster'
+        ? 'no cluster DNS address known: set --cluster-dns, or KUBE_DNS_UPSTREAM_SERVICE_HOST, or enable --kube-api'
+        : `no servers for zone "${route.zone || '.'}"`));
+      return;
+    }
+    route.pool.exchange(f.question, cd, dnssecOk, f.started + this.limits.queryTimeoutMs, f);
   }
 
   /**
@@ -97,7 +104,7 @@ export class Resolver {
    * --stale-answer-client-timeout (at once when every upstream of the zone is marked down)
    * while the upstream query goes on and refreshes the cache if it answers.
    */
-  private staleTimer(key: string, route: Route, w: Waiting): NodeJS.Timeout | undefined {
+  private staleTimer(key: string, route: Route, w: Flight): NodeJS.Timeout | undefined {
     const cfg = this.cache.config;
     if (cfg.staleWindow <= 0 || (this.limits.staleClientTimeoutMs <= 0 && route.pool.upstreams.some((u) => u.healthy))) return undefined;
     const now = clockNow();
@@ -105,12 +112,7 @@ export class Resolver {
     if (!e || e.expiresAt > now) return undefined; // none, or fresh (a refresh ahead of expiry)
     const started = monotonicMs();
     const allDown = route.pool.upstreams.length > 0 && route.pool.upstreams.every((u) => !u.healthy);
-    const fire = () => {
-      w.stale = { entry: e, stale: true, route, latencyMs: monotonicMs() - started, error: allDown ? 'every upstream of the zone is marked down' : `no answer within --stale-answer-client-timeout (${this.limits.staleClientTimeoutMs}ms)` };
-      const waiters = w.waiters;
-      w.waiters = [];
-      for (const cb of waiters) cb(w.stale);
-    };
+    const fire = () => w.served({ entry: e, stale: true, route, latencyMs: monotonicMs() - started, error: allDown ? 'every upstream of the zone is marked down' : `no answer within --stale-answer-client-timeout (${this.limits.staleClientTimeoutMs}ms)` });
     const t = setTimeout(fire, allDown ? 0 : this.limits.staleClientTimeoutMs);
     t.unref();
     return t;
@@ -121,29 +123,25 @@ export class Resolver {
     return new Promise((resolve) => this.resolve(key, question, name, cd, dnssecOk, resolve));
   }
 
-  private fetch(key: string, question: Buffer, route: Route, cd: boolean, dnssecOk: boolean, done: OutcomeCallback): void {
-    const started = monotonicMs();
-    if (route.pool.upstreams.length === 0) {
-      done(this.failed(key, question, route, started, route.kind === 'cluster'
-        ? 'no cluster DNS address known: set --cluster-dns, or KUBE_DNS_UPSTREAM_SERVICE_HOST, or enable --kube-api'
-        : `no servers for zone "${route.zone || '.'}"`));
-      return;
-    }
-    route.pool.exchange(question, cd, dnssecOk, started + this.limits.queryTimeoutMs, (err, a) => {
-      let o: Outcome;
-      try {
-        if (err && (err as UpstreamError).kind === 'fds') {
-          this.stats.overload++;
-          this.stats.guard.fdRefused++;
-        }
-        o = err ? this.failed(key, question, route, started, err.message) : this.answered(key, question, route, started, a!);
-      } catch (e) {
-        // a bug, never an upstream failure: every waiter still gets an answer
-        this.log.error({ err: (e as Error).stack }, 'unexpected error storing an answer; please report it');
-        o = { entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: monotonicMs() - started, error: (e as Error).message };
+  /** What an exchange's end gives the clients: the answer stored, a stale one, or SERVFAIL. */
+  outcome(f: Flight, err: Error | null, a: Answer | undefined): Outcome {
+    const { key, question, route, started } = f;
+    try {
+      if (err && (err as UpstreamError).kind === 'fds') {
+        this.stats.overload++;
+        this.stats.guard.fdRefused++;
       }
-      done(o);
-    });
+      return err ? this.failed(key, question, route, started, err.message) : this.answered(key, question, route, started, a!);
+    } catch (e) {
+      // a bug, never an upstream failure: every waiter still gets an answer
+      this.log.error({ err: (e as Error).stack }, 'unexpected error storing an answer; please report it');
+      return { entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: monotonicMs() - started, error: (e as Error).message };
+    }
+  }
+
+  /** The flight of `key` has landed: later clients start a new one. */
+  landed(key: string): void {
+    this.inflight.delete(key);
   }
 
   private answered(key: string, question: Buffer, route: Route, started: number, a: Answer): Outcome {
@@ -172,5 +170,45 @@ export class Resolver {
     if (!e) return undefined;
     this.log.debug({ zone: route.zone || '.', err: error }, 'upstreams failed; serving a stale answer');
     return { entry: e, stale: true, route, latencyMs: monotonicMs() - started, error };
+  }
+}
+
+/**
+ * One question in flight upstream: the record the pool reports to (AnswerSink), with the
+ * clients waiting on it and the stale answer they got meanwhile.
+ */
+class Flight implements AnswerSink {
+  readonly started = monotonicMs();
+  /** The client-response timer (RFC 8767), if one runs. */
+  timer: NodeJS.Timeout | undefined = undefined;
+  /** Set once the stale answer went out: later clients get it at once. */
+  stale: Outcome | undefined = undefined;
+  /** Waiters after the first: most questions have one client. */
+  private more: (OutcomeCallback | Waiter)[] | undefined = undefined;
+
+  constructor(private readonly resolver: Resolver, readonly key: string, readonly question: Buffer, readonly route: Route,
+    private first: OutcomeCallback | Waiter | undefined) {}
+
+  add(w: OutcomeCallback | Waiter): void {
+    if (this.first === undefined) this.first = w;
+    else (this.more ??= []).push(w);
+  }
+
+  /** Tells every waiter so far, who then waits no more. */
+  served(o: Outcome): void {
+    if (this.stale === undefined && o.stale) this.stale = o;
+    const first = this.first;
+    const more = this.more;
+    this.first = undefined;
+    this.more = undefined;
+    if (first !== undefined) tell(first, o);
+    if (more !== undefined) for (const w of more) tell(w, o);
+  }
+
+  onAnswer(err: Error | null, a?: Answer): void {
+    const o = this.resolver.outcome(this, err, a);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.resolver.landed(this.key);
+    this.served(o);
   }
 }

@@ -6,11 +6,14 @@ export interface ResponseShape {
   rcode: number; // with the EDNS extended bits
   truncated: boolean;
   answers: number;
-  ttlOffsets: number[]; // offset of each record's TTL, OPT excluded
+  // The lists are filled from index 0 up to their count: a reused shape keeps its arrays' room.
+  records: number; // records with a TTL, OPT excluded
+  ttlOffsets: number[]; // offset of each one's TTL
   ttls: number[];
   minAnswerTtl: number; // -1 without answers
   negativeTtl: number; // min(SOA TTL, SOA MINIMUM) from the authority section, -1 without SOA
   nameCopies: number[]; // owner names written out in full as the question name (not compressed)
+  copies: number; // how many of nameCopies are this response's
   cutAt: number; // where the OPT record starts (everything from here is dropped), or length
   keptAdditional: number; // additional records before the OPT
 }
@@ -34,29 +37,36 @@ const u32 = (b: Buffer, o: number) => b.readUInt32BE(o);
 /** RFC 2181 §8: a TTL with the top bit set is read as zero. */
 const ttlValue = (v: number) => (v > 0x7fffffff ? 0 : v);
 
-/** Walks a response whose question was already checked; undefined when malformed. */
-export function walkResponse(buf: Buffer, questionEnd: number): ResponseShape | undefined {
+/** A shape to fill (walkResponse): the cache reuses one, as it reads each shape at once. */
+export function newShape(): ResponseShape {
+  return { rcode: 0, truncated: false, answers: 0, records: 0, ttlOffsets: [], ttls: [], minAnswerTtl: -1, negativeTtl: -1, nameCopies: [], copies: 0, cutAt: 0, keptAdditional: 0 };
+}
+
+/**
+ * Walks a response whose question was already checked into `shape` (its fields all set
+ * anew); undefined when malformed.
+ */
+export function walkResponse(buf: Buffer, questionEnd: number, shape = newShape()): ResponseShape | undefined {
   if (buf.length < HEADER_LEN) return undefined;
-  const counts = [u16(buf, 6), u16(buf, 8), u16(buf, 10)];
-  const shape: ResponseShape = {
-    rcode: buf[3] & RCODE_MASK,
-    truncated: (buf[2] & TC) !== 0,
-    answers: counts[0],
-    ttlOffsets: [],
-    ttls: [],
-    minAnswerTtl: -1,
-    negativeTtl: -1,
-    nameCopies: [],
-    cutAt: buf.length,
-    keptAdditional: counts[2],
-  };
+  const counts0 = u16(buf, 6);
+  const counts2 = u16(buf, 10);
+  shape.rcode = buf[3] & RCODE_MASK;
+  shape.truncated = (buf[2] & TC) !== 0;
+  shape.answers = counts0;
+  shape.records = 0;
+  shape.minAnswerTtl = -1;
+  shape.negativeTtl = -1;
+  shape.copies = 0;
+  shape.cutAt = buf.length;
+  shape.keptAdditional = counts2;
   let off = questionEnd;
   for (let section = 0; section < 3; section++) {
-    for (let i = 0; i < counts[section]; i++) {
+    const count = section === 0 ? counts0 : section === 1 ? u16(buf, 8) : counts2;
+    for (let i = 0; i < count; i++) {
       const start = off;
       off = skipName(buf, off);
       if (off - start === questionEnd - 4 - HEADER_LEN && buf[off - 1] === 0 && sameName(buf, start, questionEnd - 4 - HEADER_LEN)) {
-        shape.nameCopies.push(start);
+        shape.nameCopies[shape.copies++] = start;
       }
       if (off < 0 || off + 10 > buf.length) return undefined;
       const type = u16(buf, off);
@@ -70,8 +80,8 @@ export function walkResponse(buf: Buffer, questionEnd: number): ResponseShape | 
         shape.keptAdditional = i;
       } else if (shape.cutAt === buf.length) {
         const ttl = ttlValue(u32(buf, off + 4));
-        shape.ttlOffsets.push(off + 4);
-        shape.ttls.push(ttl);
+        shape.ttlOffsets[shape.records] = off + 4;
+        shape.ttls[shape.records++] = ttl;
         if (section === 0) {
           shape.minAnswerTtl = shape.minAnswerTtl < 0 ? ttl : Math.min(shape.minAnswerTtl, ttl);
         } else if (section === 1 && type === TYPE.SOA && rdlen >= 22) {
