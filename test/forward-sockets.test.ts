@@ -37,7 +37,7 @@ describe('upstream socket budget', () => {
     const max = upstreamSockets.max;
     upstreamSockets.max = upstreamSockets.open;
     try {
-      const err = await new Promise<Error | null>((res) => queryUdp({ host: '127.0.0.1', port: 9, family: 4 }, Buffer.alloc(17), 17, 1000, (e) => res(e)));
+      const err = await new Promise<Error | null>((res) => queryUdp({ host: '127.0.0.1', port: 9, family: 4 }, Buffer.alloc(17), 17, 1000, { onReply: (e) => res(e) }));
       assert.equal((err as { kind?: string }).kind, 'fds');
       assert.match(err!.message, /open-files limit/);
     } finally {

@@ -17,9 +17,7 @@ export interface Answer {
 
 const isHealthy = (u: Upstream) => u.healthy;
 
-export type AnswerCallback = (err: Error | null, answer?: Answer) => void;
-
-/** What hears of an exchange's end, as a method: the resolver's record for a question in flight, so a miss makes no closure. */
+/** What hears of an exchange's end, once, as a method: the resolver's record for a question in flight, so a miss makes no closure. */
 export interface AnswerSink {
   onAnswer(err: Error | null, answer?: Answer): void;
 }
@@ -40,9 +38,8 @@ export class UpstreamPool {
 
   /**
    * Tries the servers in turn until one answers or `deadline` (monotonicMs(), ms) comes.
-   * `done` hears once: a function, or the caller's record (the resolver's, on the query path).
    */
-  exchange(question: Buffer, cd: boolean, dnssecOk: boolean, deadline: number, done: AnswerCallback | AnswerSink): void {
+  exchange(question: Buffer, cd: boolean, dnssecOk: boolean, deadline: number, done: AnswerSink): void {
     const order = this.upstreams.every(isHealthy) ? this.upstreams : this.healthyFirst();
     new Attempts(this, order, question, cd, dnssecOk, deadline, done).next();
   }
@@ -83,7 +80,7 @@ class Attempts implements ReplySink {
 
   constructor(private readonly pool: UpstreamPool, private readonly order: Upstream[], private readonly question: Buffer,
     private readonly cd: boolean, private readonly dnssecOk: boolean, private readonly deadline: number,
-    private readonly done: AnswerCallback | AnswerSink) {
+    private readonly done: AnswerSink) {
     this.tries = Math.max(2, order.length);
   }
 
@@ -91,8 +88,8 @@ class Attempts implements ReplySink {
     const now = monotonicMs();
     const left = Math.ceil(this.deadline - now); // whole ms, as msUntil gives
     if (this.i >= this.tries || left < 5) {
-      if (this.lastAnswer) this.end(null, this.lastAnswer);
-      else this.end(this.lastError ?? new UpstreamError('timeout', `no answer from ${this.pool.describe()} in time`));
+      if (this.lastAnswer) this.done.onAnswer(null, this.lastAnswer);
+      else this.done.onAnswer(this.lastError ?? new UpstreamError('timeout', `no answer from ${this.pool.describe()} in time`));
       return;
     }
     const order = this.order;
@@ -117,12 +114,6 @@ class Attempts implements ReplySink {
       this.next();
       return;
     }
-    this.end(null, answer);
-  }
-
-  private end(err: Error | null, answer?: Answer): void {
-    const done = this.done;
-    if (typeof done === 'function') done(err, answer);
-    else done.onAnswer(err, answer);
+    this.done.onAnswer(null, answer);
   }
 }

@@ -11,8 +11,6 @@ import { FD_ADVICE, UpstreamError, networkError } from './errors';
 import { familyLookup } from './ip-lookup';
 import { upstreamSockets } from './sockets';
 
-/** Called once: with the reply, or with why there is none. */
-export type ReplyCallback = (err: Error | null, res?: Buffer) => void;
 
 /** How a query screens what arrives on its socket (src/wire/validate.ts). */
 export interface ReplyGuard {
@@ -35,7 +33,7 @@ export function endpointAddress(ep: Endpoint): string {
   return ep.family === 6 ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
 }
 
-/** What hears of a query's end, as a method: the upstream's own record for the query path, so a miss makes no closure. */
+/** What hears of a query's end, once: with the reply, or with why there is none. A method, so a miss makes no closure. */
 export interface ReplySink {
   onReply(err: Error | null, res?: Buffer): void;
 }
@@ -69,7 +67,7 @@ class UdpQuery {
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly sock: QuerySocket, private readonly msg: Buffer, private readonly questionEnd: number, readonly timeoutMs: number,
-    private readonly done: ReplyCallback | ReplySink, private readonly guard: ReplyGuard, readonly address: string) {
+    private readonly done: ReplySink, private readonly guard: ReplyGuard, readonly address: string) {
     sock[QUERY] = this;
     this.timer = setTimeout(onTimeout, timeoutMs, this);
     sock.on('error', onError);
@@ -102,22 +100,15 @@ class UdpQuery {
     if (this.caseTimer !== undefined) clearTimeout(this.caseTimer);
     this.sock.close(); // also discards whatever else arrives on this port
     upstreamSockets.release();
-    const done = this.done;
-    if (typeof done === 'function') done(err, res);
-    else done.onReply(err, res);
+    this.done.onReply(err, res);
   }
 }
 
-/**
- * `address` is endpointAddress(ep), passed in by the hot path so that a miss builds no string.
- * `done` hears once: a function, or the caller's record (ReplySink).
- */
-export function queryUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeoutMs: number, done: ReplyCallback | ReplySink, guard = LENIENT,
+/** `address` is endpointAddress(ep), passed in by the hot path so that a miss builds no string. */
+export function queryUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeoutMs: number, done: ReplySink, guard = LENIENT,
   address = endpointAddress(ep)): void {
   if (!upstreamSockets.acquire()) {
-    const err = new UpstreamError('fds', `${upstreamSockets.open} upstream sockets open, the most the open-files limit allows with --fd-reserve free: ${FD_ADVICE}`);
-    if (typeof done === 'function') done(err);
-    else done.onReply(err);
+    done.onReply(new UpstreamError('fds', `${upstreamSockets.open} upstream sockets open, the most the open-files limit allows with --fd-reserve free: ${FD_ADVICE}`));
     return;
   }
   const sock = createSocket({ type: ep.family === 6 ? 'udp6' : 'udp4', lookup: familyLookup[ep.family] as never }) as QuerySocket;
@@ -143,5 +134,5 @@ export function queryUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeout
 
 /** The same as a promise, for diagnostics and health probes (not the query path). */
 export function exchangeUdp(ep: Endpoint, msg: Buffer, questionEnd: number, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => queryUdp(ep, msg, questionEnd, timeoutMs, (err, res) => (err ? reject(err) : resolve(res!))));
+  return new Promise((resolve, reject) => queryUdp(ep, msg, questionEnd, timeoutMs, { onReply: (err, res) => (err ? reject(err) : resolve(res!)) }));
 }

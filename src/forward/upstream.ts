@@ -10,7 +10,7 @@ import { UpstreamError } from './errors';
 import { randomId, randomizeCase } from './ids';
 import { upstreamWarnings } from './log-sample';
 import { TcpChannel } from './tcp';
-import { endpointAddress, exchangeUdp, queryUdp, type ReplyCallback, type ReplyGuard, type ReplySink } from './udp';
+import { endpointAddress, exchangeUdp, queryUdp, type ReplyGuard, type ReplySink } from './udp';
 import { monotonicMs, msUntil } from '../cache/clock';
 
 // ". IN NS": what a health probe asks (as CoreDNS forward does)
@@ -55,9 +55,9 @@ export class Upstream {
 
   /**
    * One exchange: UDP (retried over TCP when truncated or forged at) or TCP, per the transport.
-   * `done` hears once: a function, or the caller's record (the pool's, on the query path).
+   * `done` (the pool's record) hears once.
    */
-  query(question: Buffer, cd: boolean, dnssecOk: boolean, timeoutMs: number, done: ReplyCallback | ReplySink): void {
+  query(question: Buffer, cd: boolean, dnssecOk: boolean, timeoutMs: number, done: ReplySink): void {
     const msg = upstreamQuery(randomId(), question, cd, dnssecOk);
     this.stats.queries++;
     const q = new Exchange(this, question, msg, timeoutMs, done);
@@ -193,7 +193,7 @@ class Exchange implements ReplySink {
   mixed = false;
 
   constructor(private readonly upstream: Upstream, readonly question: Buffer, readonly msg: Buffer, timeoutMs: number,
-    private readonly done: ReplyCallback | ReplySink) {
+    private readonly done: ReplySink) {
     this.questionEnd = HEADER_LEN + question.length;
     this.deadline = this.started + timeoutMs;
   }
@@ -209,8 +209,6 @@ class Exchange implements ReplySink {
 
   finish(err: Error | null, res?: Buffer): void {
     this.upstream.ended(err, res, monotonicMs() - this.started);
-    const done = this.done;
-    if (typeof done === 'function') done(err, res);
-    else done.onReply(err, res);
+    this.done.onReply(err, res);
   }
 }

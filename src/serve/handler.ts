@@ -199,8 +199,8 @@ export class Handler {
     cache.prefetchesInflight++;
     const flags = keyFlags(key);
     const question = entryQuestion(e); // a stored answer's bytes never change, evicted or not
-    this.resolver.resolve(key, question, questionName(e.wire, e.qnameEnd), (flags & 1) !== 0, (flags & 2) !== 0, () => {
-      cache.prefetchesInflight--;
+    this.resolver.resolve(key, question, questionName(e.wire, e.qnameEnd), (flags & 1) !== 0, (flags & 2) !== 0, {
+      settle: () => { cache.prefetchesInflight--; },
     });
   }
 

@@ -45,16 +45,9 @@ export function failureEntry(question: Buffer, rcode: number): Entry {
   };
 }
 
-export type OutcomeCallback = (o: Outcome) => void;
-
 /** What hears of an outcome, as a method: the handler's record for a client's miss, so a miss makes no closure. */
 export interface Waiter {
   settle(o: Outcome): void;
-}
-
-function tell(w: OutcomeCallback | Waiter, o: Outcome): void {
-  if (typeof w === 'function') w(o);
-  else w.settle(o);
 }
 
 export class Resolver {
@@ -73,18 +66,18 @@ export class Resolver {
    * flight asks it again on a retry); `name` the lower-case text.
    * `done` hears once, perhaps at once (overload, no servers); it must not throw.
    */
-  resolve(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean, done: OutcomeCallback | Waiter): void {
+  resolve(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean, done: Waiter): void {
     const waiting = this.inflight.get(key);
     if (waiting) {
       this.stats.coalesced++;
-      if (waiting.stale) tell(done, waiting.stale); // the client-response timer already fired for this question
+      if (waiting.stale) done.settle(waiting.stale); // the client-response timer already fired for this question
       else waiting.add(done);
       return;
     }
     const route = this.router.route(name);
     if (this.inflight.size >= this.limits.maxInflight) {
       this.stats.overload++;
-      tell(done, { entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: 0, error: `--max-inflight (${this.limits.maxInflight}) queries already waiting upstream` });
+      done.settle({ entry: failureEntry(question, RCODE.SERVFAIL), stale: false, route, latencyMs: 0, error: `--max-inflight (${this.limits.maxInflight}) queries already waiting upstream` });
       return;
     }
     const f = new Flight(this, key, question, route, done);
@@ -112,7 +105,10 @@ export class Resolver {
     if (!e || e.expiresAt > now) return undefined; // none, or fresh (a refresh ahead of expiry)
     const started = monotonicMs();
     const allDown = route.pool.upstreams.length > 0 && route.pool.upstreams.every((u) => !u.healthy);
-    const fire = () => w.served({ entry: e, stale: true, route, latencyMs: monotonicMs() - started, error: allDown ? 'every upstream of the zone is marked down' : `no answer within --stale-answer-client-timeout (${this.limits.staleClientTimeoutMs}ms)` });
+    const fire = () => {
+      w.stale = { entry: e, stale: true, route, latencyMs: monotonicMs() - started, error: allDown ? 'every upstream of the zone is marked down' : `no answer within --stale-answer-client-timeout (${this.limits.staleClientTimeoutMs}ms)` };
+      w.served(w.stale);
+    };
     const t = setTimeout(fire, allDown ? 0 : this.limits.staleClientTimeoutMs);
     t.unref();
     return t;
@@ -120,7 +116,7 @@ export class Resolver {
 
   /** The same as a promise: for the client's answer (src/serve/handler.ts says why) and diagnostics. */
   resolveAsync(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean): Promise<Outcome> {
-    return new Promise((resolve) => this.resolve(key, question, name, cd, dnssecOk, resolve));
+    return new Promise((resolve) => this.resolve(key, question, name, cd, dnssecOk, { settle: resolve }));
   }
 
   /** What an exchange's end gives the clients: the answer stored, a stale one, or SERVFAIL. */
@@ -184,25 +180,23 @@ class Flight implements AnswerSink {
   /** Set once the stale answer went out: later clients get it at once. */
   stale: Outcome | undefined = undefined;
   /** Waiters after the first: most questions have one client. */
-  private more: (OutcomeCallback | Waiter)[] | undefined = undefined;
+  private more: Waiter[] | undefined = undefined;
 
   constructor(private readonly resolver: Resolver, readonly key: string, readonly question: Buffer, readonly route: Route,
-    private first: OutcomeCallback | Waiter | undefined) {}
+    private first: Waiter | undefined) {}
 
-  add(w: OutcomeCallback | Waiter): void {
-    if (this.first === undefined) this.first = w;
-    else (this.more ??= []).push(w);
+  add(w: Waiter): void {
+    (this.more ??= []).push(w);
   }
 
   /** Tells every waiter so far, who then waits no more. */
   served(o: Outcome): void {
-    if (this.stale === undefined && o.stale) this.stale = o;
     const first = this.first;
     const more = this.more;
     this.first = undefined;
     this.more = undefined;
-    if (first !== undefined) tell(first, o);
-    if (more !== undefined) for (const w of more) tell(w, o);
+    if (first !== undefined) first.settle(o);
+    if (more !== undefined) for (const w of more) w.settle(o);
   }
 
   onAnswer(err: Error | null, a?: Answer): void {
