@@ -1,15 +1,13 @@
 // Positive and negative answers in two least-recently-used stores of their own size.
 // Expiry is ours (not the LRU's) so that an expired entry can still be served stale.
-import { LRUCache } from 'lru-cache';
 import type { CacheConfig } from '../config/types';
 import type { Stats } from '../observe/stats';
 import { keyFlags } from '../wire/query';
 import type { Entry } from './entry';
 import { HotIndex } from './hot-index';
 import { keyHash } from './key-hash';
+import { Recency } from './recency';
 import { refreshTime } from './refresh-queue';
-
-type Store = LRUCache<string, Entry>;
 
 /**
  * How precisely the LRU knows when an entry was last hit. Hearing of a hit once a second, an
@@ -25,18 +23,6 @@ export function recencyTick(now: number): number {
   return ((now / RECENCY_MS) | 0) & 0x3fffffff;
 }
 
-/** `onGone` hears of every entry that leaves a store (evicted, deleted or replaced), before any replacement is set. */
-function makeStore(size: number, onEvict: () => void, onGone: (k: string, e: Entry) => void): Store | undefined {
-  if (size <= 0) return undefined;
-  return new LRUCache<string, Entry>({
-    max: size,
-    dispose: (v, k, reason) => {
-      onGone(k, v);
-      if (reason === 'evict') onEvict();
-    },
-  });
-}
-
 export class AnswerCache {
   /**
    * Refreshes upstream now. Names stored together (a warm-up, a pod's burst) expire
@@ -44,14 +30,14 @@ export class AnswerCache {
    * take every --max-inflight slot from client misses. Past the cap, refreshes wait.
    */
   prefetchesInflight = 0;
-  private positive: Store | undefined;
-  private negative: Store | undefined;
+  /** Each store's size and recency (src/cache/recency.ts); undefined when its size is 0. */
+  private positive: Recency | undefined;
+  private negative: Recency | undefined;
   /**
-   * Every entry of both stores by key: a hit is one Map probe. Through the stores, a negative
-   * answer cost a probe of the positive store first, and three in four answers of an ndots
-   * burst are negative (two nodedns side by side on one core: ndots 1.016 and 1.027 of the
-   * cost, hits and mixed the same, full RSS within 0.5 MiB). The stores keep the sizes and
-   * the recency; their dispose keeps this in step, so it never holds more than they do.
+   * Every entry of both stores by key, and the only map: an entry is in it exactly while it is
+   * in its store's recency list (store() and drop() keep both). A negative answer is found in one
+   * probe, where through per-store maps it was a probe of the positive store first, and three in
+   * four answers of an ndots burst are negative.
    */
   private readonly index = new Map<string, Entry>();
   /** The entries' records by key hash, where a hit looks first (src/cache/hot-index.ts); undefined with no cache. */
@@ -59,6 +45,12 @@ export class AnswerCache {
   private cfg: CacheConfig;
   /** cfg.prefetchHits, on the object a hit reads anyway. */
   prefetchHits: number;
+  /**
+   * What the last fresh() that found nothing fresh found: the expired entry stored under its key,
+   * or undefined. The miss that follows at once hands it to the resolver's client-response timer
+   * (RFC 8767), which would otherwise look the key up again.
+   */
+  expired: Entry | undefined = undefined;
 
   constructor(cfg: CacheConfig, private readonly stats: Stats) {
     this.cfg = cfg;
@@ -70,12 +62,15 @@ export class AnswerCache {
   private makeStores(cfg: CacheConfig): void {
     const entries = cfg.positiveSize + cfg.negativeSize;
     this.hot = entries > 0 ? new HotIndex(entries) : undefined;
-    const gone = (k: string, e: Entry) => {
-      if (this.index.get(k) === e) this.index.delete(k);
-      if (e.usedAt !== -1) this.hot?.remove(keyHash(k), e); // never hit: never indexed (fresh())
-    };
-    this.positive = makeStore(cfg.positiveSize, () => this.stats.cacheEvictions.success++, gone);
-    this.negative = makeStore(cfg.negativeSize, () => this.stats.cacheEvictions.denial++, gone);
+    this.positive = cfg.positiveSize > 0 ? new Recency(cfg.positiveSize) : undefined;
+    this.negative = cfg.negativeSize > 0 ? new Recency(cfg.negativeSize) : undefined;
+  }
+
+  /** Takes stored `e` out of its store, the index and the hot index. */
+  private drop(e: Entry): void {
+    (e.negative ? this.negative : this.positive)!.unlink(e);
+    this.index.delete(e.key);
+    if (e.usedAt !== -1) this.hot?.remove(keyHash(e.key), e); // never hit: never indexed (fresh())
   }
 
   get config(): CacheConfig {
@@ -89,7 +84,10 @@ export class AnswerCache {
    */
   fresh(key: string, now: number): Entry | undefined {
     const e = this.index.get(key);
-    if (e === undefined || e.expiresAt <= now) return undefined;
+    if (e === undefined || e.expiresAt <= now) {
+      this.expired = e;
+      return undefined;
+    }
     const tick = recencyTick(now);
     if (e.usedAt !== tick) {
       // Indexed for hits at its first hit, this one counted (the caller counts it in e.hits), not
@@ -104,7 +102,7 @@ export class AnswerCache {
 
   /** Tells the LRU of a hit on `e` (found here or through `hot`). */
   touch(e: Entry): void {
-    (e.negative ? this.negative : this.positive)?.get(e.key);
+    (e.negative ? this.negative : this.positive)!.touch(e);
   }
 
   /** An expired entry still inside the stale window (RFC 8767), for when upstreams fail. */
@@ -120,18 +118,22 @@ export class AnswerCache {
 
   store(key: string, e: Entry): void {
     if (e.ttl <= 0) return;
+    const old = this.index.get(key);
+    if (old !== undefined) this.drop(old); // replaced, from either store: a name lives in one only
     const into = e.negative ? this.negative : this.positive;
-    const other = e.negative ? this.positive : this.negative;
-    other?.delete(key); // a name that changed from NXDOMAIN to an answer lives in one store only
     if (!into) return;
+    if (into.full) {
+      this.drop(into.oldest!);
+      if (e.negative) this.stats.cacheEvictions.denial++; else this.stats.cacheEvictions.success++;
+    }
     e.key = key;
-    into.set(key, e); // disposes of the entry it replaces first
+    into.push(e);
     this.index.set(key, e);
   }
 
   delete(key: string): void {
-    this.positive?.delete(key);
-    this.negative?.delete(key);
+    const e = this.index.get(key);
+    if (e !== undefined) this.drop(e);
   }
 
   /** The entry stored under `key`, fresh or not, without touching its recency. */
@@ -148,14 +150,11 @@ export class AnswerCache {
     return { success: this.positive?.size ?? 0, denial: this.negative?.size ?? 0 };
   }
 
-  /** Entries from least to most recently used, for the warm-restart file. */
+  /** Entries from least to most recently used (the negative ones first), for the warm-restart file. */
   *entries(): Generator<[string, Entry]> {
     for (const store of [this.negative, this.positive]) {
       if (!store) continue;
-      for (const k of store.rkeys()) {
-        const e = store.peek(k);
-        if (e) yield [k, e];
-      }
+      for (const e of store.entries()) yield [e.key, e];
     }
   }
 
@@ -166,6 +165,8 @@ export class AnswerCache {
     this.prefetchHits = cfg.prefetchHits;
     if (cfg.positiveSize !== this.positive?.max || cfg.negativeSize !== this.negative?.max) {
       this.index.clear();
+      this.positive?.clear(); // old links go: what is not stored again keeps nothing alive
+      this.negative?.clear();
       this.makeStores(cfg);
       for (const [k, e] of old) {
         e.usedAt = -1; // not in the new hot index: indexed again at its next hit

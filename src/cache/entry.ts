@@ -22,6 +22,9 @@ export interface Entry {
   prefetching: boolean;
   usedAt: number; // the recency tick of its last hit the LRU was told of (AnswerCache.fresh); -1: none
   key: string; // the cache key it is stored under ('' until stored)
+  // Its store's recency list (src/cache/recency.ts), least recently used first; undefined at the ends and when not stored.
+  older: Entry | undefined;
+  newer: Entry | undefined;
 }
 
 export interface TtlPolicy {
@@ -72,7 +75,7 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
   for (let i = 0; i < shape.records; i++) wire.writeUInt32BE(Math.min(shape.ttls[i], cap), offs[i]);
   return {
     wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: offsetString(offs, shape.records), nameOffsets: offsetString(shape.nameCopies, shape.copies), ttl, storedAt: now, expiresAt: now + ttl * 1000,
-    rcode, negative, hits: 0, prefetching: false, usedAt: -1, key: '',
+    rcode, negative, hits: 0, prefetching: false, usedAt: -1, key: '', older: undefined, newer: undefined,
   };
 }
 

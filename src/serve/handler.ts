@@ -134,7 +134,8 @@ export class Handler {
     const m = new ClientMiss(this, buf, q, maxSize, tcp, client, reply, peer, started, pod);
     try {
       const question = q.classAny ? inClass(buf, q) : buf.subarray(HEADER_LEN, q.questionEnd);
-      this.resolver.resolve(q.key, question, questionName(buf, q.qnameEnd), q.cd, q.dnssecOk, m);
+      // fresh() just found nothing fresh under q.key: what it found is the stale candidate
+      this.resolver.resolve(q.key, question, questionName(buf, q.qnameEnd), q.cd, q.dnssecOk, m, this.cache.expired);
     } catch (err) {
       m.fail(err as Error); // a bug: the client still gets an answer, and the listener keeps serving
     }

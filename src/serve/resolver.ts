@@ -42,6 +42,7 @@ export function failureEntry(question: Buffer, rcode: number): Entry {
   return {
     wire, qnameEnd: wire.length - 4, arcount: 0, ttlOffsets: '', nameOffsets: '', ttl: 0,
     storedAt: 0, expiresAt: 0, rcode, negative: true, hits: 0, prefetching: false, usedAt: -1, key: '',
+    older: undefined, newer: undefined,
   };
 }
 
@@ -65,8 +66,10 @@ export class Resolver {
    * `question` is the name (any case), type and class bytes, unchanged until `done` hears (the
    * flight asks it again on a retry); `name` the lower-case text.
    * `done` hears once, perhaps at once (overload, no servers); it must not throw.
+   * `stored` is what the cache holds under `key` when the caller has just looked (undefined:
+   * nothing); null, the default, looks it up.
    */
-  resolve(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean, done: Waiter): void {
+  resolve(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean, done: Waiter, stored: Entry | undefined | null = null): void {
     const waiting = this.inflight.get(key);
     if (waiting) {
       this.stats.coalesced++;
@@ -82,7 +85,7 @@ export class Resolver {
     }
     const f = new Flight(this, key, question, route, done);
     this.inflight.set(key, f);
-    f.timer = this.staleTimer(key, route, f);
+    f.timer = this.staleTimer(key, route, f, stored);
     if (route.pool.upstreams.length === 0) {
       f.onAnswer(new Error(route.kind === 'cluster'
         ? 'no cluster DNS address known: set --cluster-dns, or KUBE_DNS_UPSTREAM_SERVICE_HOST, or enable --kube-api'
@@ -97,12 +100,13 @@ export class Resolver {
    * --stale-answer-client-timeout (at once when every upstream of the zone is marked down)
    * while the upstream query goes on and refreshes the cache if it answers.
    */
-  private staleTimer(key: string, route: Route, w: Flight): NodeJS.Timeout | undefined {
+  private staleTimer(key: string, route: Route, w: Flight, stored: Entry | undefined | null): NodeJS.Timeout | undefined {
     const cfg = this.cache.config;
     if (cfg.staleWindow <= 0 || (this.limits.staleClientTimeoutMs <= 0 && route.pool.upstreams.some((u) => u.healthy))) return undefined;
+    if (stored === undefined) return undefined; // most misses: nothing stored, and no clock read or lookup for them
     const now = clockNow();
-    const e = this.cache.stale(key, now); // most misses have none: no more clock reads for them
-    if (!e || e.expiresAt > now) return undefined; // none, or fresh (a refresh ahead of expiry)
+    const e = stored === null ? this.cache.stale(key, now) : stored;
+    if (!e || e.expiresAt > now || now > e.expiresAt + cfg.staleWindow * 1000) return undefined; // none, fresh (a refresh ahead of expiry), or past the window
     const started = monotonicMs();
     const allDown = route.pool.upstreams.length > 0 && route.pool.upstreams.every((u) => !u.healthy);
     const fire = () => {
