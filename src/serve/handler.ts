@@ -202,7 +202,7 @@ export class Handler {
     const question = entryQuestion(e); // a stored answer's bytes never change, evicted or not
     this.resolver.resolve(key, question, questionName(e.wire, e.qnameEnd), (flags & 1) !== 0, (flags & 2) !== 0, {
       settle: () => { cache.prefetchesInflight--; },
-    });
+    }, e); // stored and fresh (refreshDue): no stale answer to time
   }
 
   /** Stops refreshing: the agent is stopping. */

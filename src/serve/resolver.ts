@@ -66,10 +66,10 @@ export class Resolver {
    * `question` is the name (any case), type and class bytes, unchanged until `done` hears (the
    * flight asks it again on a retry); `name` the lower-case text.
    * `done` hears once, perhaps at once (overload, no servers); it must not throw.
-   * `stored` is what the cache holds under `key` when the caller has just looked (undefined:
-   * nothing); null, the default, looks it up.
+   * `stored` is what the cache holds under `key` (AnswerCache.current), which the caller has
+   * just looked up: the client-response timer's stale candidate.
    */
-  resolve(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean, done: Waiter, stored: Entry | undefined | null = null): void {
+  resolve(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean, done: Waiter, stored: Entry | undefined): void {
     const waiting = this.inflight.get(key);
     if (waiting) {
       this.stats.coalesced++;
@@ -85,7 +85,7 @@ export class Resolver {
     }
     const f = new Flight(this, key, question, route, done);
     this.inflight.set(key, f);
-    f.timer = this.staleTimer(key, route, f, stored);
+    f.timer = this.staleTimer(route, f, stored);
     if (route.pool.upstreams.length === 0) {
       f.onAnswer(new Error(route.kind === 'cluster'
         ? 'no cluster DNS address known: set --cluster-dns, or KUBE_DNS_UPSTREAM_SERVICE_HOST, or enable --kube-api'
@@ -100,13 +100,12 @@ export class Resolver {
    * --stale-answer-client-timeout (at once when every upstream of the zone is marked down)
    * while the upstream query goes on and refreshes the cache if it answers.
    */
-  private staleTimer(key: string, route: Route, w: Flight, stored: Entry | undefined | null): NodeJS.Timeout | undefined {
+  private staleTimer(route: Route, w: Flight, e: Entry | undefined): NodeJS.Timeout | undefined {
     const cfg = this.cache.config;
+    if (e === undefined) return undefined; // most misses: nothing stored, and no clock read for them
     if (cfg.staleWindow <= 0 || (this.limits.staleClientTimeoutMs <= 0 && route.pool.upstreams.some((u) => u.healthy))) return undefined;
-    if (stored === undefined) return undefined; // most misses: nothing stored, and no clock read or lookup for them
     const now = clockNow();
-    const e = stored === null ? this.cache.stale(key, now) : stored;
-    if (!e || e.expiresAt > now || now > e.expiresAt + cfg.staleWindow * 1000) return undefined; // none, fresh (a refresh ahead of expiry), or past the window
+    if (e.expiresAt > now || now > e.expiresAt + cfg.staleWindow * 1000) return undefined; // fresh (a refresh ahead of expiry), or past the window
     const started = monotonicMs();
     const allDown = route.pool.upstreams.length > 0 && route.pool.upstreams.every((u) => !u.healthy);
     const fire = () => {
@@ -120,7 +119,7 @@ export class Resolver {
 
   /** The same as a promise: for the client's answer (src/serve/handler.ts says why) and diagnostics. */
   resolveAsync(key: string, question: Buffer, name: string, cd: boolean, dnssecOk: boolean): Promise<Outcome> {
-    return new Promise((resolve) => this.resolve(key, question, name, cd, dnssecOk, { settle: resolve }));
+    return new Promise((resolve) => this.resolve(key, question, name, cd, dnssecOk, { settle: resolve }, this.cache.current(key)));
   }
 
   /** What an exchange's end gives the clients: the answer stored, a stale one, or SERVFAIL. */
