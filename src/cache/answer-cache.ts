@@ -8,6 +8,7 @@ import { HotIndex } from './hot-index';
 import { keyHash } from './key-hash';
 import { Recency } from './recency';
 import { refreshTime } from './refresh-queue';
+import { wireArena, type WireArena } from './wire-arena';
 
 /**
  * How precisely the LRU knows when an entry was last hit. Hearing of a hit once a second, an
@@ -52,7 +53,8 @@ export class AnswerCache {
    */
   expired: Entry | undefined = undefined;
 
-  constructor(cfg: CacheConfig, private readonly stats: Stats) {
+  /** `arena` is where the answers stored here were cut (makeEntry's): it counts what this cache holds in each slab. */
+  constructor(cfg: CacheConfig, private readonly stats: Stats, readonly arena: WireArena = wireArena) {
     this.cfg = cfg;
     this.prefetchHits = cfg.prefetchHits;
     this.makeStores(cfg);
@@ -70,6 +72,7 @@ export class AnswerCache {
   private drop(e: Entry): void {
     (e.negative ? this.negative : this.positive)!.unlink(e);
     this.index.delete(e.key);
+    if (e.slab !== undefined) this.arena.released(e.slab, e.wire.length);
     if (e.usedAt !== -1) this.hot?.remove(keyHash(e.key), e); // never hit: never indexed (fresh())
   }
 
@@ -129,6 +132,37 @@ export class AnswerCache {
     e.key = key;
     into.push(e);
     this.index.set(key, e);
+    if (e.slab !== undefined) {
+      this.arena.held(e.slab, e.wire.length);
+      if (this.arena.wasteful) this.compact();
+    }
+  }
+
+  /**
+   * Moves the answers out of slabs less than half held into the slab being filled, so that
+   * the slabs kept alive hold at most about twice the bytes of the answers in them
+   * (src/cache/wire-arena.ts says how a client could make it hundreds of times more).
+   * Each entry keeps its identity: only its wire view changes, to the same bytes.
+   */
+  private compact(): void {
+    const arena = this.arena;
+    for (const e of this.index.values()) {
+      const s = e.slab;
+      if (s === undefined || !arena.sparse(s)) continue;
+      const n = e.wire.length;
+      const wire = arena.cut(n);
+      wire.set(e.wire);
+      arena.released(s, n);
+      e.wire = wire;
+      e.slab = arena.lastSlab!;
+      arena.held(e.slab, n);
+    }
+    this.stats.cacheCompactions++;
+  }
+
+  /** Every stored answer let go of its slab: the index is about to be emptied. */
+  private releaseAll(): void {
+    for (const e of this.index.values()) if (e.slab !== undefined) this.arena.released(e.slab, e.wire.length);
   }
 
   delete(key: string): void {
@@ -164,6 +198,7 @@ export class AnswerCache {
     this.cfg = cfg;
     this.prefetchHits = cfg.prefetchHits;
     if (cfg.positiveSize !== this.positive?.max || cfg.negativeSize !== this.negative?.max) {
+      this.releaseAll(); // store() below holds again what it keeps
       this.index.clear();
       this.positive?.clear(); // old links go: what is not stored again keeps nothing alive
       this.negative?.clear();
@@ -176,6 +211,7 @@ export class AnswerCache {
   }
 
   clear(): void {
+    this.releaseAll();
     this.positive?.clear();
     this.negative?.clear();
     this.index.clear();

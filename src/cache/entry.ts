@@ -2,7 +2,7 @@
 // serving it is a copy plus a few byte writes.
 import { AA, HEADER_LEN, RA, RCODE } from '../wire/constants';
 import { newShape, walkResponse } from '../wire/response';
-import { arenaBytes } from './wire-arena';
+import { wireArena, type Slab, type WireArena } from './wire-arena';
 
 export interface Entry {
   wire: Buffer; // ID 0, AA cleared, OPT removed; each record's TTL field capped (what a reply counts down from)
@@ -25,6 +25,8 @@ export interface Entry {
   // Its store's recency list (src/cache/recency.ts), least recently used first; undefined at the ends and when not stored.
   older: Entry | undefined;
   newer: Entry | undefined;
+  /** The arena slab `wire` is cut from, which counts it while a cache holds it; undefined: a buffer of its own. */
+  slab: Slab | undefined;
 }
 
 export interface TtlPolicy {
@@ -40,12 +42,12 @@ const scratch = newShape();
  * Builds an entry from a response whose header and question were already matched
  * against our query. Undefined when the records do not parse.
  */
-export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy, now: number): Entry | undefined {
+export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy, now: number, arena: WireArena = wireArena): Entry | undefined {
   const questionEnd = qnameEnd + 4;
   const shape = walkResponse(response, questionEnd, scratch);
   if (!shape) return undefined;
   // A buffer of its own would cost ~400 bytes more per entry; src/cache/wire-arena.ts says why not Node's pool.
-  const wire = arenaBytes(shape.cutAt);
+  const wire = arena.cut(shape.cutAt);
   response.copy(wire, 0, 0, shape.cutAt);
   wire[0] = 0;
   wire[1] = 0;
@@ -76,6 +78,7 @@ export function makeEntry(response: Buffer, qnameEnd: number, policy: TtlPolicy,
   return {
     wire, qnameEnd, arcount: shape.keptAdditional, ttlOffsets: offsetString(offs, shape.records), nameOffsets: offsetString(shape.nameCopies, shape.copies), ttl, storedAt: now, expiresAt: now + ttl * 1000,
     rcode, negative, hits: 0, prefetching: false, usedAt: -1, key: '', older: undefined, newer: undefined,
+    slab: arena.lastSlab,
   };
 }
 

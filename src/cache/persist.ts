@@ -82,7 +82,7 @@ function loadLine(cache: AnswerCache, text: string, now: number, policyFor: Poli
   // The key must be this wire's own question, or a damaged file could answer one name with another's records.
   if (key.length < 6 || key !== cacheKey(wire, s.q, keyFlags(key))) return 'key';
   const p = policyFor(questionName(wire, s.q));
-  const e = makeEntry(wire, s.q, { successCap: Math.min(p.successCap, s.t), denialCap: Math.min(p.denialCap, s.t), servfailTtl: Math.min(p.servfailTtl, s.t) }, s.s);
+  const e = makeEntry(wire, s.q, { successCap: Math.min(p.successCap, s.t), denialCap: Math.min(p.denialCap, s.t), servfailTtl: Math.min(p.servfailTtl, s.t) }, s.s, cache.arena);
   if (!e) return 'format';
   if (e.ttl <= 0 || now > e.expiresAt + cache.config.staleWindow * 1000) return 'expired';
   cache.store(key, e);

@@ -135,6 +135,7 @@ function definitions(server: string): [string, string, 'counter' | 'gauge' | 'hi
       ...Object.entries(v.node.setupErrors).map(([errortype, n]) => ({ labels: { errortype }, value: n })),
       { labels: { errortype: 'configmap' }, value: s(v).configReloads.rejected }]],
     // ---- nodedns
+    ['nodedns_cache_compactions_total', 'Times the cache moved its answers out of slabs kept alive by a few answers each, to hold memory to about twice the answers\' bytes.', 'counter', (v) => one(s(v).cacheCompactions)],
     ['nodedns_build_info', 'Always 1; the labels say which nodedns and Node.js serve.', 'gauge',
       () => one(1, { version: VERSION, nodejs: process.version })],
     ['nodedns_ready', '1 when /ready answers 200: listeners bound, an upstream healthy in every zone, node setup complete.', 'gauge',

@@ -35,6 +35,7 @@ export interface Snapshot {
   cacheServedStale: number;
   cacheEvictions: { success: number; denial: number };
   cachePrefetch: number;
+  cacheCompactions: number;
   cacheEntries: { success: number; denial: number };
   cacheCapacity: { success: number; denial: number };
   coalesced: number;
@@ -83,6 +84,7 @@ export function takeSnapshot(agent: Agent): Snapshot {
     cacheServedStale: s.cacheServedStale,
     cacheEvictions: { ...s.cacheEvictions },
     cachePrefetch: s.cachePrefetch,
+    cacheCompactions: s.cacheCompactions,
     cacheEntries: s.cacheSize(),
     cacheCapacity: { success: agent.config.cache.positiveSize, denial: agent.config.cache.negativeSize },
     coalesced: s.coalesced,
@@ -107,7 +109,7 @@ export function emptySnapshot(): Snapshot {
   return {
     processes: 0, requestsByType: new Array(1024).fill(0), responses: new Array(24).fill(0), duration: h(),
     cacheHits: { success: 0, denial: 0 }, cacheMisses: 0, cacheServedStale: 0, cacheEvictions: { success: 0, denial: 0 },
-    cachePrefetch: 0, cacheEntries: { success: 0, denial: 0 }, cacheCapacity: { success: 0, denial: 0 }, coalesced: 0,
+    cachePrefetch: 0, cacheCompactions: 0, cacheEntries: { success: 0, denial: 0 }, cacheCapacity: { success: 0, denial: 0 }, coalesced: 0,
     dropped: 0, formerr: 0, overload: 0, localAnswers: 0, loopsDetected: 0, configReloads: { ok: 0, rejected: 0 },
     healthcheckBroken: 0, guard: newGuardCounters(), upstreams: [], rssBytes: 0, cpuSeconds: 0, pods: [],
   };
@@ -158,7 +160,7 @@ export function mergeSnapshots(list: Snapshot[]): Snapshot {
       for (const k of ['spoofed', 'caseFallbacks', 'fdRefused'] as const) out.guard[k] += s.guard[k];
     }
     out.cacheCapacity = { success: out.cacheCapacity.success + s.cacheCapacity.success, denial: out.cacheCapacity.denial + s.cacheCapacity.denial };
-    for (const k of ['cacheMisses', 'cacheServedStale', 'cachePrefetch', 'coalesced', 'dropped', 'formerr', 'overload',
+    for (const k of ['cacheMisses', 'cacheServedStale', 'cachePrefetch', 'cacheCompactions', 'coalesced', 'dropped', 'formerr', 'overload',
       'localAnswers', 'loopsDetected', 'healthcheckBroken', 'rssBytes', 'cpuSeconds'] as const) out[k] += s[k];
     const live = s.processes > 0;
     for (const u of s.upstreams) {

@@ -57,6 +57,8 @@ export class Stats {
   cacheServedStale = 0;
   cacheEvictions = { success: 0, denial: 0 };
   cachePrefetch = 0;
+  /** Times the cache moved its answers out of sparse slabs (src/cache/wire-arena.ts). */
+  cacheCompactions = 0;
   coalesced = 0;
   dropped = 0; // packets that were not queries we could answer at all
   formerr = 0;

@@ -42,7 +42,7 @@ export function failureEntry(question: Buffer, rcode: number): Entry {
   return {
     wire, qnameEnd: wire.length - 4, arcount: 0, ttlOffsets: '', nameOffsets: '', ttl: 0,
     storedAt: 0, expiresAt: 0, rcode, negative: true, hits: 0, prefetching: false, usedAt: -1, key: '',
-    older: undefined, newer: undefined,
+    older: undefined, newer: undefined, slab: undefined,
   };
 }
 
@@ -144,7 +144,7 @@ export class Resolver {
   }
 
   private answered(key: string, question: Buffer, route: Route, started: number, a: Answer): Outcome {
-    const entry = makeEntry(a.response, HEADER_LEN + question.length - 4, route.policy, clockNow());
+    const entry = makeEntry(a.response, HEADER_LEN + question.length - 4, route.policy, clockNow(), this.cache.arena);
     if (entry && entry.rcode !== RCODE.SERVFAIL) {
       this.cache.store(key, entry);
       return { entry, stale: false, route, upstream: a.upstream.address, latencyMs: a.latencyMs };
