@@ -34,6 +34,8 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): Config {
     upstreamMaxFails: 3,
     healthCheckIntervalMs: 500,
     maxInflight: 4096,
+    maxWaiting: 16384,
+    maxWaitingPerClient: 1024,
     loopCheckIntervalMs: 300_000,
     tcpMaxConnections: 1024,
     tcpIdleTimeoutMs: 10_000,

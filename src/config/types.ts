@@ -59,6 +59,8 @@ export interface Config {
   upstreamMaxFails: number; // consecutive failures that mark an upstream down
   healthCheckIntervalMs: number; // probe interval for an upstream marked down
   maxInflight: number; // distinct upstream queries in flight
+  maxWaiting: number; // clients waiting on upstream answers, coalesced ones included
+  maxWaitingPerClient: number; // the same from one client address
   loopCheckIntervalMs: number; // probe every upstream for a loop back to us; 0 = off
   tcpMaxConnections: number;
   tcpIdleTimeoutMs: number;

@@ -169,7 +169,7 @@ function definitions(server: string): [string, string, 'counter' | 'gauge' | 'hi
     ['nodedns_config_reloads_total', 'Live configuration changes, applied (ok) or refused (rejected).', 'counter', (v) => [
       { labels: { result: 'ok' }, value: s(v).configReloads.ok },
       { labels: { result: 'rejected' }, value: s(v).configReloads.rejected }]],
-    ['nodedns_overload_rejects_total', 'Queries refused by a limit (--max-inflight, TCP connection caps).', 'counter', (v) => one(s(v).overload)],
+    ['nodedns_overload_rejects_total', 'Queries refused by a limit (--max-inflight, --max-waiting, --max-waiting-per-client, TCP connection caps).', 'counter', (v) => one(s(v).overload)],
     ['nodedns_malformed_queries_total', 'Packets that were not answerable queries: dropped, or answered FORMERR.', 'counter', (v) => [
       { labels: { action: 'dropped' }, value: s(v).dropped },
       { labels: { action: 'formerr' }, value: s(v).formerr }]],

@@ -62,7 +62,7 @@ export class Stats {
   coalesced = 0;
   dropped = 0; // packets that were not queries we could answer at all
   formerr = 0;
-  overload = 0; // refused for --max-inflight or connection caps
+  overload = 0; // refused for --max-inflight, --max-waiting(-per-client) or connection caps
   localAnswers = 0;
   loopsDetected = 0;
   configReloads = { ok: 0, rejected: 0 };

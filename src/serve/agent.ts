@@ -4,6 +4,7 @@ import * as dnsPacket from 'dns-packet';
 import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { AnswerCache } from '../cache/answer-cache';
+import { LogSampler } from '../forward/log-sample';
 import { loadCache, saveCache } from '../cache/persist';
 import { finish } from '../config/load';
 import { ConfigError, type Config, type Endpoint } from '../config/types';
@@ -70,6 +71,18 @@ export class Agent {
     this.pools = pools;
     this.resolver = new Resolver(this.cache, router, resolverLimits(config), stats, log);
     this.handler = new Handler(this.cache, this.resolver, new LocalAnswers(config.hosts), stats);
+    this.setWaitingLimits(config);
+    const refusals = new LogSampler();
+    this.handler.onRefused = (client, perClient) => {
+      const skipped = refusals.take(perClient ? client : '');
+      if (skipped === undefined) return;
+      const w = this.handler.waiting;
+      if (perClient) {
+        log.warn({ client, waiting: w.maxPerClient, skipped }, `a client has --max-waiting-per-client (${w.maxPerClient}) queries waiting on upstream answers; its further misses get SERVFAIL. A pod asking many names at once, or one slow name over and over: find it with "nodedns top" or the query log`);
+      } else {
+        log.warn({ waiting: w.total, clients: w.clients, skipped }, `--max-waiting (${w.max}) clients are waiting on upstream answers; further misses get SERVFAIL. Upstreams are slow or many clients miss at once: check "nodedns doctor", or raise --max-waiting`);
+      }
+    };
     this.handler.onError = (e) => log.error({ err: e.stack ?? e.message }, 'unexpected error answering a query (answered SERVFAIL); please report it');
   }
 
@@ -126,6 +139,11 @@ export class Agent {
     this.bound = true;
   }
 
+  private setWaitingLimits(c: Config): void {
+    this.handler.waiting.max = c.maxWaiting;
+    this.handler.waiting.maxPerClient = c.maxWaitingPerClient;
+  }
+
   /** Applies a new configuration atomically: all of it, or none of it (ConfigError). */
   reconfigure(next: Config): void {
     finish(next);
@@ -142,6 +160,7 @@ export class Agent {
     this.pools = pools;
     this.resolver.router = router;
     this.resolver.limits = resolverLimits(next);
+    this.setWaitingLimits(next);
     this.handler.local = local;
     this.cache.reconfigure(next.cache);
     for (const t of this.tcp) t.limits = tcpLimits(next);

@@ -16,6 +16,7 @@ import { CLASS, HEADER_LEN, RCODE } from '../wire/constants';
 import { keyFlags, newQuery, queryKey, questionName, rcodeForVerdict, scanQueryInto, Special, Verdict, type Query } from '../wire/query';
 import type { LocalAnswers } from './local';
 import type { Outcome, Resolver, Waiter } from './resolver';
+import { WaitingClients } from './waiting';
 
 /** The question asked in class IN: QCLASS ANY gets the IN data, as from Unbound (the only class a cluster has). */
 function inClass(buf: Buffer, q: Query): Buffer {
@@ -49,6 +50,10 @@ export class Handler {
   queryLog: ((e: QueryLogEntry) => void) | undefined;
   /** This node's pods by address (src/pods/), when the API tells us; undefined costs the hit path nothing. */
   pods: PodTable | undefined;
+  /** Clients waiting on upstream answers (--max-waiting, --max-waiting-per-client; the agent sets them). */
+  readonly waiting = new WaitingClients(16384, 1024);
+  /** A miss refused at a bound of `waiting` (the agent logs it, sampled). */
+  onRefused: ((client: string, perClient: boolean) => void) | undefined;
 
   private readonly q: Query = newQuery();
   private readonly refreshes = new RefreshQueue((key, e, now) => this.refreshDue(key, e, now), clockNow,
@@ -131,6 +136,13 @@ export class Handler {
 
   /** `q` is this query's own copy: the shared one is reused by the next packet. */
   private miss<P>(buf: Buffer, q: Query, maxSize: number, tcp: boolean, client: string, reply: Reply<P>, peer: P, started: number, pod?: PodView): boolean {
+    if (!this.waiting.enter(client)) {
+      this.stats.overload++;
+      this.onRefused?.(client, this.waiting.total < this.waiting.max);
+      this.send(emptyReply(buf, q, RCODE.SERVFAIL), reply, peer, started);
+      if (this.queryLog) this.log(buf, q, client, tcp, RCODE.SERVFAIL, 'error', undefined, started);
+      return true;
+    }
     const m = new ClientMiss(this, buf, q, maxSize, tcp, client, reply, peer, started, pod);
     try {
       const question = q.classAny ? inClass(buf, q) : buf.subarray(HEADER_LEN, q.questionEnd);
@@ -232,6 +244,7 @@ class ClientMiss<P> implements Waiter {
   settle(o: Outcome): void {
     if (this.answered) return;
     this.answered = true;
+    this.handler.waiting.leave(this.client);
     try {
       this.handler.answerMiss(this, o);
     } catch (err) {
@@ -243,6 +256,7 @@ class ClientMiss<P> implements Waiter {
   fail(err: Error): void {
     if (this.answered) return;
     this.answered = true;
+    this.handler.waiting.leave(this.client);
     this.handler.missFailed(this, err);
   }
 }
