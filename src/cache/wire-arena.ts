@@ -57,14 +57,16 @@ export class WireArena {
   /** A cache now holds an answer of `n` bytes in `s`. */
   held(s: Slab, n: number): void {
     if (s.held === 0) this.slabsHeld++;
-    s.held += slabBytes(n);
-    this.bytesHeld += slabBytes(n);
+    const b = slabBytes(n);
+    s.held += b;
+    this.bytesHeld += b;
   }
 
   /** A cache no longer holds that answer. */
   released(s: Slab, n: number): void {
-    s.held -= slabBytes(n);
-    this.bytesHeld -= slabBytes(n);
+    const b = slabBytes(n);
+    s.held -= b;
+    this.bytesHeld -= b;
     if (s.held === 0) this.slabsHeld--;
   }
 
@@ -76,11 +78,6 @@ export class WireArena {
   /** Whether an answer in `s` should move out at a compaction: its slab is less than half held (and not the one being filled). */
   sparse(s: Slab): boolean {
     return s !== this.slab && s.held * 2 < SLAB;
-  }
-
-  /** Bytes of the slabs holding cached answers. */
-  get slabBytesHeld(): number {
-    return this.slabsHeld * SLAB;
   }
 }
 

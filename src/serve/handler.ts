@@ -50,8 +50,8 @@ export class Handler {
   queryLog: ((e: QueryLogEntry) => void) | undefined;
   /** This node's pods by address (src/pods/), when the API tells us; undefined costs the hit path nothing. */
   pods: PodTable | undefined;
-  /** Clients waiting on upstream answers (--max-waiting, --max-waiting-per-client; the agent sets them). */
-  readonly waiting = new WaitingClients(16384, 1024);
+  /** Clients waiting on upstream answers (--max-waiting, --max-waiting-per-client; the agent sets the bounds). */
+  readonly waiting = new WaitingClients();
   /** A miss refused at a bound of `waiting` (the agent logs it, sampled). */
   onRefused: ((client: string, perClient: boolean) => void) | undefined;
 

@@ -6,7 +6,8 @@ export class WaitingClients {
   total = 0;
   private readonly byClient = new Map<string, number>();
 
-  constructor(public max: number, public maxPerClient: number) {}
+  /** Unbounded until set: the agent sets both from --max-waiting and --max-waiting-per-client. */
+  constructor(public max = Infinity, public maxPerClient = Infinity) {}
 
   /** Counts one more client waiting from `client`; false, counting nothing, past either bound. */
   enter(client: string): boolean {
