@@ -14,10 +14,12 @@ const REPO = path.resolve(__dirname, '..');
 describe('bench pair: options and ratio', () => {
   it('defaults to nodedns against the forwarder on mixed, 3 rounds of 6 s', () => {
     const o = parsePairArgs([]);
-    assert.deepEqual(o, { a: { name: 'nodedns', script: undefined, args: [] }, b: { name: 'forwarder', script: undefined, args: [] }, workload: 'mixed', rounds: 3, secs: 6 });
+    assert.deepEqual(o, { a: { name: 'nodedns', script: undefined, args: [], nodeFlags: [] }, b: { name: 'forwarder', script: undefined, args: [], nodeFlags: [] }, workload: 'mixed', rounds: 3, secs: 6 });
     const x = parsePairArgs(['--b', 'nodedns', '--b-args', '--cache-size 0  --negative-cache-size 0', '--workload', 'miss', '--rounds', '2', '--secs', '1']);
     assert.deepEqual(x.b.args, ['--cache-size', '0', '--negative-cache-size', '0']);
     assert.equal(x.workload, 'miss');
+    const f = parsePairArgs(['--a-node-flags', '--no-allocation-site-pretenuring', '--b-node-flags', ' --stack-size=900  --no-maglev']);
+    assert.deepEqual([f.a.nodeFlags, f.b.nodeFlags], [['--no-allocation-site-pretenuring'], ['--stack-size=900', '--no-maglev']]);
   });
 
   it('refuses what it cannot run, naming the fix', () => {
@@ -27,6 +29,7 @@ describe('bench pair: options and ratio', () => {
     assert.throws(() => parsePairArgs(['--b-args', '--cache-size 0']), /--b-script and --b-args are for nodedns, not forwarder/);
     assert.throws(() => parsePairArgs(['--a-script', '/nonexistent/cli.js']), /no such file \(save a build with: cp dist\/cli\.js/);
     assert.throws(() => parsePairArgs(['--round', '2']), /unknown option "--round"/);
+    assert.throws(() => parsePairArgs(['--b', 'unbound', '--b-node-flags', '--no-maglev']), /--b-node-flags is for nodedns, forwarder or ceiling, not unbound/);
     assert.throws(() => parsePairArgs(['--secs']), /--secs needs a value/);
   });
 

@@ -12,7 +12,7 @@
 // nodedns runs with --prefetch-hits 0: its refreshes run on a clock, and make bench keeps them
 // out of the runs it judges too.
 // Usage: node --import tsx scripts/bench/pair.ts [--a SERVER] [--b SERVER] [--workload W] [--rounds N] [--secs S]
-//          [--a-script FILE] [--b-script FILE] [--a-args '--flag value …'] [--b-args '…']
+//          [--a-script FILE] [--b-script FILE] [--a-args '--flag value …'] [--b-args '…'] [--a-node-flags '…'] [--b-node-flags '…']
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { dnsperfArgs, parseStats } from './dnsperf';
@@ -27,6 +27,8 @@ export const PAIR_USAGE = `usage: node --import tsx scripts/bench/pair.ts [optio
   --a-script FILE           nodedns A runs this bundle instead of dist/cli.js (cp dist/cli.js /tmp/before.js
                             before a change, rebuild, then --a-script /tmp/before.js --b nodedns); --b-script alike
   --a-args '…'              more nodedns flags for A; --b-args alike
+  --a-node-flags '…'        more Node.js/V8 flags for A (nodedns, forwarder or ceiling), after the shipped ones,
+                            e.g. '--no-allocation-site-pretenuring'; --b-node-flags alike
   --workload W              hits, mixed (nine in ten hits), miss or ndots (default mixed)
   --rounds N                rounds in each order (default 3)
   --secs S                  seconds of each round (default 6)
@@ -39,6 +41,7 @@ export interface Side {
   name: ServerName;
   script?: string;
   args: string[];
+  nodeFlags: string[];
 }
 
 export interface PairOptions {
@@ -57,7 +60,7 @@ export function parsePairArgs(argv: string[]): PairOptions {
     if (i + 1 >= argv.length) throw new Error(`${flag} needs a value\n${PAIR_USAGE}`);
     return argv[i + 1];
   };
-  const known = ['--a', '--b', '--a-script', '--b-script', '--a-args', '--b-args', '--workload', '--rounds', '--secs'];
+  const known = ['--a', '--b', '--a-script', '--b-script', '--a-args', '--b-args', '--a-node-flags', '--b-node-flags', '--workload', '--rounds', '--secs'];
   for (let i = 0; i < argv.length; i += 2) {
     if (!known.includes(argv[i])) throw new Error(`unknown option "${argv[i]}"\n${PAIR_USAGE}`);
   }
@@ -68,7 +71,9 @@ export function parsePairArgs(argv: string[]): PairOptions {
     const args = (value(`--${k}-args`) ?? '').split(' ').filter(Boolean);
     if ((script || args.length > 0) && name !== 'nodedns') throw new Error(`--${k}-script and --${k}-args are for nodedns, not ${name}`);
     if (script && !fs.existsSync(script)) throw new Error(`--${k}-script ${script}: no such file (save a build with: cp dist/cli.js ${script})`);
-    return { name, script: script && path.resolve(script), args };
+    const nodeFlags = (value(`--${k}-node-flags`) ?? '').split(' ').filter(Boolean);
+    if (nodeFlags.length > 0 && !['nodedns', 'forwarder', 'ceiling'].includes(name)) throw new Error(`--${k}-node-flags is for nodedns, forwarder or ceiling, not ${name}`);
+    return { name, script: script && path.resolve(script), args, nodeFlags };
   };
   const count = (flag: string, def: number, max: number): number => {
     const v = Number(value(flag) ?? def);
@@ -96,7 +101,7 @@ export function pairRatio(orders: { a: Tally; b: Tally }[]): { byOrder: number[]
 
 const BASE = '127.0.74.';
 const log = (msg: string) => console.log(`pair: ${msg}`);
-const label = (s: Side, k: string) => `${k} ${s.name}${s.script ? ` (${path.basename(s.script)})` : ''}${s.args.length ? ` ${s.args.join(' ')}` : ''}`;
+const label = (s: Side, k: string) => `${k} ${s.name}${s.script ? ` (${path.basename(s.script)})` : ''}${s.args.length ? ` ${s.args.join(' ')}` : ''}${s.nodeFlags.length ? ` [node ${s.nodeFlags.join(' ')}]` : ''}`;
 
 async function dnsperf(server: Addr, file: string, o: { maxRuns?: number; durationS?: number; outstanding: number }): Promise<string> {
   const r = await outputOf('taskset', dnsperfArgs({ server: server.ip, port: server.port, file, ...o, timeoutS: 5 }, CLIENT_CPU));
@@ -111,7 +116,7 @@ async function runOrder(procs: Processes, dir: string, backend: Addr, port: numb
   try {
     for (const [i, s] of sides.entries()) {
       servers.push(await startServer(procs, s.name, {
-        listen: { ip: BASE + (10 + i), port }, backend, workDir: dir, cacheEntries: 10_000, metricsAddr: '', script: s.script,
+        listen: { ip: BASE + (10 + i), port }, backend, workDir: dir, cacheEntries: 10_000, metricsAddr: '', script: s.script, nodeFlags: s.nodeFlags,
         extraArgs: s.name === 'nodedns' ? ['--prefetch-hits', '0', ...s.args] : [],
       }, `${tag}-${i}-${s.name}`));
     }

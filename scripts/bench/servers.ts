@@ -31,6 +31,8 @@ export interface StartOptions {
   extraArgs?: string[];
   /** nodedns only: the bundle to run instead of dist/cli.js (a saved build, scripts/bench/pair.ts) */
   script?: string;
+  /** Node.js servers (nodedns, forwarder, ceiling): more Node/V8 flags, after the shipped ones */
+  nodeFlags?: string[];
   /** a command the server runs under (e.g. valgrind and its options), after taskset */
   wrapper?: string[];
   startTimeoutMs?: number;
@@ -267,7 +269,7 @@ export function nodednsEnv(): NodeJS.ProcessEnv {
 
 export function nodednsArgs(o: StartOptions): string[] {
   const up = `${o.backend.ip}:${o.backend.port}`;
-  return [...NODEDNS_V8_FLAGS, o.script ?? path.join(REPO, 'dist', 'cli.js'), 'run',
+  return [...NODEDNS_V8_FLAGS, ...(o.nodeFlags ?? []), o.script ?? path.join(REPO, 'dist', 'cli.js'), 'run',
     '--local-ip', o.listen.ip, '--port', String(o.listen.port),
     '--no-setup-interface', '--firewall', 'none', '--no-kube-api',
     '--metrics-addr', o.metricsAddr ?? '', '--health-addr', '', '--control-socket', '',
@@ -312,11 +314,11 @@ export async function startServer(procs: Processes, name: ServerName, o: StartOp
         '--user=root', '--pid-file', '--log-facility=-']);
       break;
     case 'ceiling':
-      [cmd, args] = pinned(SERVER_CPU, process.execPath, [transpileScript('ceiling', dir), o.listen.ip, String(o.listen.port)]);
+      [cmd, args] = pinned(SERVER_CPU, process.execPath, [...(o.nodeFlags ?? []), transpileScript('ceiling', dir), o.listen.ip, String(o.listen.port)]);
       break;
     case 'forwarder':
     case 'forwarder-shared':
-      [cmd, args] = pinned(SERVER_CPU, process.execPath, [...NODEDNS_V8_FLAGS, transpileScript('forwarder', dir),
+      [cmd, args] = pinned(SERVER_CPU, process.execPath, [...NODEDNS_V8_FLAGS, ...(o.nodeFlags ?? []), transpileScript('forwarder', dir),
         o.listen.ip, String(o.listen.port), o.backend.ip, String(o.backend.port), ...(name === 'forwarder-shared' ? ['--shared-socket'] : [])]);
       break;
   }
