@@ -20,6 +20,7 @@ describe('bench pair: options and ratio', () => {
     assert.equal(x.workload, 'miss');
     const f = parsePairArgs(['--a-node-flags', '--no-allocation-site-pretenuring', '--b-node-flags', ' --stack-size=900  --no-maglev']);
     assert.deepEqual([f.a.nodeFlags, f.b.nodeFlags], [['--no-allocation-site-pretenuring'], ['--stack-size=900', '--no-maglev']]);
+    assert.deepEqual(parsePairArgs(['--b', 'forwarder-shared', '--b-node-flags', '--no-maglev']).b.nodeFlags, ['--no-maglev']);
   });
 
   it('refuses what it cannot run, naming the fix', () => {

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { dnsperfArgs, parseStats } from './dnsperf';
 import { CLK_TCK, cpuTicksOf, outputOf, type Processes } from './procs';
-import { CLIENT_CPU, SERVER_NAMES, startServer, withKnot, type Addr, type Server, type ServerName } from './servers';
+import { CLIENT_CPU, runsOnNode, SERVER_NAMES, startServer, withKnot, type Addr, type Server, type ServerName } from './servers';
 import {
   fillNegativeQueries, fillPositiveQueries, freshHitName, freshNdotsQueries, hitQueries, missQueries, mixedQueries, newRunId,
 } from './workloads';
@@ -72,7 +72,7 @@ export function parsePairArgs(argv: string[]): PairOptions {
     if ((script || args.length > 0) && name !== 'nodedns') throw new Error(`--${k}-script and --${k}-args are for nodedns, not ${name}`);
     if (script && !fs.existsSync(script)) throw new Error(`--${k}-script ${script}: no such file (save a build with: cp dist/cli.js ${script})`);
     const nodeFlags = (value(`--${k}-node-flags`) ?? '').split(' ').filter(Boolean);
-    if (nodeFlags.length > 0 && !['nodedns', 'forwarder', 'ceiling'].includes(name)) throw new Error(`--${k}-node-flags is for nodedns, forwarder or ceiling, not ${name}`);
+    if (nodeFlags.length > 0 && !runsOnNode(name)) throw new Error(`--${k}-node-flags is for nodedns, forwarder or ceiling, not ${name}`);
     return { name, script: script && path.resolve(script), args, nodeFlags };
   };
   const count = (flag: string, def: number, max: number): number => {

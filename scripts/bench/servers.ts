@@ -20,6 +20,8 @@ export interface Addr {
 
 export type ServerName = 'nodedns' | 'unbound' | 'dnsmasq' | 'ceiling' | 'forwarder' | 'forwarder-shared';
 export const SERVER_NAMES: ServerName[] = ['ceiling', 'forwarder', 'forwarder-shared', 'nodedns', 'unbound', 'dnsmasq'];
+/** The servers that run on Node.js, and so take StartOptions.nodeFlags. */
+export const runsOnNode = (name: ServerName): boolean => name === 'nodedns' || name === 'ceiling' || name.startsWith('forwarder');
 
 export interface StartOptions {
   listen: Addr;
@@ -31,7 +33,7 @@ export interface StartOptions {
   extraArgs?: string[];
   /** nodedns only: the bundle to run instead of dist/cli.js (a saved build, scripts/bench/pair.ts) */
   script?: string;
-  /** Node.js servers (nodedns, forwarder, ceiling): more Node/V8 flags, after the shipped ones */
+  /** Node.js servers (runsOnNode): more Node/V8 flags, after the shipped ones */
   nodeFlags?: string[];
   /** a command the server runs under (e.g. valgrind and its options), after taskset */
   wrapper?: string[];
