@@ -10,12 +10,12 @@ const path = require('node:path');
 const inspector = require('node:inspector');
 
 const dir = process.env.NODEDNS_HEAP_SAMPLE_DIR || '/tmp';
-const interval = Number(process.env.NODEDNS_HEAP_SAMPLE_INTERVAL) || 256; // bytes between samples, on average
+const INTERVAL = 256; // bytes between samples, on average: fine enough for objects of a few dozen bytes
 const session = new inspector.Session();
 session.connect();
 session.post('HeapProfiler.enable');
 session.post('HeapProfiler.startSampling', {
-  samplingInterval: interval, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true,
+  samplingInterval: INTERVAL, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true,
 });
 // A session on this thread answers synchronously, so the profile is written before the process ends.
 process.on('exit', () => {
